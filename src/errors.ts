@@ -1,0 +1,29 @@
+/**
+ * Typed errors for user mistakes. Each names where the problem is (a file, a field, an option) and what was expected,
+ * so the CLI can print one clear line instead of a stack trace.
+ */
+export class SoftpromptError extends Error {
+  constructor(
+    message: string,
+    /** The file, field or option the problem is in. */
+    readonly where?: string,
+  ) {
+    super(where ? `${where}: ${message}` : message);
+    this.name = new.target.name;
+  }
+}
+
+/** A file that exists but does not hold what its format promises (safetensors header, JSON, ...). */
+export class FormatError extends SoftpromptError {}
+
+/** A file or tensor that should be there and is not. */
+export class MissingError extends SoftpromptError {}
+
+/** A config, adapter or tensor whose shape or values do not fit the model. */
+export class ShapeError extends SoftpromptError {}
+
+/** An architecture, dtype or feature softprompt does not support. */
+export class UnsupportedError extends SoftpromptError {}
+
+/** An option outside its allowed range. */
+export class OptionError extends SoftpromptError {}

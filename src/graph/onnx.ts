@@ -1,0 +1,82 @@
+/**
+ * ONNX export: a ModelProto (IR 8, default domain opset 17) holding only the nodes the requested outputs need.
+ * Graph inputs that no kept node reads are dropped too; callers feed a session only the inputs it declares.
+ * Symbolic dims become `dimParam`, unknown ones stay unset.
+ */
+import onnxProto from 'onnx-proto';
+import type { AttrValue, Dim, Graph, Node, Tensor } from './graph.js';
+import { ONNX_DTYPE } from './ops.js';
+
+const { onnx } = onnxProto;
+const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta']);
+const AttrType = onnx.AttributeProto.AttributeType;
+
+function attribute(name: string, value: AttrValue): onnxProto.onnx.IAttributeProto {
+  if (typeof value === 'string') return { name, type: AttrType.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: AttrType.INTS, ints: value };
+  if (typeof value === 'object') {
+    const t = { dims: [1], dataType: ONNX_DTYPE.float32, floatData: [value.tensor] };
+    return { name, type: AttrType.TENSOR, t };
+  }
+  return FLOAT_ATTRS.has(name) ? { name, type: AttrType.FLOAT, f: value } : { name, type: AttrType.INT, i: value };
+}
+
+function valueInfo(t: Tensor, name = t.name): onnxProto.onnx.IValueInfoProto {
+  const dim = t.shape.map((d: Dim) => (typeof d === 'number' ? { dimValue: d } : d === '?' ? {} : { dimParam: d }));
+  return { name, type: { tensorType: { elemType: ONNX_DTYPE[t.dtype], shape: { dim } } } };
+}
+
+function rawBytes(data: ArrayBufferView): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Nodes needed for `outputs`, in graph order. */
+export function liveNodes(graph: Graph, outputs: Tensor[]): Node[] {
+  const needed = new Set<Tensor>(outputs);
+  const keep: Node[] = [];
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const node = graph.nodes[i];
+    if (!node.outputs.some((o) => needed.has(o))) continue;
+    keep.push(node);
+    for (const t of node.inputs) needed.add(t);
+  }
+  return keep.reverse();
+}
+
+export function toOnnx(graph: Graph, outputs: Record<string, Tensor>): Uint8Array {
+  const outs = Object.entries(outputs);
+  const nodes = liveNodes(graph, outs.map(([, t]) => t));
+  const used = new Set<Tensor>(outs.map(([, t]) => t));
+  for (const n of nodes) for (const t of n.inputs) used.add(t);
+
+  const protoNodes: onnxProto.onnx.INodeProto[] = nodes.map((n, i) => ({
+    name: `${n.op}_${i}`,
+    opType: n.op,
+    input: n.inputs.map((t) => t.name),
+    output: n.outputs.map((t) => t.name),
+    attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
+  }));
+  // Graph outputs get their public names through Identity nodes, so one tensor may be exported under several names.
+  for (const [name, t] of outs) protoNodes.push({ name: `out_${name}`, opType: 'Identity', input: [t.name], output: [name] });
+
+  const initializer = [...graph.constants].filter(([t]) => used.has(t)).map(([t, data]) => ({
+    name: t.name,
+    dims: t.shape as number[],
+    dataType: ONNX_DTYPE[t.dtype],
+    rawData: rawBytes(data),
+  }));
+
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'softprompt',
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'softprompt',
+      node: protoNodes,
+      input: graph.inputs.filter((t) => used.has(t)).map((t) => valueInfo(t)),
+      initializer,
+      output: outs.map(([name, t]) => valueInfo(t, name)),
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

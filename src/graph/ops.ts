@@ -1,0 +1,226 @@
+/**
+ * The ops models and gradient rules are written with. Each is one ONNX node (opset 17) plus shape inference, so a
+ * graph reads like the math and exports one-to-one. Numbers passed where a tensor is expected become scalar constants
+ * of the other operand's dtype.
+ */
+import { type Dim, type DType, Graph, Tensor } from './graph.js';
+
+type Operand = Tensor | number;
+
+function graphOf(...xs: Operand[]): Graph {
+  for (const x of xs) if (x instanceof Tensor) return x.graph;
+  throw new Error('an op needs at least one tensor operand');
+}
+
+function lift(g: Graph, x: Operand, dtype: DType): Tensor {
+  if (x instanceof Tensor) return x;
+  if (dtype === 'int64') return g.constant(BigInt64Array.of(BigInt(x)), []);
+  return g.constant(Float32Array.of(x), []);
+}
+
+function dtypeOf(...xs: Operand[]): DType {
+  for (const x of xs) if (x instanceof Tensor) return x.dtype;
+  return 'float32';
+}
+
+/** Numpy broadcasting of two shapes; a symbol meets a number as that number (the symbol is assumed to equal it). */
+export function broadcastShapes(a: Dim[], b: Dim[]): Dim[] {
+  const n = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    if (x === 1) out.push(y);
+    else if (y === 1 || x === y) out.push(x);
+    else if (typeof x === 'number' && typeof y === 'number') throw new Error(`cannot broadcast [${a}] with [${b}]`);
+    else out.push(typeof x === 'number' ? x : y);
+  }
+  return out;
+}
+
+function binary(op: string, a: Operand, b: Operand, outDtype?: DType): Tensor {
+  const g = graphOf(a, b);
+  const dt = dtypeOf(a, b);
+  const ta = lift(g, a, dt);
+  const tb = lift(g, b, dt);
+  return g.node(op, [ta, tb], {}, [{ dtype: outDtype ?? dt, shape: broadcastShapes(ta.shape, tb.shape) }])[0];
+}
+
+function unary(op: string, x: Tensor, attrs: Record<string, number> = {}): Tensor {
+  return x.graph.node(op, [x], attrs, [{ dtype: x.dtype, shape: x.shape }])[0];
+}
+
+export const add = (a: Operand, b: Operand) => binary('Add', a, b);
+export const sub = (a: Operand, b: Operand) => binary('Sub', a, b);
+export const mul = (a: Operand, b: Operand) => binary('Mul', a, b);
+export const div = (a: Operand, b: Operand) => binary('Div', a, b);
+export const equal = (a: Operand, b: Operand) => binary('Equal', a, b, 'bool');
+export const neg = (x: Tensor) => unary('Neg', x);
+export const exp = (x: Tensor) => unary('Exp', x);
+export const log = (x: Tensor) => unary('Log', x);
+export const sqrt = (x: Tensor) => unary('Sqrt', x);
+export const tanh = (x: Tensor) => unary('Tanh', x);
+export const sigmoid = (x: Tensor) => unary('Sigmoid', x);
+export const reciprocal = (x: Tensor) => unary('Reciprocal', x);
+export const identity = (x: Tensor) => unary('Identity', x);
+
+/** x ** exponent for a constant exponent (the only case the models need, and the only one with a simple rule). */
+export function pow(x: Tensor, exponent: number): Tensor {
+  return x.graph.node('Pow', [x, lift(x.graph, exponent, 'float32')], {}, [{ dtype: x.dtype, shape: x.shape }])[0];
+}
+
+export function cast(x: Tensor, to: DType): Tensor {
+  return x.graph.node('Cast', [x], { to: ONNX_DTYPE[to] }, [{ dtype: to, shape: x.shape }])[0];
+}
+
+export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
+  const g = cond.graph;
+  const dt = dtypeOf(a, b);
+  const ta = lift(g, a, dt);
+  const tb = lift(g, b, dt);
+  const shape = broadcastShapes(cond.shape, broadcastShapes(ta.shape, tb.shape));
+  return g.node('Where', [cond, ta, tb], {}, [{ dtype: dt, shape }])[0];
+}
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.rank < 2 || b.rank < 2) throw new Error('matmul needs rank >= 2 operands');
+  const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const shape = [...batch, a.shape[a.rank - 2], b.shape[b.rank - 1]];
+  return a.graph.node('MatMul', [a, b], {}, [{ dtype: a.dtype, shape }])[0];
+}
+
+export function transpose(x: Tensor, perm: number[]): Tensor {
+  return x.graph.node('Transpose', [x], { perm }, [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]) }])[0];
+}
+
+/** Swaps the last two axes. */
+export function transposeLast(x: Tensor): Tensor {
+  const perm = x.shape.map((_, i) => i);
+  [perm[x.rank - 2], perm[x.rank - 1]] = [perm[x.rank - 1], perm[x.rank - 2]];
+  return transpose(x, perm);
+}
+
+export function int64s(g: Graph, values: number[]): Tensor {
+  return g.constant(BigInt64Array.from(values, (v) => BigInt(v)), [values.length]);
+}
+
+/** Reshape with ONNX semantics for the target: 0 copies the input dim at that position, -1 is inferred. */
+export function reshape(x: Tensor, dims: number[]): Tensor {
+  const known = x.shape.every((d) => typeof d === 'number');
+  const shape: Dim[] = dims.map((d, i) => (d === 0 ? x.shape[i] : d));
+  const inferred = shape.indexOf(-1);
+  if (inferred >= 0) {
+    const rest = shape.filter((d, i) => i !== inferred) as Dim[];
+    shape[inferred] =
+      known && rest.every((d) => typeof d === 'number')
+        ? (x.shape as number[]).reduce((p, d) => p * d, 1) / (rest as number[]).reduce((p, d) => p * d, 1)
+        : '?';
+  }
+  return x.graph.node('Reshape', [x, int64s(x.graph, dims)], {}, [{ dtype: x.dtype, shape }])[0];
+}
+
+/** Reshape to a runtime shape tensor; `shape` is what is known statically about the result. */
+export function reshapeTo(x: Tensor, target: Tensor, shape: Dim[]): Tensor {
+  return x.graph.node('Reshape', [x, target], {}, [{ dtype: x.dtype, shape }])[0];
+}
+
+export function shapeOf(x: Tensor): Tensor {
+  return x.graph.node('Shape', [x], {}, [{ dtype: 'int64', shape: [x.rank] }])[0];
+}
+
+/** A 1-D int64 shape tensor from static numbers and dims read off tensors at run time. */
+export function shapeTensor(g: Graph, parts: Array<number | { of: Tensor; axis: number }>): Tensor {
+  if (parts.every((p) => typeof p === 'number')) return int64s(g, parts as number[]);
+  const pieces = parts.map((p) => (typeof p === 'number' ? int64s(g, [p]) : gather(shapeOf(p.of), int64s(g, [p.axis]), 0)));
+  return concat(pieces, 0);
+}
+
+export function expand(x: Tensor, target: Tensor, shape: Dim[]): Tensor {
+  return x.graph.node('Expand', [x, target], {}, [{ dtype: x.dtype, shape }])[0];
+}
+
+export function unsqueeze(x: Tensor, axes: number[]): Tensor {
+  const shape = [...x.shape];
+  for (const a of [...axes].sort((p, q) => p - q)) shape.splice(a, 0, 1);
+  return x.graph.node('Unsqueeze', [x, int64s(x.graph, axes)], {}, [{ dtype: x.dtype, shape }])[0];
+}
+
+export function concat(xs: Tensor[], axis: number): Tensor {
+  const rank = xs[0].rank;
+  const ax = axis < 0 ? axis + rank : axis;
+  const sizes = xs.map((x) => x.shape[ax]);
+  const total: Dim = sizes.every((s) => typeof s === 'number') ? (sizes as number[]).reduce((a, b) => a + b, 0) : '?';
+  const shape = xs[0].shape.map((d, i) => (i === ax ? total : d));
+  return xs[0].graph.node('Concat', xs, { axis: ax }, [{ dtype: xs[0].dtype, shape }])[0];
+}
+
+/** Split along `axis` into pieces of the given sizes: numbers, or a runtime 1-D int64 tensor with `count` entries. */
+export function split(x: Tensor, sizes: number[] | { tensor: Tensor; count: number }, axis: number): Tensor[] {
+  const ax = axis < 0 ? axis + x.rank : axis;
+  const g = x.graph;
+  const sizeTensor = Array.isArray(sizes) ? int64s(g, sizes) : sizes.tensor;
+  const dims: Dim[] = Array.isArray(sizes) ? sizes : new Array(sizes.count).fill('?');
+  return g.node(
+    'Split',
+    [x, sizeTensor],
+    { axis: ax },
+    dims.map((d) => ({ dtype: x.dtype, shape: x.shape.map((s, i) => (i === ax ? d : s)) })),
+  );
+}
+
+export function gather(data: Tensor, indices: Tensor, axis: number): Tensor {
+  const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
+  return data.graph.node('Gather', [data, indices], { axis }, [{ dtype: data.dtype, shape }])[0];
+}
+
+export function gatherElements(data: Tensor, indices: Tensor, axis: number): Tensor {
+  return data.graph.node('GatherElements', [data, indices], { axis }, [{ dtype: data.dtype, shape: indices.shape }])[0];
+}
+
+export function softmax(x: Tensor, axis = -1): Tensor {
+  return unary('Softmax', x, { axis: axis < 0 ? axis + x.rank : axis });
+}
+
+/** LayerNormalization over the last axis; also yields mean and 1/std (kept for the gradient rule). */
+export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor, epsilon: number): Tensor {
+  const stat = [...x.shape.slice(0, -1), 1];
+  return x.graph.node('LayerNormalization', [x, scale, bias], { axis: -1, epsilon }, [
+    { dtype: x.dtype, shape: x.shape },
+    { dtype: 'float32', shape: stat },
+    { dtype: 'float32', shape: stat },
+  ])[0];
+}
+
+function reducedShape(x: Tensor, axes: number[], keepdims: boolean): Dim[] {
+  const norm = axes.map((a) => (a < 0 ? a + x.rank : a));
+  return x.shape.flatMap((d, i) => (norm.includes(i) ? (keepdims ? [1] : []) : [d]));
+}
+
+function normAxes(x: Tensor, axes: number[]): number[] {
+  return axes.map((a) => (a < 0 ? a + x.rank : a));
+}
+
+export function reduceSum(x: Tensor, axes: number[], keepdims = true): Tensor {
+  const ax = normAxes(x, axes);
+  const shape = reducedShape(x, ax, keepdims);
+  return x.graph.node('ReduceSum', [x, int64s(x.graph, ax)], { keepdims: keepdims ? 1 : 0 }, [{ dtype: x.dtype, shape }])[0];
+}
+
+/** ReduceMean / ReduceMax take their axes as an attribute in opset 17. */
+function reduceAttr(op: string, x: Tensor, axes: number[], keepdims: boolean): Tensor {
+  const ax = normAxes(x, axes);
+  const shape = reducedShape(x, ax, keepdims);
+  return x.graph.node(op, [x], { axes: ax, keepdims: keepdims ? 1 : 0 }, [{ dtype: x.dtype, shape }])[0];
+}
+
+export const reduceMean = (x: Tensor, axes: number[], keepdims = true) => reduceAttr('ReduceMean', x, axes, keepdims);
+/** Not differentiable: used only where its value is a constant shift (log-sum-exp). */
+export const reduceMax = (x: Tensor, axes: number[], keepdims = true) => reduceAttr('ReduceMax', x, axes, keepdims);
+
+/** A float tensor of `value` with the shape of `like`, built at run time. */
+export function filledLike(like: Tensor, value: number): Tensor {
+  const g = like.graph;
+  return g.node('ConstantOfShape', [shapeOf(like)], { value: { tensor: value } }, [{ dtype: 'float32', shape: like.shape }])[0];
+}
+
+export const ONNX_DTYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float16: 10 };

@@ -1,0 +1,155 @@
+/**
+ * Vector-Jacobian products, one rule per op: given the node and the gradients of its outputs (null where an output
+ * gets none), return the gradient of each input (null where `need` is false or the input is not differentiable).
+ * Rules are written with the same ops as the forward pass, so the backward graph is plain ONNX too.
+ */
+import type { Node, Tensor } from './graph.js';
+import {
+  concat, div, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
+  shapeOf, split, sub, transpose, transposeLast, unsqueeze, where, cast,
+} from './ops.js';
+
+export type Rule = (node: Node, grads: (Tensor | null)[], need: boolean[]) => (Tensor | null)[];
+
+/** Sums a broadcast gradient back to the shape of the operand that was broadcast. */
+export function unbroadcast(g: Tensor, target: Tensor): Tensor {
+  const lead = g.rank - target.rank;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) {
+    if (i < lead) axes.push(i);
+    else if (target.shape[i - lead] === 1 && g.shape[i] !== 1) axes.push(i);
+  }
+  if (axes.length === 0) return g;
+  const summed = reduceSum(g, axes, true);
+  if (lead === 0) return summed;
+  return target.shape.every((d) => typeof d === 'number')
+    ? reshape(summed, target.shape as number[])
+    : reshapeTo(summed, shapeOf(target), target.shape);
+}
+
+/** The size of the reduced axes as a float scalar, static when the dims are known. */
+function reducedCount(x: Tensor, axes: number[]): Tensor | number {
+  const dims = axes.map((a) => x.shape[a]);
+  if (dims.every((d) => typeof d === 'number')) return (dims as number[]).reduce((p, d) => p * d, 1);
+  const picked = gather(shapeOf(x), int64s(x.graph, axes), 0);
+  return cast(x.graph.node('ReduceProd', [picked], { keepdims: 0 }, [{ dtype: 'int64', shape: [] }])[0], 'float32');
+}
+
+function expandBack(g: Tensor, x: Tensor, axes: number[], keepdims: boolean): Tensor {
+  const kept = keepdims ? g : unsqueeze(g, axes);
+  return expand(kept, shapeOf(x), x.shape);
+}
+
+function invertPerm(perm: number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return inv;
+}
+
+function axesOf(node: Node): number[] {
+  if (node.op === 'ReduceSum') {
+    const producer = node.inputs[1];
+    const data = producer.graph.constants.get(producer) as BigInt64Array;
+    return Array.from(data, Number);
+  }
+  return node.attrs.axes as number[];
+}
+
+function matmulGrads(a: Tensor, b: Tensor, g: Tensor, need: boolean[]): (Tensor | null)[] {
+  const ga = need[0] ? unbroadcast(matmul(g, transposeLast(b)), a) : null;
+  let gb: Tensor | null = null;
+  if (need[1]) {
+    if (b.rank === 2 && a.rank > 2) {
+      // Fold the batch into rows: one [K, rows] x [rows, N] product instead of a batched one summed afterwards.
+      const k = a.shape[a.rank - 1] as number;
+      const n = g.shape[g.rank - 1] as number;
+      gb = matmul(transposeLast(reshape(a, [-1, k])), reshape(g, [-1, n]));
+    } else {
+      gb = unbroadcast(matmul(transposeLast(a), g), b);
+    }
+  }
+  return [ga, gb];
+}
+
+export const RULES: Record<string, Rule> = {
+  Identity: (_n, [g]) => [g],
+  Add: ({ inputs: [a, b] }, [g], need) => [need[0] ? unbroadcast(g!, a) : null, need[1] ? unbroadcast(g!, b) : null],
+  Sub: ({ inputs: [a, b] }, [g], need) => [need[0] ? unbroadcast(g!, a) : null, need[1] ? unbroadcast(neg(g!), b) : null],
+  Mul: ({ inputs: [a, b] }, [g], need) => [
+    need[0] ? unbroadcast(mul(g!, b), a) : null,
+    need[1] ? unbroadcast(mul(g!, a), b) : null,
+  ],
+  Div: ({ inputs: [a, b], outputs: [y] }, [g], need) => [
+    need[0] ? unbroadcast(div(g!, b), a) : null,
+    need[1] ? unbroadcast(neg(div(mul(g!, y), b)), b) : null,
+  ],
+  Neg: (_n, [g]) => [neg(g!)],
+  Exp: ({ outputs: [y] }, [g]) => [mul(g!, y)],
+  Log: ({ inputs: [x] }, [g]) => [div(g!, x)],
+  Sqrt: ({ outputs: [y] }, [g]) => [div(mul(g!, 0.5), y)],
+  Tanh: ({ outputs: [y] }, [g]) => [mul(g!, sub(1, mul(y, y)))],
+  Sigmoid: ({ outputs: [y] }, [g]) => [mul(g!, mul(y, sub(1, y)))],
+  Reciprocal: ({ outputs: [y] }, [g]) => [neg(mul(g!, mul(y, y)))],
+  Pow: ({ inputs: [x, e] }, [g]) => {
+    const c = (e.graph.constants.get(e) as Float32Array)[0];
+    return [mul(g!, mul(pow(x, c - 1), c)), null];
+  },
+  Cast: ({ inputs: [x] }, [g]) => [cast(g!, x.dtype)],
+  Where: ({ inputs: [c, a, b] }, [g], need) => [
+    null,
+    need[1] ? unbroadcast(where(c, g!, 0), a) : null,
+    need[2] ? unbroadcast(where(c, 0, g!), b) : null,
+  ],
+  MatMul: ({ inputs: [a, b] }, [g], need) => matmulGrads(a, b, g!, need),
+  Transpose: ({ attrs }, [g]) => [transpose(g!, invertPerm(attrs.perm as number[]))],
+  Reshape: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeOf(x), x.shape), null],
+  Unsqueeze: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeOf(x), x.shape), null],
+  Squeeze: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeOf(x), x.shape), null],
+  Expand: ({ inputs: [x] }, [g]) => [unbroadcast(g!, x), null],
+  Concat: ({ inputs, attrs }, [g]) => {
+    const axis = attrs.axis as number;
+    const sizes = inputs.map((x) => x.shape[axis]);
+    const pieces = sizes.every((s) => typeof s === 'number')
+      ? split(g!, sizes as number[], axis)
+      : split(g!, { tensor: concat(inputs.map((x) => gather(shapeOf(x), int64s(x.graph, [axis]), 0)), 0), count: inputs.length }, axis);
+    return pieces;
+  },
+  Split: ({ outputs, attrs }, grads) => [concat(outputs.map((o, i) => grads[i] ?? filledLike(o, 0)), attrs.axis as number), null],
+  Gather: ({ inputs: [data, idx], attrs }, [g]) => {
+    if (attrs.axis !== 0) throw new Error('Gather gradient is implemented for axis 0 only');
+    // Repeated ids must accumulate, hence ScatterND with reduction 'add' into zeros.
+    const zeros = filledLike(data, 0);
+    const target = data.graph.node('ScatterND', [zeros, unsqueeze(idx, [idx.rank]), g!], { reduction: 'add' }, [
+      { dtype: data.dtype, shape: data.shape },
+    ])[0];
+    return [target, null];
+  },
+  GatherElements: ({ inputs: [data, idx], attrs }, [g]) => {
+    const zeros = filledLike(data, 0);
+    const target = data.graph.node('ScatterElements', [zeros, idx, g!], { axis: attrs.axis as number, reduction: 'add' }, [
+      { dtype: data.dtype, shape: data.shape },
+    ])[0];
+    return [target, null];
+  },
+  ReduceSum: (node, [g]) => [expandBack(g!, node.inputs[0], axesOf(node), node.attrs.keepdims === 1), null],
+  ReduceMean: (node, [g]) => {
+    const x = node.inputs[0];
+    const axes = axesOf(node);
+    return [div(expandBack(g!, x, axes, node.attrs.keepdims === 1), reducedCount(x, axes))];
+  },
+  Softmax: ({ outputs: [y], attrs }, [g]) => {
+    const axis = attrs.axis as number;
+    return [mul(y, sub(g!, reduceSum(mul(g!, y), [axis], true)))];
+  },
+  LayerNormalization: ({ inputs: [x, scale, bias], outputs: [, mean, invStd] }, [g], need) => {
+    const xhat = mul(sub(x, mean), invStd);
+    const gh = mul(g!, scale);
+    const gx = need[0]
+      ? mul(invStd, sub(sub(gh, reduceMean(gh, [-1], true)), mul(xhat, reduceMean(mul(gh, xhat), [-1], true))))
+      : null;
+    return [gx, need[1] ? unbroadcast(mul(g!, xhat), scale) : null, need[2] ? unbroadcast(g!, bias) : null];
+  },
+};
+
+/** Ops whose outputs carry no gradient (integer results, shape queries, constant shifts). */
+export const NON_DIFFERENTIABLE = new Set(['Shape', 'Equal', 'ReduceMax', 'ConstantOfShape', 'ReduceProd', 'Range', 'CumSum']);

@@ -1,0 +1,90 @@
+/**
+ * The main-thread handle on the onnxruntime worker: load graphs once under a key, bind weight sets once, run.
+ * Calls are queued by the worker, one at a time, which is what a 2-core machine wants anyway.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Reply, Request, TensorData } from './protocol.js';
+
+export type { TensorData } from './protocol.js';
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+type Body<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+export interface EngineOptions {
+  /** Intra-op threads; default: the machine's cores. */
+  threads?: number;
+}
+
+export class Engine {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private readonly loaded = new Map<string, Promise<{ inputs: string[]; outputs: string[] }>>();
+
+  private constructor(threads: number) {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url));
+    this.worker.unref();
+    this.worker.on('message', (reply: Reply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) p.resolve(reply.result);
+      else p.reject(new Error(reply.error));
+    });
+    this.worker.on('error', (err) => {
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+    void this.call({ type: 'configure', config: { intraOpThreads: threads } });
+  }
+
+  static create(options: EngineOptions = {}): Engine {
+    return new Engine(options.threads ?? availableParallelism());
+  }
+
+  private call(msg: Body<Request>, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    const id = this.nextId++;
+    // A pending call keeps the process alive; an idle worker must not.
+    if (this.pending.size === 0) this.worker.ref();
+    return new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...msg, id }, transfer);
+    }).finally(() => {
+      if (this.pending.size === 0) this.worker.unref();
+    });
+  }
+
+  /** Loads a graph once per key; later calls with the same key reuse it. */
+  load(key: string, model: () => Uint8Array): Promise<{ inputs: string[]; outputs: string[] }> {
+    let p = this.loaded.get(key);
+    if (!p) {
+      p = this.call({ type: 'load', key, model: model() }) as Promise<{ inputs: string[]; outputs: string[] }>;
+      this.loaded.set(key, p);
+      p.catch(() => this.loaded.delete(key));
+    }
+    return p;
+  }
+
+  isLoaded(key: string): boolean {
+    return this.loaded.has(key);
+  }
+
+  /** Binds a named set of weights in the worker; runs that name the set get them as inputs. */
+  async bindWeights(set: string, tensors: Record<string, TensorData>): Promise<void> {
+    await this.call({ type: 'weights', set, tensors });
+  }
+
+  run(key: string, feeds: Record<string, TensorData>, outputs: string[], weights: string | null = null): Promise<Record<string, TensorData>> {
+    return this.call({ type: 'run', key, weights, feeds, outputs }) as Promise<Record<string, TensorData>>;
+  }
+
+  async release(key: string): Promise<void> {
+    this.loaded.delete(key);
+    await this.call({ type: 'release', key });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
