@@ -1,0 +1,32 @@
+/**
+ * What every architecture file provides: how token ids become embeddings, how embeddings (soft-prompt rows
+ * included) become final hidden states, and how hidden states become logits. Checkpoint tensor names appear only in
+ * the architecture files, through `Param`, which declares the weight as a graph input and checks its shape.
+ */
+import type { Tensor } from '../graph/graph.js';
+import type { ModelConfig } from './config.js';
+
+/** Declares (once) and returns the graph input for a checkpoint tensor, checking it has `shape`. */
+export type Param = (name: string, shape: number[]) => Tensor;
+
+/** Per-batch inputs computed outside the graph from the attention mask (see positions.ts). */
+export interface AuxTensors {
+  /** [B, 1 or heads, Sq, Sk]: 0 where attending, the fp32 minimum where masked (plus ALiBi for BLOOM). */
+  bias: Tensor;
+  /** RoPE tables [B, Sq, headDim] (Llama, Qwen2). */
+  cos?: Tensor;
+  sin?: Tensor;
+  /** Learned-position ids [B, Sq] (GPT-2). */
+  positionIds?: Tensor;
+}
+
+export interface CausalLM {
+  /** Token ids [B, T] -> embeddings [B, T, H] (before any soft prompt is prepended). */
+  embed(ids: Tensor): Tensor;
+  /** inputs_embeds [B, S, H] -> final hidden states [B, S, H]. */
+  forward(x: Tensor, aux: AuxTensors): Tensor;
+  /** Hidden states [..., H] -> logits [..., V]. */
+  head(h: Tensor): Tensor;
+}
+
+export type ArchitectureBuilder = (cfg: ModelConfig, p: Param) => CausalLM;

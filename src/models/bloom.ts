@@ -1,0 +1,46 @@
+/**
+ * BLOOM: LayerNorm on the embeddings (soft-prompt rows included), ALiBi instead of positions (in the bias input),
+ * fused query_key_value whose output is [heads, 3, head_dim] per token (q/k/v interleaved per head), gelu (tanh),
+ * tied head. Follows transformers' modeling_bloom.py.
+ */
+import type { Tensor } from '../graph/graph.js';
+import { add, gather, layerNorm, reshape, split, transpose } from '../graph/ops.js';
+import type { ArchitectureBuilder, AuxTensors } from './architecture.js';
+import { attention, geluTanh, linear, mergeHeads } from './layers.js';
+
+export const bloom: ArchitectureBuilder = (cfg, p) => {
+  const H = cfg.hiddenSize;
+  const nh = cfg.numHeads;
+  const hd = cfg.headDim;
+  const eps = cfg.normEps;
+  const embeddings = () => p('transformer.word_embeddings.weight', [cfg.vocabSize, H]);
+  const ln = (x: Tensor, name: string) => layerNorm(x, p(name + '.weight', [H]), p(name + '.bias', [H]), eps);
+
+  function selfAttention(x: Tensor, i: number, aux: AuxTensors): Tensor {
+    const a = `transformer.h.${i}.self_attention.`;
+    const fused = linear(x, p(a + 'query_key_value.weight', [3 * H, H]), p(a + 'query_key_value.bias', [3 * H]));
+    const perHead = transpose(reshape(fused, [0, 0, nh, 3, hd]), [0, 2, 3, 1, 4]); // [B, nh, 3, S, hd]
+    const [q, k, v] = split(perHead, [1, 1, 1], 2).map((t) => reshape(t, [0, 0, -1, hd]));
+    const out = attention(q, k, v, aux.bias, 1 / Math.sqrt(hd));
+    return linear(mergeHeads(out, nh, hd), p(a + 'dense.weight', [H, H]), p(a + 'dense.bias', [H]));
+  }
+
+  function mlp(x: Tensor, i: number): Tensor {
+    const m = `transformer.h.${i}.mlp.`;
+    const h = geluTanh(linear(x, p(m + 'dense_h_to_4h.weight', [4 * H, H]), p(m + 'dense_h_to_4h.bias', [4 * H])));
+    return linear(h, p(m + 'dense_4h_to_h.weight', [H, 4 * H]), p(m + 'dense_4h_to_h.bias', [H]));
+  }
+
+  return {
+    embed: (ids) => gather(embeddings(), ids, 0),
+    forward(x, aux) {
+      x = ln(x, 'transformer.word_embeddings_layernorm');
+      for (let i = 0; i < cfg.numLayers; i++) {
+        x = add(x, selfAttention(ln(x, `transformer.h.${i}.input_layernorm`), i, aux));
+        x = add(x, mlp(ln(x, `transformer.h.${i}.post_attention_layernorm`), i));
+      }
+      return ln(x, 'transformer.ln_f');
+    },
+    head: (h) => linear(h, embeddings()),
+  };
+};

@@ -1,0 +1,91 @@
+/**
+ * Assembles the graphs softprompt runs from an architecture: token ids (with optional per-row soft prompts) ->
+ * logits, HF's shifted causal-LM loss, and the gradient of that loss w.r.t. the prompt. Built once per
+ * (architecture, config, kind) and cached by the engine under that key.
+ */
+import { gradients } from '../graph/autodiff.js';
+import { Graph, type Tensor } from '../graph/graph.js';
+import { toOnnx } from '../graph/onnx.js';
+import {
+  add, concat, exp, gatherElements, log, mul, reduceMax, reduceSum, sub, unsqueeze,
+} from '../graph/ops.js';
+import { ShapeError } from '../errors.js';
+import type { ArchitectureBuilder, AuxTensors } from './architecture.js';
+import type { ModelConfig } from './config.js';
+import { bloom } from './bloom.js';
+import { gpt2 } from './gpt2.js';
+import { llama } from './llama.js';
+import { qwen2 } from './qwen2.js';
+
+export const ARCHITECTURES: Record<ModelConfig['arch'], ArchitectureBuilder> = { bloom, gpt2, llama, qwen2 };
+
+export interface GraphKind {
+  /** Prepend per-row soft prompts (graph input `prompt` [B, n, H]). */
+  prompt: boolean;
+  logits: boolean;
+  loss: boolean;
+  /** d(loss)/d(prompt), output `grad` [B, n, H]. */
+  grad: boolean;
+}
+
+export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
+  const flags = (['prompt', 'logits', 'loss', 'grad'] as const).filter((k) => kind[k]).join('+');
+  return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}`;
+}
+
+/** Shape of each checkpoint tensor the graph reads, as the architecture declared it. */
+export type WeightShapes = Map<string, number[]>;
+
+/** Mean token cross-entropy: `weights` holds 1/N at the N positions with a target and 0 elsewhere. */
+function causalLmLoss(logits: Tensor, targets: Tensor, weights: Tensor): Tensor {
+  const shift = reduceMax(logits, [-1], true);
+  const lse = add(log(reduceSum(exp(sub(logits, shift)), [-1], true)), shift);
+  const picked = gatherElements(logits, unsqueeze(targets, [2]), 2);
+  const nll = sub(lse, picked);
+  return reduceSum(mul(nll, unsqueeze(weights, [2])), [0, 1, 2], false);
+}
+
+/**
+ * Builds the ONNX bytes for `kind`. `resolve` maps an architecture's canonical checkpoint name to the name in the
+ * actual checkpoint (prefixes differ between exports) and checks its shape; the graph input gets that name.
+ */
+export function buildGraph(cfg: ModelConfig, kind: GraphKind, resolve: (name: string, shape: number[]) => string): Uint8Array {
+  const g = new Graph();
+  const params = new Map<string, Tensor>();
+  const arch = ARCHITECTURES[cfg.arch](cfg, (name, shape) => {
+    const actual = resolve(name, shape);
+    let t = params.get(actual);
+    if (!t) {
+      t = g.input(actual, 'float32', shape);
+      params.set(actual, t);
+    }
+    return t;
+  });
+
+  const ids = g.input('input_ids', 'int64', ['batch', 'tokens']);
+  const aux: AuxTensors = { bias: g.input('attn_bias', 'float32', ['batch', cfg.arch === 'bloom' ? cfg.numHeads : 1, 'seq', 'seq']) };
+  if (cfg.arch === 'llama' || cfg.arch === 'qwen2') {
+    aux.cos = g.input('rope_cos', 'float32', ['batch', 'seq', cfg.headDim]);
+    aux.sin = g.input('rope_sin', 'float32', ['batch', 'seq', cfg.headDim]);
+  }
+  if (cfg.arch === 'gpt2') aux.positionIds = g.input('position_ids', 'int64', ['batch', 'seq']);
+
+  const tokens = arch.embed(ids);
+  const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', cfg.hiddenSize]) : null;
+  const embeds = prompt ? concat([prompt, tokens], 1) : tokens;
+  const logits = arch.head(arch.forward(embeds, aux));
+
+  const outputs: Record<string, Tensor> = {};
+  if (kind.logits) outputs.logits = logits;
+  if (kind.loss || kind.grad) {
+    const targets = g.input('targets', 'int64', ['batch', 'seq']);
+    const weights = g.input('target_weights', 'float32', ['batch', 'seq']);
+    const loss = causalLmLoss(logits, targets, weights);
+    if (kind.loss) outputs.loss = loss;
+    if (kind.grad) {
+      if (!prompt) throw new ShapeError('a gradient needs a soft prompt to differentiate', 'graph');
+      outputs.grad = gradients(loss, [prompt])[0];
+    }
+  }
+  return toOnnx(g, outputs);
+}

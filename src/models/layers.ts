@@ -1,0 +1,74 @@
+/** Building blocks shared by the architectures, each the formula transformers uses, written with graph ops. */
+import type { Tensor } from '../graph/graph.js';
+import {
+  add, concat, div, matmul, mul, neg, pow, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast, sigmoid, unsqueeze,
+} from '../graph/ops.js';
+
+/** torch.nn.Linear: weight [out, in]. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  const y = matmul(x, transposeLast(weight));
+  return bias ? add(y, bias) : y;
+}
+
+/** GPT-2's Conv1D: weight [in, out]. */
+export function conv1d(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+  return add(matmul(x, weight), bias);
+}
+
+/** Llama's RMSNorm, in fp32: x * rsqrt(mean(x^2) + eps) * w. */
+export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+  const variance = reduceMean(mul(x, x), [-1], true);
+  return mul(weight, div(x, sqrt(add(variance, eps))));
+}
+
+/** gelu with the tanh approximation (BLOOM's gelu, GPT-2's gelu_new). */
+export function geluTanh(x: Tensor): Tensor {
+  const inner = mul(add(x, mul(pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+  return mul(mul(x, 0.5), add(tanh(inner), 1));
+}
+
+export function silu(x: Tensor): Tensor {
+  return mul(x, sigmoid(x));
+}
+
+/** [B, S, heads * d] -> [B, heads, S, d] */
+export function splitHeads(x: Tensor, heads: number, headDim: number): Tensor {
+  return transpose(reshape(x, [0, 0, heads, headDim]), [0, 2, 1, 3]);
+}
+
+/** [B, heads, S, d] -> [B, S, heads * d] */
+export function mergeHeads(x: Tensor, heads: number, headDim: number): Tensor {
+  return reshape(transpose(x, [0, 2, 1, 3]), [0, 0, heads * headDim]);
+}
+
+/**
+ * softmax(q k^T * scale + bias) v. `bias` [B, 1 or heads, Sq, Sk] carries the causal/padding mask (and ALiBi).
+ * With grouped-query attention the query heads are viewed as [B, kvHeads, group, Sq, d] so that one k/v head
+ * broadcasts over its group, which is what repeat_kv does without materialising the copies.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number): Tensor {
+  const heads = q.shape[1] as number;
+  const kvHeads = k.shape[1] as number;
+  const headDim = q.shape[3] as number;
+  if (heads === kvHeads) {
+    const scores = add(mul(matmul(q, transposeLast(k)), scale), bias);
+    return matmul(softmax(scores, -1), v);
+  }
+  const group = heads / kvHeads;
+  const qg = reshape(q, [0, kvHeads, group, -1, headDim]);
+  const kg = reshape(k, [0, kvHeads, 1, -1, headDim]);
+  const vg = reshape(v, [0, kvHeads, 1, -1, headDim]);
+  if (bias.shape[1] !== 1) throw new Error('grouped-query attention expects a bias shared by all heads');
+  const bg = unsqueeze(bias, [2]);
+  const scores = add(mul(matmul(qg, transposeLast(kg)), scale), bg);
+  const out = matmul(softmax(scores, -1), vg);
+  return reshape(out, [0, heads, -1, headDim]);
+}
+
+/** RoPE with the half-split layout: x * cos + rotate_half(x) * sin; cos/sin are [B, 1, S, d]. */
+export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  const half = (x.shape[3] as number) / 2;
+  const [x1, x2] = split(x, [half, half], -1);
+  const rotated = concat([neg(x2), x1], -1);
+  return add(mul(x, cos), mul(rotated, sin));
+}

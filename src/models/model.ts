@@ -1,0 +1,193 @@
+/**
+ * A loaded causal LM: its config, its weights bound once in the engine, and `forward`, which runs the cached graph
+ * for what was asked (logits, loss, gradient w.r.t. the soft prompt) on one batch.
+ */
+import { MissingError, ShapeError } from '../errors.js';
+import type { WeightSource } from '../hub/local.js';
+import type { Engine, TensorData } from '../runtime/engine.js';
+import type { ModelConfig } from './config.js';
+import { buildGraph, graphKey, type GraphKind } from './graphs.js';
+import { auxFeeds } from './positions.js';
+
+export interface ForwardBatch {
+  input_ids: number[][];
+  attention_mask?: number[][];
+  /** Same shape as input_ids; -100 marks positions without a label. */
+  labels?: number[][];
+}
+
+export interface ForwardOptions {
+  /** One soft prompt [n, H] for every row, or one per row. */
+  prompt?: Float32Array | Float32Array[];
+  logits?: boolean;
+  /** Return d(loss)/d(prompt) summed over the rows that share it: [n, H] (or one per row for per-row prompts). */
+  grad?: boolean;
+}
+
+export interface ForwardResult {
+  /** [B, n + T, V] */
+  logits?: TensorData;
+  loss?: number;
+  grad?: Float32Array | Float32Array[];
+}
+
+const IGNORE = -100;
+let nextModelId = 0;
+
+export class PretrainedModel {
+  private readonly weightSet = `weights_${nextModelId++}`;
+  private bound: Promise<void> | null = null;
+  private readonly used = new Set<string>();
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: WeightSource,
+    readonly engine: Engine,
+    /** Where the model came from, for error messages. */
+    readonly source: string,
+  ) {}
+
+  /** Finds a checkpoint tensor under its canonical name or the prefix variants exports use, and checks its shape. */
+  resolveWeight(name: string, shape: number[]): string {
+    const stripped = name.replace(/^transformer\./, '');
+    const candidates = [name, stripped, `transformer.${stripped}`, name.replace(/^model\./, '')];
+    const actual = candidates.find((c) => this.weights.has(c));
+    if (!actual) throw new MissingError(`tensor '${name}' not found in the checkpoint`, this.source);
+    const got = this.weights.shape(actual);
+    if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
+      throw new ShapeError(
+        `tensor '${actual}' has shape [${got}] but config.json implies [${shape}]`,
+        this.weights.source(actual),
+      );
+    }
+    this.used.add(actual);
+    return actual;
+  }
+
+  private async graph(kind: GraphKind): Promise<string> {
+    const key = graphKey(this.config, kind);
+    await this.engine.load(key, () => buildGraph(this.config, kind, (n, s) => this.resolveWeight(n, s)));
+    await this.bindWeights();
+    return key;
+  }
+
+  /** Sends every weight a graph reads to the engine once; graphs built later reuse the same set. */
+  private bindWeights(): Promise<void> {
+    if (!this.bound) {
+      if (this.used.size === 0) this.buildAll();
+      const tensors: Record<string, TensorData> = {};
+      for (const name of this.used) tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
+      this.bound = this.engine.bindWeights(this.weightSet, tensors);
+    }
+    return this.bound;
+  }
+
+  /** Resolves every weight the architecture reads (building the graph does that), so one binding serves all graphs. */
+  private buildAll(): void {
+    buildGraph(this.config, { prompt: true, logits: true, loss: false, grad: false }, (n, s) => this.resolveWeight(n, s));
+  }
+
+  async forward(batch: ForwardBatch, opts: ForwardOptions = {}): Promise<ForwardResult> {
+    const B = batch.input_ids.length;
+    const T = batch.input_ids[0]?.length ?? 0;
+    if (B === 0 || T === 0) throw new ShapeError('expected a non-empty batch', 'input_ids');
+    for (const row of batch.input_ids) if (row.length !== T) throw new ShapeError('rows must all have the same length', 'input_ids');
+    const mask = batch.attention_mask ?? batch.input_ids.map((r) => r.map(() => 1));
+    checkRows(mask, B, T, 'attention_mask');
+    if (batch.labels) checkRows(batch.labels, B, T, 'labels');
+    for (const row of batch.input_ids) {
+      for (const id of row) {
+        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+          throw new ShapeError(`token id ${id} is outside the vocabulary [0, ${this.config.vocabSize})`, 'input_ids');
+        }
+      }
+    }
+
+    const H = this.config.hiddenSize;
+    const prompts = opts.prompt === undefined ? null : Array.isArray(opts.prompt) ? opts.prompt : new Array(B).fill(opts.prompt);
+    if (prompts && prompts.length !== B) throw new ShapeError(`expected ${B} per-row prompts, got ${prompts.length}`, 'prompt');
+    const n = prompts ? prompts[0].length / H : 0;
+    if (prompts) {
+      for (const p of prompts) {
+        if (p.length !== n * H || !Number.isInteger(n) || n < 1) {
+          throw new ShapeError(`expected prompts of shape [n, ${H}] with the same n for every row`, 'prompt');
+        }
+      }
+    }
+    const wantLoss = batch.labels !== undefined;
+    if (opts.grad && !wantLoss) throw new ShapeError('a gradient needs labels', 'labels');
+    if (opts.grad && !prompts) throw new ShapeError('a gradient needs a soft prompt', 'prompt');
+    const kind: GraphKind = { prompt: prompts !== null, logits: opts.logits ?? true, loss: wantLoss, grad: opts.grad ?? false };
+    const key = await this.graph(kind);
+
+    const S = n + T;
+    const fullMask = mask.map((row) => [...new Array(n).fill(1), ...row]);
+    const positions = fullMask.map(() => Array.from({ length: S }, (_, i) => i));
+    this.checkContext(S);
+    const feeds: Record<string, TensorData> = {
+      input_ids: { dtype: 'int64', dims: [B, T], data: BigInt64Array.from(batch.input_ids.flat(), BigInt) },
+      ...auxFeeds(this.config, { mask: fullMask, positions, queryStart: 0 }),
+    };
+    if (prompts) {
+      const data = new Float32Array(B * n * H);
+      prompts.forEach((p, b) => data.set(p, b * n * H));
+      feeds.prompt = { dtype: 'float32', dims: [B, n, H], data };
+    }
+    if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n));
+
+    const outputs = Object.entries(kind).filter(([k, v]) => v && k !== 'prompt').map(([k]) => k);
+    const out = await this.engine.run(key, feeds, outputs, this.weightSet);
+    const result: ForwardResult = {};
+    if (out.logits) result.logits = out.logits;
+    if (out.loss) result.loss = (out.loss.data as Float32Array)[0];
+    if (out.grad) {
+      const g = out.grad.data as Float32Array;
+      const rows = Array.from({ length: B }, (_, b) => g.subarray(b * n * H, (b + 1) * n * H));
+      result.grad = Array.isArray(opts.prompt) ? rows : sumRows(rows);
+    }
+    return result;
+  }
+
+  private checkContext(S: number): void {
+    const max = this.config.arch === 'gpt2' ? this.config.maxPositions : null;
+    if (max !== null && S > max) {
+      throw new ShapeError(`sequence of ${S} positions (virtual tokens included) exceeds n_positions ${max}`, 'input_ids');
+    }
+  }
+}
+
+function checkRows(rows: number[][], B: number, T: number, field: string): void {
+  if (rows.length !== B || rows.some((r) => r.length !== T)) throw new ShapeError(`expected shape [${B}, ${T}] like input_ids`, field);
+}
+
+function sumRows(rows: Float32Array[]): Float32Array {
+  const out = new Float32Array(rows[0].length);
+  for (const r of rows) for (let i = 0; i < r.length; i++) out[i] += r[i];
+  return out;
+}
+
+/**
+ * HF's causal-LM loss: logits at position t predict the label at t+1; the n virtual positions carry no labels.
+ * Returned as the gather index per position and a weight of 1/N on the N positions that count.
+ */
+export function shiftedTargets(labels: number[][], n: number): Record<string, TensorData> {
+  const B = labels.length;
+  const S = n + (labels[0]?.length ?? 0);
+  const targets = new BigInt64Array(B * S);
+  const weights = new Float32Array(B * S);
+  let count = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t + 1 < S; t++) {
+      const label = t + 1 >= n ? labels[b][t + 1 - n] : IGNORE;
+      if (label === IGNORE) continue;
+      targets[b * S + t] = BigInt(label);
+      weights[b * S + t] = 1;
+      count++;
+    }
+  }
+  if (count > 0) for (let i = 0; i < weights.length; i++) weights[i] /= count;
+  return {
+    targets: { dtype: 'int64', dims: [B, S], data: targets },
+    target_weights: { dtype: 'float32', dims: [B, S], data: weights },
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * Per-batch inputs that depend only on the attention mask and positions, computed here rather than in the graph:
+ * the additive attention bias (causal + padding mask, ALiBi for BLOOM), RoPE tables, and GPT-2 position ids.
+ * Values follow transformers 4.40's eager attention exactly, including what fully masked rows see, since the
+ * goldens compare logits at pad positions too.
+ */
+import type { ModelConfig } from './config.js';
+import type { TensorData } from '../runtime/protocol.js';
+
+/** torch.finfo(torch.float32).min, the value transformers writes into masked scores. */
+export const FP32_MIN = -3.4028234663852886e38;
+
+export interface AuxRequest {
+  /** Attention mask over all key positions, [B][Sk] of 0/1 (soft-prompt slots included). */
+  mask: number[][];
+  /** Index of the first query position within the keys; queries are positions queryStart..Sk-1. */
+  queryStart: number;
+  /** Position ids of the queries, [B][Sq] (RoPE and learned positions). */
+  positions: number[][];
+}
+
+/** ALiBi slopes as transformers' build_alibi_tensor computes them (non-power-of-2 head counts included). */
+export function alibiSlopes(heads: number): number[] {
+  const closest = 2 ** Math.floor(Math.log2(heads));
+  const base = Math.fround(2 ** -(2 ** -(Math.log2(closest) - 3)));
+  const slopes = Array.from({ length: closest }, (_, i) => Math.fround(base ** (i + 1)));
+  if (closest !== heads) {
+    const extraBase = Math.fround(2 ** -(2 ** -(Math.log2(2 * closest) - 3)));
+    const remaining = Math.min(closest, heads - closest);
+    for (let i = 0; i < remaining; i++) slopes.push(Math.fround(extraBase ** (2 * i + 1)));
+  }
+  return slopes;
+}
+
+/** [B, Hb, Sq, Sk] additive bias. */
+export function attentionBias(cfg: ModelConfig, req: AuxRequest): TensorData {
+  const B = req.mask.length;
+  const Sk = req.mask[0]?.length ?? 0;
+  const Sq = Sk - req.queryStart;
+  const alibi = cfg.arch === 'bloom';
+  const Hb = alibi ? cfg.numHeads : 1;
+  const slopes = alibi ? alibiSlopes(cfg.numHeads) : [0];
+  const out = new Float32Array(B * Hb * Sq * Sk);
+  for (let b = 0; b < B; b++) {
+    const mask = req.mask[b];
+    // BLOOM's ALiBi position of a key: the number of attended keys before it (pads do not count).
+    const alibiPos = new Array<number>(Sk);
+    let seen = 0;
+    for (let j = 0; j < Sk; j++) alibiPos[j] = mask[j] ? seen++ : 0;
+    for (let h = 0; h < Hb; h++) {
+      for (let qi = 0; qi < Sq; qi++) {
+        const i = req.queryStart + qi;
+        const row = ((b * Hb + h) * Sq + qi) * Sk;
+        for (let j = 0; j < Sk; j++) {
+          const future = j > i;
+          const pad = !mask[j];
+          let v: number;
+          // GPT-2 replaces future scores with the minimum and then adds the padding mask, so a future pad is -inf.
+          if (cfg.arch === 'gpt2') v = (future ? FP32_MIN : 0) + (pad ? FP32_MIN : 0);
+          else if (future || pad) v = FP32_MIN;
+          else v = alibi ? slopes[h] * alibiPos[j] : 0;
+          out[row + j] = v;
+        }
+      }
+    }
+  }
+  return { dtype: 'float32', dims: [B, Hb, Sq, Sk], data: out };
+}
+
+/** inv_freq as transformers computes it in fp32, with rope_scaling applied. */
+export function ropeInvFreq(cfg: ModelConfig, seqLen: number): Float32Array {
+  const d = cfg.headDim;
+  let base = cfg.ropeTheta;
+  const s = cfg.ropeScaling;
+  if (s?.type === 'dynamic' && cfg.maxPositions && seqLen > cfg.maxPositions) {
+    base = base * ((s.factor * seqLen) / cfg.maxPositions - (s.factor - 1)) ** (d / (d - 2));
+  }
+  const inv = Float32Array.from({ length: d / 2 }, (_, i) => 1 / Math.fround(base ** Math.fround((2 * i) / d)));
+  if (s?.type === 'llama3') {
+    const old = s.originalMaxPositionEmbeddings ?? 8192;
+    const low = s.lowFreqFactor ?? 1;
+    const high = s.highFreqFactor ?? 4;
+    const lowWavelen = old / low;
+    const highWavelen = old / high;
+    for (let i = 0; i < inv.length; i++) {
+      const wavelen = (2 * Math.PI) / inv[i];
+      if (wavelen > lowWavelen) inv[i] = inv[i] / s.factor;
+      else if (wavelen >= highWavelen) {
+        const smooth = (old / wavelen - low) / (high - low);
+        inv[i] = (1 - smooth) * (inv[i] / s.factor) + smooth * inv[i];
+      }
+    }
+  }
+  return inv;
+}
+
+/** RoPE cos/sin tables [B, Sq, headDim] for the given positions (linear scaling divides the positions). */
+export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: TensorData; sin: TensorData } {
+  const B = positions.length;
+  const Sq = positions[0]?.length ?? 0;
+  const d = cfg.headDim;
+  const maxPos = Math.max(0, ...positions.flat()) + 1;
+  const inv = ropeInvFreq(cfg, maxPos);
+  const scale = cfg.ropeScaling?.type === 'linear' ? cfg.ropeScaling.factor : 1;
+  const cos = new Float32Array(B * Sq * d);
+  const sin = new Float32Array(B * Sq * d);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < Sq; t++) {
+      const pos = Math.fround(positions[b][t] / scale);
+      const row = (b * Sq + t) * d;
+      for (let i = 0; i < d / 2; i++) {
+        const angle = Math.fround(pos * inv[i]);
+        cos[row + i] = cos[row + i + d / 2] = Math.cos(angle);
+        sin[row + i] = sin[row + i + d / 2] = Math.sin(angle);
+      }
+    }
+  }
+  const dims = [B, Sq, d];
+  return { cos: { dtype: 'float32', dims, data: cos }, sin: { dtype: 'float32', dims, data: sin } };
+}
+
+/** The graph inputs an architecture needs besides ids and embeddings, keyed by graph input name. */
+export function auxFeeds(cfg: ModelConfig, req: AuxRequest): Record<string, TensorData> {
+  const feeds: Record<string, TensorData> = { attn_bias: attentionBias(cfg, req) };
+  if (cfg.arch === 'llama' || cfg.arch === 'qwen2') {
+    const { cos, sin } = ropeTables(cfg, req.positions);
+    feeds.rope_cos = cos;
+    feeds.rope_sin = sin;
+  }
+  if (cfg.arch === 'gpt2') {
+    const B = req.positions.length;
+    const Sq = req.positions[0]?.length ?? 0;
+    feeds.position_ids = { dtype: 'int64', dims: [B, Sq], data: BigInt64Array.from(req.positions.flat(), BigInt) };
+  }
+  return feeds;
+}
