@@ -20,11 +20,17 @@ export interface AuxTensors {
   positionIds?: Tensor;
 }
 
+/** Keys/values per layer, [B, kvHeads, S, headDim] after RoPE: `past` is read, `present` (past + new) is filled in. */
+export interface KvCache {
+  past: Array<{ key: Tensor; value: Tensor }>;
+  present: Array<{ key: Tensor; value: Tensor }>;
+}
+
 export interface CausalLM {
   /** Token ids [B, T] -> embeddings [B, T, H] (before any soft prompt is prepended). */
   embed(ids: Tensor): Tensor;
-  /** inputs_embeds [B, S, H] -> final hidden states [B, S, H]. */
-  forward(x: Tensor, aux: AuxTensors): Tensor;
+  /** inputs_embeds [B, S, H] -> final hidden states [B, S, H]; with a cache, S new positions after the past. */
+  forward(x: Tensor, aux: AuxTensors, cache?: KvCache): Tensor;
   /** Hidden states [..., H] -> logits [..., V]. */
   head(h: Tensor): Tensor;
 }

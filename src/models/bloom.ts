@@ -5,8 +5,8 @@
  */
 import type { Tensor } from '../graph/graph.js';
 import { add, gather, layerNorm, reshape, split, transpose } from '../graph/ops.js';
-import type { ArchitectureBuilder, AuxTensors } from './architecture.js';
-import { attention, geluTanh, linear, mergeHeads } from './layers.js';
+import type { ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
+import { attention, geluTanh, linear, mergeHeads, withCache } from './layers.js';
 
 export const bloom: ArchitectureBuilder = (cfg, p) => {
   const H = cfg.hiddenSize;
@@ -16,12 +16,13 @@ export const bloom: ArchitectureBuilder = (cfg, p) => {
   const embeddings = () => p('transformer.word_embeddings.weight', [cfg.vocabSize, H]);
   const ln = (x: Tensor, name: string) => layerNorm(x, p(name + '.weight', [H]), p(name + '.bias', [H]), eps);
 
-  function selfAttention(x: Tensor, i: number, aux: AuxTensors): Tensor {
+  function selfAttention(x: Tensor, i: number, aux: AuxTensors, cache?: KvCache): Tensor {
     const a = `transformer.h.${i}.self_attention.`;
     const fused = linear(x, p(a + 'query_key_value.weight', [3 * H, H]), p(a + 'query_key_value.bias', [3 * H]));
     const perHead = transpose(reshape(fused, [0, 0, nh, 3, hd]), [0, 2, 3, 1, 4]); // [B, nh, 3, S, hd]
     const [q, k, v] = split(perHead, [1, 1, 1], 2).map((t) => reshape(t, [0, 0, -1, hd]));
-    const out = attention(q, k, v, aux.bias, 1 / Math.sqrt(hd));
+    const [kc, vc] = withCache(cache, i, k, v);
+    const out = attention(q, kc, vc, aux.bias, 1 / Math.sqrt(hd));
     return linear(mergeHeads(out, nh, hd), p(a + 'dense.weight', [H, H]), p(a + 'dense.bias', [H]));
   }
 
@@ -33,10 +34,10 @@ export const bloom: ArchitectureBuilder = (cfg, p) => {
 
   return {
     embed: (ids) => gather(embeddings(), ids, 0),
-    forward(x, aux) {
+    forward(x, aux, cache) {
       x = ln(x, 'transformer.word_embeddings_layernorm');
       for (let i = 0; i < cfg.numLayers; i++) {
-        x = add(x, selfAttention(ln(x, `transformer.h.${i}.input_layernorm`), i, aux));
+        x = add(x, selfAttention(ln(x, `transformer.h.${i}.input_layernorm`), i, aux, cache));
         x = add(x, mlp(ln(x, `transformer.h.${i}.post_attention_layernorm`), i));
       }
       return ln(x, 'transformer.ln_f');

@@ -4,8 +4,8 @@
  */
 import type { Tensor } from '../graph/graph.js';
 import { add, gather, layerNorm, split } from '../graph/ops.js';
-import type { ArchitectureBuilder, AuxTensors } from './architecture.js';
-import { attention, conv1d, geluTanh, linear, mergeHeads, splitHeads } from './layers.js';
+import type { ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
+import { attention, conv1d, geluTanh, linear, mergeHeads, splitHeads, withCache } from './layers.js';
 
 export const gpt2: ArchitectureBuilder = (cfg, p) => {
   const H = cfg.hiddenSize;
@@ -16,11 +16,12 @@ export const gpt2: ArchitectureBuilder = (cfg, p) => {
   const wte = () => p('transformer.wte.weight', [cfg.vocabSize, H]);
   const ln = (x: Tensor, name: string) => layerNorm(x, p(name + '.weight', [H]), p(name + '.bias', [H]), eps);
 
-  function attn(x: Tensor, i: number, aux: AuxTensors): Tensor {
+  function attn(x: Tensor, i: number, aux: AuxTensors, cache?: KvCache): Tensor {
     const a = `transformer.h.${i}.attn.`;
     const qkv = conv1d(x, p(a + 'c_attn.weight', [H, 3 * H]), p(a + 'c_attn.bias', [3 * H]));
     const [q, k, v] = split(qkv, [H, H, H], -1).map((t) => splitHeads(t, nh, hd));
-    const out = attention(q, k, v, aux.bias, 1 / Math.sqrt(hd));
+    const [kc, vc] = withCache(cache, i, k, v);
+    const out = attention(q, kc, vc, aux.bias, 1 / Math.sqrt(hd));
     return conv1d(mergeHeads(out, nh, hd), p(a + 'c_proj.weight', [H, H]), p(a + 'c_proj.bias', [H]));
   }
 
@@ -32,10 +33,10 @@ export const gpt2: ArchitectureBuilder = (cfg, p) => {
 
   return {
     embed: (ids) => gather(wte(), ids, 0),
-    forward(x, aux) {
+    forward(x, aux, cache) {
       x = add(x, gather(p('transformer.wpe.weight', [cfg.maxPositions!, H]), aux.positionIds!, 0));
       for (let i = 0; i < cfg.numLayers; i++) {
-        x = add(x, attn(ln(x, `transformer.h.${i}.ln_1`), i, aux));
+        x = add(x, attn(ln(x, `transformer.h.${i}.ln_1`), i, aux, cache));
         x = add(x, mlp(ln(x, `transformer.h.${i}.ln_2`), i));
       }
       return ln(x, 'transformer.ln_f');

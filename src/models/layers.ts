@@ -1,5 +1,6 @@
 /** Building blocks shared by the architectures, each the formula transformers uses, written with graph ops. */
 import type { Tensor } from '../graph/graph.js';
+import type { KvCache } from './architecture.js';
 import {
   add, concat, div, matmul, mul, neg, pow, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast, sigmoid, unsqueeze,
 } from '../graph/ops.js';
@@ -71,4 +72,13 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   const [x1, x2] = split(x, [half, half], -1);
   const rotated = concat([neg(x2), x1], -1);
   return add(mul(x, cos), mul(rotated, sin));
+}
+
+/** Appends this step's keys/values to the layer's cache (when decoding with one) and returns what attention sees. */
+export function withCache(cache: KvCache | undefined, layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
+  if (!cache) return [k, v];
+  const key = concat([cache.past[layer].key, k], 2);
+  const value = concat([cache.past[layer].value, v], 2);
+  cache.present[layer] = { key, value };
+  return [key, value];
 }

@@ -4,9 +4,9 @@
  */
 import type { Tensor } from '../graph/graph.js';
 import { add, gather, mul, unsqueeze } from '../graph/ops.js';
-import type { ArchitectureBuilder, AuxTensors, Param } from './architecture.js';
+import type { ArchitectureBuilder, AuxTensors, KvCache, Param } from './architecture.js';
 import type { ModelConfig } from './config.js';
-import { attention, linear, mergeHeads, rmsNorm, rope, silu, splitHeads } from './layers.js';
+import { attention, linear, mergeHeads, rmsNorm, rope, silu, splitHeads, withCache } from './layers.js';
 
 export interface LlamaBiases {
   qkv: boolean;
@@ -22,7 +22,7 @@ export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): Ret
   const eps = cfg.normEps;
   const embedTokens = () => p('model.embed_tokens.weight', [cfg.vocabSize, H]);
 
-  function selfAttention(x: Tensor, i: number, aux: AuxTensors): Tensor {
+  function selfAttention(x: Tensor, i: number, aux: AuxTensors, cache?: KvCache): Tensor {
     const a = `model.layers.${i}.self_attn.`;
     const bias = (name: string, size: number) => (biases.qkv ? p(a + name, [size]) : undefined);
     const q = linear(x, p(a + 'q_proj.weight', [nh * hd, H]), bias('q_proj.bias', nh * hd));
@@ -31,8 +31,8 @@ export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): Ret
     const cos = unsqueeze(aux.cos!, [1]);
     const sin = unsqueeze(aux.sin!, [1]);
     const qh = rope(splitHeads(q, nh, hd), cos, sin);
-    const kh = rope(splitHeads(k, nkv, hd), cos, sin);
-    const out = attention(qh, kh, splitHeads(v, nkv, hd), aux.bias, 1 / Math.sqrt(hd));
+    const [kh, vh] = withCache(cache, i, rope(splitHeads(k, nkv, hd), cos, sin), splitHeads(v, nkv, hd));
+    const out = attention(qh, kh, vh, aux.bias, 1 / Math.sqrt(hd));
     return linear(mergeHeads(out, nh, hd), p(a + 'o_proj.weight', [H, nh * hd]), biases.out ? p(a + 'o_proj.bias', [H]) : undefined);
   }
 
@@ -45,10 +45,10 @@ export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): Ret
 
   return {
     embed: (ids) => gather(embedTokens(), ids, 0),
-    forward(x, aux) {
+    forward(x, aux, cache) {
       for (let i = 0; i < cfg.numLayers; i++) {
         const l = `model.layers.${i}.`;
-        x = add(x, selfAttention(rmsNorm(x, p(l + 'input_layernorm.weight', [H]), eps), i, aux));
+        x = add(x, selfAttention(rmsNorm(x, p(l + 'input_layernorm.weight', [H]), eps), i, aux, cache));
         x = add(x, mlp(rmsNorm(x, p(l + 'post_attention_layernorm.weight', [H]), eps), i));
       }
       return rmsNorm(x, p('model.norm.weight', [H]), eps);

@@ -1,0 +1,69 @@
+/**
+ * `softprompt forward`: one batch through the model (optionally with a PEFT adapter's soft prompt) and the results as
+ * safetensors: `logits` [B, n+T, V], `loss` (with labels), `grad` d(loss)/d(prompt_embeddings) [n, H] (with --grad).
+ * Parity with transformers/PEFT is checked from outside through this command, so its interface stays stable.
+ */
+import type { Command } from 'commander';
+import { FormatError, OptionError } from '../errors.js';
+import { loadAdapter } from '../hub/adapter-files.js';
+import { readJson, writeFileAtomic } from '../hub/local.js';
+import { modelFromPretrained } from '../hub/pretrained.js';
+import type { ForwardBatch } from '../models/model.js';
+import { checkAdapterFits } from '../peft/adapter.js';
+import { serializeSafetensors } from '../weights/safetensors.js';
+
+interface ForwardFlags {
+  model: string;
+  adapter?: string;
+  batch: string;
+  out: string;
+  grad?: boolean;
+  json?: boolean;
+}
+
+function isMatrix(v: unknown): v is number[][] {
+  return Array.isArray(v) && v.every((r) => Array.isArray(r) && r.every((x) => typeof x === 'number'));
+}
+
+export async function readBatch(path: string): Promise<ForwardBatch> {
+  const json = (await readJson(path)) as Record<string, unknown>;
+  if (typeof json !== 'object' || json === null) throw new FormatError('expected an object with input_ids', path);
+  for (const key of ['input_ids', 'attention_mask', 'labels']) {
+    if (json[key] !== undefined && !isMatrix(json[key])) throw new FormatError(`"${key}" must be a list of lists of integers`, path);
+  }
+  if (json.input_ids === undefined) throw new FormatError('missing "input_ids"', path);
+  return json as unknown as ForwardBatch;
+}
+
+export async function runForward(flags: ForwardFlags): Promise<void> {
+  const batch = await readBatch(flags.batch);
+  const model = await modelFromPretrained(flags.model);
+  try {
+    const adapter = flags.adapter ? await loadAdapter(flags.adapter) : null;
+    if (adapter) checkAdapterFits(adapter, model.config, flags.adapter!);
+    if (flags.grad && !adapter) throw new OptionError('--grad needs --adapter (the gradient is w.r.t. its prompt)', '--grad');
+    if (flags.grad && !batch.labels) throw new OptionError('--grad needs "labels" in the batch', '--grad');
+    const out = await model.forward(batch, { prompt: adapter?.prompt, grad: flags.grad });
+    const tensors = [{ name: 'logits', shape: out.logits!.dims, data: out.logits!.data as Float32Array }];
+    if (out.loss !== undefined) tensors.push({ name: 'loss', shape: [], data: Float32Array.of(out.loss) });
+    if (out.grad) tensors.push({ name: 'grad', shape: [adapter!.numVirtualTokens, adapter!.tokenDim], data: out.grad as Float32Array });
+    await writeFileAtomic(flags.out, serializeSafetensors(tensors, { format: 'pt' }));
+    const summary = { out: flags.out, logits: out.logits!.dims, loss: out.loss ?? null, grad: out.grad ? [adapter!.numVirtualTokens, adapter!.tokenDim] : null };
+    process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : `wrote ${flags.out}: logits [${summary.logits}]${out.loss !== undefined ? `, loss ${out.loss}` : ''}${out.grad ? ', grad' : ''}\n`);
+  } finally {
+    await model.engine.close();
+  }
+}
+
+export function registerForward(program: Command): void {
+  program
+    .command('forward')
+    .description('run one batch through a model (and adapter) and write logits, loss and prompt gradient as safetensors')
+    .requiredOption('--model <dir>', 'model directory (config.json, model.safetensors)')
+    .option('--adapter <dir>', 'PEFT prompt-tuning adapter directory')
+    .requiredOption('--batch <file.json>', 'JSON with input_ids, attention_mask and optional labels ([B][T] each)')
+    .requiredOption('--out <file.safetensors>', 'where to write logits [B, n+T, V], loss and grad')
+    .option('--grad', 'also write d(loss)/d(prompt_embeddings) as "grad" [n, H]')
+    .option('--json', 'print a machine-readable summary')
+    .action((flags: ForwardFlags) => runForward(flags));
+}

@@ -1,0 +1,31 @@
+/**
+ * The `softprompt` command. Each subcommand lives in its own file and registers itself here. Exit codes: 0 success,
+ * 1 unexpected failure, 2 bad input or usage (a typed error: one line, no stack trace), 130 interrupted.
+ */
+import { Command, CommanderError } from 'commander';
+import { SoftpromptError } from '../errors.js';
+import { registerForward } from './forward.js';
+
+export function program(): Command {
+  const cmd = new Command('softprompt')
+    .description('Prompt tuning for frozen language models, on ONNX Runtime')
+    .showHelpAfterError()
+    .exitOverride();
+  registerForward(cmd);
+  return cmd;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof SoftpromptError) {
+      process.stderr.write(`softprompt: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`softprompt: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  }
+}
