@@ -38,7 +38,7 @@ export interface ModelConfig {
   padTokenId: number | null;
   /** transformers' ACT2FN name. */
   activation: string;
-  /** Whether the attention input projections have biases (Qwen2: q/k/v yes, o_proj no). */
+  /** Attention projection biases: Llama's attention_bias covers q/k/v/o; Qwen2 always has q/k/v (never o_proj). */
   attentionBias: boolean;
   raw: Record<string, unknown>;
 }

@@ -1,0 +1,267 @@
+/**
+ * safetensors: an 8-byte little-endian u64 header length N, then N bytes of UTF-8 JSON, then the data section.
+ * The JSON maps each tensor name to {dtype, shape, data_offsets: [begin, end]} (offsets relative to the data section)
+ * plus an optional "__metadata__" string-to-string map. Data is little-endian, row-major. Like the reference Rust
+ * crate we require the tensors to tile the data section exactly: sorted by offset they start at 0, touch end to end
+ * and finish at the end of the file.
+ */
+import { FormatError, MissingError, ShapeError, UnsupportedError } from '../errors.js';
+
+const DTYPE_SIZES = {
+  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1,
+  I16: 2, U16: 2, F16: 2, BF16: 2,
+  I32: 4, U32: 4, F32: 4,
+  I64: 8, U64: 8, F64: 8,
+} as const;
+
+export type Dtype = keyof typeof DTYPE_SIZES;
+
+export interface TensorEntry {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  /** Byte offsets into the data section. */
+  begin: number;
+  end: number;
+}
+
+const METADATA_KEY = '__metadata__';
+
+export class Safetensors {
+  private constructor(
+    readonly source: string,
+    readonly metadata: Record<string, string>,
+    private readonly entries: Map<string, TensorEntry>,
+    private readonly data: Uint8Array,
+  ) {}
+
+  /** `source` names the file in error messages. The result keeps (and may hand out views of) `bytes`. */
+  static parse(bytes: Uint8Array, source: string): Safetensors {
+    const bad = (message: string) => new FormatError(`not a valid safetensors file: ${message}`, source);
+    if (bytes.length < 8) throw bad(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const headerLength = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+    if (headerLength > bytes.length - 8) {
+      throw bad(`header length ${headerLength} runs past the end of the ${bytes.length}-byte file`);
+    }
+    let header: unknown;
+    try {
+      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)));
+    } catch (e) {
+      throw bad(`header is not UTF-8 JSON (${(e as Error).message})`);
+    }
+    if (!isPlainObject(header)) throw bad('header is not a JSON object');
+
+    const metadata = parseMetadata(header[METADATA_KEY], bad);
+    const entries = Object.entries(header)
+      .filter(([name]) => name !== METADATA_KEY)
+      .map(([name, info]) => parseEntry(name, info, bad))
+      .sort((a, b) => a.begin - b.begin || a.end - b.end);
+
+    const data = bytes.subarray(8 + headerLength);
+    let covered = 0;
+    for (const e of entries) {
+      if (e.end > data.length) {
+        const range = `[${e.begin}, ${e.end}]`;
+        throw bad(`tensor "${e.name}" data_offsets ${range} lie outside the ${data.length}-byte data section`);
+      }
+      if (e.begin < covered) throw bad(`tensor "${e.name}" data_offsets [${e.begin}, ${e.end}] overlap another tensor`);
+      if (e.begin > covered) throw bad(`bytes ${covered}..${e.begin} of the data section belong to no tensor`);
+      covered = e.end;
+    }
+    if (covered !== data.length) throw bad(`bytes ${covered}..${data.length} of the data section belong to no tensor`);
+
+    return new Safetensors(source, metadata, new Map(entries.map((e) => [e.name, e])), data);
+  }
+
+  /** Tensor names in file order. */
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  entry(name: string): TensorEntry {
+    const e = this.entries.get(name);
+    if (!e) throw new MissingError(`no tensor "${name}"`, this.source);
+    return e;
+  }
+
+  /** The tensor's bytes, a view into the file. */
+  raw(name: string): Uint8Array {
+    const e = this.entry(name);
+    return this.data.subarray(e.begin, e.end);
+  }
+
+  /**
+   * The tensor as float32. F32 data that is 4-byte aligned comes back as a view of the file bytes (do not write to
+   * it); anything else is a fresh array. Assumes a little-endian host, as every JS engine target is.
+   */
+  float32(name: string): Float32Array {
+    const e = this.entry(name);
+    const bytes = this.raw(name);
+    switch (e.dtype) {
+      case 'F32':
+        return bytes.byteOffset % 4 === 0
+          ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)
+          : new Float32Array(bytes.slice().buffer);
+      case 'F16':
+        return f16ToF32(uint16s(bytes));
+      case 'BF16':
+        return bf16ToF32(uint16s(bytes));
+      default:
+        throw new UnsupportedError(
+          `tensor "${name}" has dtype ${e.dtype}; only F32, F16 and BF16 convert to float`,
+          this.source,
+        );
+    }
+  }
+}
+
+/**
+ * Serializes float32 tensors as the Python `safetensors` library does (byte for byte): tensors ordered by name,
+ * compact JSON with "__metadata__" first, header padded with spaces to a multiple of 8 so the data is aligned.
+ */
+export function serializeSafetensors(
+  tensors: Array<{ name: string; shape: number[]; data: Float32Array }>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const sorted = [...tensors].sort((a, b) => compareCodePoints(a.name, b.name));
+  // Built by hand rather than from one object because JS objects put integer-like keys ("0", "10") first. For the
+  // strings themselves JSON.stringify escapes exactly what serde_json escapes.
+  const members: string[] = [];
+  if (metadata) {
+    // The Rust writer emits metadata in HashMap order, i.e. arbitrary; sorting at least makes ours reproducible.
+    const pairs = Object.entries(metadata).sort(([a], [b]) => compareCodePoints(a, b));
+    members.push(`"${METADATA_KEY}":{${pairs.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`);
+  }
+  const seen = new Set([METADATA_KEY]);
+  let offset = 0;
+  for (const t of sorted) {
+    const where = `tensor "${t.name}"`;
+    if (seen.has(t.name)) throw new ShapeError('name is reserved or used twice', where);
+    seen.add(t.name);
+    if (t.data.length !== product(t.shape)) {
+      throw new ShapeError(`${t.data.length} values do not fill shape [${t.shape}]`, where);
+    }
+    const info = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    members.push(`${JSON.stringify(t.name)}:${JSON.stringify(info)}`);
+    offset += t.data.byteLength;
+  }
+  const json = new TextEncoder().encode(`{${members.join(',')}}`);
+  const headerLength = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + headerLength + offset);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, headerLength % 2 ** 32, true);
+  view.setUint32(4, Math.floor(headerLength / 2 ** 32), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + headerLength);
+  let at = 8 + headerLength;
+  for (const t of sorted) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+type Bad = (message: string) => FormatError;
+
+function parseMetadata(value: unknown, bad: Bad): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string')) {
+    throw bad(`"${METADATA_KEY}" must map strings to strings`);
+  }
+  return value as Record<string, string>;
+}
+
+function parseEntry(name: string, info: unknown, bad: Bad): TensorEntry {
+  if (!isPlainObject(info)) throw bad(`tensor "${name}" must be an object with dtype, shape and data_offsets`);
+  const { dtype, shape, data_offsets: offsets } = info;
+  if (typeof dtype !== 'string' || !isDtype(dtype)) {
+    const known = Object.keys(DTYPE_SIZES).join(', ');
+    throw bad(`tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}; expected one of ${known}`);
+  }
+  if (!Array.isArray(shape) || !shape.every(isNonNegativeInt)) {
+    throw bad(`tensor "${name}" shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInt) || offsets[0] > offsets[1]) {
+    throw bad(`tensor "${name}" data_offsets ${JSON.stringify(offsets)} is not [begin, end] with 0 <= begin <= end`);
+  }
+  const [begin, end] = offsets as [number, number];
+  const expected = product(shape) * DTYPE_SIZES[dtype];
+  if (end - begin !== expected) {
+    throw bad(`tensor "${name}" is ${dtype}[${shape}] = ${expected} bytes but data_offsets span ${end - begin}`);
+  }
+  return { name, dtype, shape, begin, end };
+}
+
+function isDtype(s: string): s is Dtype {
+  return Object.hasOwn(DTYPE_SIZES, s);
+}
+
+function uint16s(bytes: Uint8Array): Uint16Array {
+  if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
+  return new Uint16Array(bytes.slice().buffer);
+}
+
+let f16Table: Float32Array | null = null;
+
+/** All 65536 half-precision values as float32, built once: a table lookup beats bit twiddling per element. */
+function f16Lookup(): Float32Array {
+  if (f16Table) return f16Table;
+  const table = new Float32Array(65536);
+  const bits = new Uint32Array(table.buffer);
+  for (let h = 0; h < 65536; h++) {
+    const sign = (h & 0x8000) << 16;
+    const exponent = (h >> 10) & 0x1f;
+    const mantissa = h & 0x3ff;
+    if (exponent === 0) {
+      // Zero or subnormal: mantissa * 2^-24 is exact in float32.
+      table[h] = (sign ? -1 : 1) * mantissa * 2 ** -24;
+    } else if (exponent === 0x1f) {
+      bits[h] = sign | 0x7f800000 | (mantissa << 13); // inf, or NaN keeping its payload
+    } else {
+      bits[h] = sign | ((exponent + 112) << 23) | (mantissa << 13); // rebias 15 -> 127
+    }
+  }
+  return (f16Table = table);
+}
+
+function f16ToF32(halves: Uint16Array): Float32Array {
+  const table = f16Lookup();
+  const out = new Float32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) out[i] = table[halves[i]];
+  return out;
+}
+
+/** bfloat16 is the top half of a float32. */
+function bf16ToF32(halves: Uint16Array): Float32Array {
+  const bits = new Uint32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) bits[i] = halves[i] << 16;
+  return new Float32Array(bits.buffer);
+}
+
+function product(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function isNonNegativeInt(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Rust orders strings by UTF-8 bytes, which is code point order; JS `<` compares UTF-16 units. */
+function compareCodePoints(a: string, b: string): number {
+  const x = [...a];
+  const y = [...b];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = x[i].codePointAt(0)! - y[i].codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
+}
