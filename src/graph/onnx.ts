@@ -43,7 +43,12 @@ export function liveNodes(graph: Graph, outputs: Tensor[]): Node[] {
   return keep.reverse();
 }
 
-export function toOnnx(graph: Graph, outputs: Record<string, Tensor>): Uint8Array {
+export interface ExportOptions {
+  /** Data for graph inputs to embed as initializers instead (weights baked into the model). */
+  initializers?: (name: string) => Float32Array | undefined;
+}
+
+export function toOnnx(graph: Graph, outputs: Record<string, Tensor>, options: ExportOptions = {}): Uint8Array {
   const outs = Object.entries(outputs);
   const nodes = liveNodes(graph, outs.map(([, t]) => t));
   const used = new Set<Tensor>(outs.map(([, t]) => t));
@@ -66,6 +71,11 @@ export function toOnnx(graph: Graph, outputs: Record<string, Tensor>): Uint8Arra
     rawData: rawBytes(data),
   }));
 
+  const baked = graph.inputs.filter((t) => used.has(t) && options.initializers?.(t.name));
+  for (const t of baked) {
+    initializer.push({ name: t.name, dims: t.shape as number[], dataType: ONNX_DTYPE[t.dtype], rawData: rawBytes(options.initializers!(t.name)!) });
+  }
+
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'softprompt',
@@ -73,7 +83,7 @@ export function toOnnx(graph: Graph, outputs: Record<string, Tensor>): Uint8Arra
     graph: {
       name: 'softprompt',
       node: protoNodes,
-      input: graph.inputs.filter((t) => used.has(t)).map((t) => valueInfo(t)),
+      input: graph.inputs.filter((t) => used.has(t) && !baked.includes(t)).map((t) => valueInfo(t)),
       initializer,
       output: outs.map(([name, t]) => valueInfo(t, name)),
     },

@@ -5,7 +5,7 @@
  */
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Tensor } from '../graph/graph.js';
-import { toOnnx } from '../graph/onnx.js';
+import { toOnnx, type ExportOptions } from '../graph/onnx.js';
 import {
   add, concat, exp, gatherElements, log, mul, reduceMax, reduceSum, sub, unsqueeze,
 } from '../graph/ops.js';
@@ -49,7 +49,12 @@ function causalLmLoss(logits: Tensor, targets: Tensor, weights: Tensor): Tensor 
  * Builds the ONNX bytes for `kind`. `resolve` maps an architecture's canonical checkpoint name to the name in the
  * actual checkpoint (prefixes differ between exports) and checks its shape; the graph input gets that name.
  */
-export function buildGraph(cfg: ModelConfig, kind: GraphKind, resolve: (name: string, shape: number[]) => string): Uint8Array {
+export function buildGraph(
+  cfg: ModelConfig,
+  kind: GraphKind,
+  resolve: (name: string, shape: number[]) => string,
+  options: ExportOptions = {},
+): Uint8Array {
   const g = new Graph();
   const params = new Map<string, Tensor>();
   const arch = ARCHITECTURES[cfg.arch](cfg, (name, shape) => {
@@ -87,5 +92,5 @@ export function buildGraph(cfg: ModelConfig, kind: GraphKind, resolve: (name: st
       outputs.grad = gradients(loss, [prompt])[0];
     }
   }
-  return toOnnx(g, outputs);
+  return toOnnx(g, outputs, options);
 }

@@ -45,6 +45,12 @@ export class PretrainedModel {
     readonly engine: Engine,
     /** Where the model came from, for error messages. */
     readonly source: string,
+    /**
+     * 'inputs' (default): weights are bound once in the worker and shared by every graph, loading in ~0.1 s.
+     * 'initializers': baked into each graph; onnxruntime can prepack them (a little faster per step) at the cost
+     * of a copy per graph and seconds of session creation (see docs/benchmarks.md).
+     */
+    readonly weightsAs: 'inputs' | 'initializers' = 'inputs',
   ) {}
 
   /** Finds a checkpoint tensor under its canonical name or the prefix variants exports use, and checks its shape. */
@@ -65,9 +71,10 @@ export class PretrainedModel {
   }
 
   private async graph(kind: GraphKind): Promise<string> {
-    const key = graphKey(this.config, kind);
-    await this.engine.load(key, () => buildGraph(this.config, kind, (n, s) => this.resolveWeight(n, s)));
-    await this.bindWeights();
+    const key = `${graphKey(this.config, kind)}:${this.weightsAs === 'initializers' ? this.weightSet : 'inputs'}`;
+    const bake = this.weightsAs === 'initializers' ? { initializers: (name: string) => this.weights.float32(name) } : {};
+    await this.engine.load(key, () => buildGraph(this.config, kind, (n, s) => this.resolveWeight(n, s), bake));
+    if (this.weightsAs === 'inputs') await this.bindWeights();
     return key;
   }
 
@@ -94,7 +101,14 @@ export class PretrainedModel {
     for (const row of batch.input_ids) if (row.length !== T) throw new ShapeError('rows must all have the same length', 'input_ids');
     const mask = batch.attention_mask ?? batch.input_ids.map((r) => r.map(() => 1));
     checkRows(mask, B, T, 'attention_mask');
-    if (batch.labels) checkRows(batch.labels, B, T, 'labels');
+    if (batch.labels) {
+      checkRows(batch.labels, B, T, 'labels');
+      for (const label of batch.labels.flat()) {
+        if (label !== IGNORE && (!Number.isInteger(label) || label < 0 || label >= this.config.vocabSize)) {
+          throw new ShapeError(`label ${label} is outside the vocabulary [0, ${this.config.vocabSize}) and is not -100`, 'labels');
+        }
+      }
+    }
     for (const row of batch.input_ids) {
       for (const id of row) {
         if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
@@ -136,7 +150,7 @@ export class PretrainedModel {
     if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n));
 
     const outputs = Object.entries(kind).filter(([k, v]) => v && k !== 'prompt').map(([k]) => k);
-    const out = await this.engine.run(key, feeds, outputs, this.weightSet);
+    const out = await this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' ? this.weightSet : null);
     const result: ForwardResult = {};
     if (out.logits) result.logits = out.logits;
     if (out.loss) result.loss = (out.loss.data as Float32Array)[0];
