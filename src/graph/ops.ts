@@ -214,7 +214,9 @@ function reduceAttr(op: string, x: Tensor, axes: number[], keepdims: boolean): T
 }
 
 export const reduceMean = (x: Tensor, axes: number[], keepdims = true) => reduceAttr('ReduceMean', x, axes, keepdims);
-/** Not differentiable: used only where its value is a constant shift (log-sum-exp). */
+/** log(sum(exp(x))) over `axes`, computed stably by onnxruntime. */
+export const reduceLogSumExp = (x: Tensor, axes: number[], keepdims = true) => reduceAttr('ReduceLogSumExp', x, axes, keepdims);
+/** Not differentiable: used only where its value is a constant shift. */
 export const reduceMax = (x: Tensor, axes: number[], keepdims = true) => reduceAttr('ReduceMax', x, axes, keepdims);
 
 /** A float tensor of `value` with the shape of `like`, built at run time. */

@@ -5,7 +5,7 @@
  */
 import type { Node, Tensor } from './graph.js';
 import {
-  concat, div, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
+  concat, div, exp, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
   shapeOf, split, sub, transpose, transposeLast, unsqueeze, where, cast,
 } from './ops.js';
 
@@ -136,6 +136,13 @@ export const RULES: Record<string, Rule> = {
     const x = node.inputs[0];
     const axes = axesOf(node);
     return [div(expandBack(g!, x, axes, node.attrs.keepdims === 1), reducedCount(x, axes))];
+  },
+  ReduceLogSumExp: (node, [g]) => {
+    const x = node.inputs[0];
+    const keep = node.attrs.keepdims === 1;
+    const axes = axesOf(node);
+    const y = keep ? node.outputs[0] : unsqueeze(node.outputs[0], axes);
+    return [mul(expandBack(g!, x, axes, keep), exp(sub(x, y)))];
   },
   Softmax: ({ outputs: [y], attrs }, [g]) => {
     const axis = attrs.axis as number;

@@ -6,9 +6,7 @@
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
-import {
-  add, concat, exp, gatherElements, log, mul, reduceMax, reduceSum, sub, unsqueeze,
-} from '../graph/ops.js';
+import { concat, gather, gatherElements, mul, reduceLogSumExp, reduceSum, reshape, sub, unsqueeze } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
 import type { ArchitectureBuilder, AuxTensors } from './architecture.js';
 import type { ModelConfig } from './config.js';
@@ -36,13 +34,16 @@ export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
 /** Shape of each checkpoint tensor the graph reads, as the architecture declared it. */
 export type WeightShapes = Map<string, number[]>;
 
-/** Mean token cross-entropy: `weights` holds 1/N at the N positions with a target and 0 elsewhere. */
-function causalLmLoss(logits: Tensor, targets: Tensor, weights: Tensor): Tensor {
-  const shift = reduceMax(logits, [-1], true);
-  const lse = add(log(reduceSum(exp(sub(logits, shift)), [-1], true)), shift);
-  const picked = gatherElements(logits, unsqueeze(targets, [2]), 2);
-  const nll = sub(lse, picked);
-  return reduceSum(mul(nll, unsqueeze(weights, [2])), [0, 1, 2], false);
+/**
+ * HF's causal-LM loss over the positions that have a target only: their hidden states are gathered first, so no
+ * logits are computed for prompt, padding or final positions, and log-sum-exp is one fused op.
+ * `rows` index the flattened [B*S] positions, `ids` are their targets, `weights` 1/N each (a mean over N targets).
+ */
+function causalLmLoss(hidden: Tensor, head: (h: Tensor) => Tensor, rows: Tensor, ids: Tensor, weights: Tensor): Tensor {
+  const picked = gather(reshape(hidden, [-1, hidden.shape[2] as number]), rows, 0);
+  const logits = head(picked);
+  const nll = sub(reduceLogSumExp(logits, [-1], true), gatherElements(logits, unsqueeze(ids, [1]), 1));
+  return reduceSum(mul(nll, unsqueeze(weights, [1])), [0, 1], false);
 }
 
 /**
@@ -78,14 +79,15 @@ export function buildGraph(
   const tokens = arch.embed(ids);
   const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', cfg.hiddenSize]) : null;
   const embeds = prompt ? concat([prompt, tokens], 1) : tokens;
-  const logits = arch.head(arch.forward(embeds, aux));
+  const hidden = arch.forward(embeds, aux);
 
   const outputs: Record<string, Tensor> = {};
-  if (kind.logits) outputs.logits = logits;
+  if (kind.logits) outputs.logits = arch.head(hidden);
   if (kind.loss || kind.grad) {
-    const targets = g.input('targets', 'int64', ['batch', 'seq']);
-    const weights = g.input('target_weights', 'float32', ['batch', 'seq']);
-    const loss = causalLmLoss(logits, targets, weights);
+    const rows = g.input('target_rows', 'int64', ['targets']);
+    const ids = g.input('target_ids', 'int64', ['targets']);
+    const weights = g.input('target_weights', 'float32', ['targets']);
+    const loss = causalLmLoss(hidden, (h) => arch.head(h), rows, ids, weights);
     if (kind.loss) outputs.loss = loss;
     if (kind.grad) {
       if (!prompt) throw new ShapeError('a gradient needs a soft prompt to differentiate', 'graph');

@@ -3,6 +3,7 @@
  * for what was asked (logits, loss, gradient w.r.t. the soft prompt) on one batch.
  */
 import { MissingError, ShapeError } from '../errors.js';
+import type { ExportOptions } from '../graph/onnx.js';
 import type { WeightSource } from '../hub/local.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
 import type { ModelConfig } from './config.js';
@@ -70,12 +71,25 @@ export class PretrainedModel {
     return actual;
   }
 
-  private async graph(kind: GraphKind): Promise<string> {
-    const key = `${graphKey(this.config, kind)}:${this.weightsAs === 'initializers' ? this.weightSet : 'inputs'}`;
+  private graph(kind: GraphKind): Promise<string> {
+    return this.loadGraph(graphKey(this.config, kind), (bake) => buildGraph(this.config, kind, (n, s) => this.resolveWeight(n, s), bake));
+  }
+
+  /**
+   * Loads once, under `key`, a graph whose weight inputs are named by resolveWeight (graphs assembled elsewhere, e.g.
+   * generation's) with this model's weights bound or baked in; returns the engine key for `runGraph`.
+   */
+  async loadGraph(key: string, build: (bake: ExportOptions) => Uint8Array): Promise<string> {
+    const fullKey = `${key}:${this.weightsAs === 'initializers' ? this.weightSet : 'inputs'}`;
     const bake = this.weightsAs === 'initializers' ? { initializers: (name: string) => this.weights.float32(name) } : {};
-    await this.engine.load(key, () => buildGraph(this.config, kind, (n, s) => this.resolveWeight(n, s), bake));
+    await this.engine.load(fullKey, () => build(bake));
     if (this.weightsAs === 'inputs') await this.bindWeights();
-    return key;
+    return fullKey;
+  }
+
+  /** Runs a graph loaded with `loadGraph`, its weight inputs fed from this model. */
+  runGraph(key: string, feeds: Record<string, TensorData>, outputs: string[]): Promise<Record<string, TensorData>> {
+    return this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' ? this.weightSet : null);
   }
 
   /** Sends every weight a graph reads to the engine once; graphs built later reuse the same set. */
@@ -150,7 +164,7 @@ export class PretrainedModel {
     if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n));
 
     const outputs = Object.entries(kind).filter(([k, v]) => v && k !== 'prompt').map(([k]) => k);
-    const out = await this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' ? this.weightSet : null);
+    const out = await this.runGraph(key, feeds, outputs);
     const result: ForwardResult = {};
     if (out.logits) result.logits = out.logits;
     if (out.loss) result.loss = (out.loss.data as Float32Array)[0];
@@ -182,26 +196,26 @@ function sumRows(rows: Float32Array[]): Float32Array {
 
 /**
  * HF's causal-LM loss: logits at position t predict the label at t+1; the n virtual positions carry no labels.
- * Returned as the gather index per position and a weight of 1/N on the N positions that count.
+ * Returned as the flat [B*S] index of each position that has a target, the target id, and a weight of 1/N.
  */
 export function shiftedTargets(labels: number[][], n: number): Record<string, TensorData> {
   const B = labels.length;
   const S = n + (labels[0]?.length ?? 0);
-  const targets = new BigInt64Array(B * S);
-  const weights = new Float32Array(B * S);
-  let count = 0;
+  const rows: number[] = [];
+  const ids: number[] = [];
   for (let b = 0; b < B; b++) {
     for (let t = 0; t + 1 < S; t++) {
       const label = t + 1 >= n ? labels[b][t + 1 - n] : IGNORE;
       if (label === IGNORE) continue;
-      targets[b * S + t] = BigInt(label);
-      weights[b * S + t] = 1;
-      count++;
+      rows.push(b * S + t);
+      ids.push(label);
     }
   }
-  if (count > 0) for (let i = 0; i < weights.length; i++) weights[i] /= count;
+  const N = rows.length;
+  if (N === 0) throw new ShapeError('no position has a label to predict (all -100 after the shift)', 'labels');
   return {
-    targets: { dtype: 'int64', dims: [B, S], data: targets },
-    target_weights: { dtype: 'float32', dims: [B, S], data: weights },
+    target_rows: { dtype: 'int64', dims: [N], data: BigInt64Array.from(rows, BigInt) },
+    target_ids: { dtype: 'int64', dims: [N], data: BigInt64Array.from(ids, BigInt) },
+    target_weights: { dtype: 'float32', dims: [N], data: new Float32Array(N).fill(1 / N) },
   };
 }
