@@ -1,9 +1,12 @@
-/** Reads a PEFT adapter directory from disk (the format itself is in peft/adapter.ts). */
-import { readFile } from 'node:fs/promises';
+/** Reads and writes a PEFT adapter directory on disk (the format itself is in peft/adapter.ts). */
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MissingError } from '../errors.js';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, type Adapter } from '../peft/adapter.js';
-import { readJson } from './local.js';
+import {
+  ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, serializeAdapterConfig, serializeAdapterWeights, type Adapter,
+} from '../peft/adapter.js';
+import type { PromptTuningConfig } from '../peft/config.js';
+import { readJson, writeFileAtomic } from './local.js';
 
 export async function loadAdapter(dir: string): Promise<Adapter> {
   const config = await readJson(join(dir, ADAPTER_CONFIG));
@@ -12,4 +15,16 @@ export async function loadAdapter(dir: string): Promise<Adapter> {
     throw e.code === 'ENOENT' ? new MissingError('file not found', path) : e;
   });
   return parseAdapter(config, bytes, dir);
+}
+
+/**
+ * Writes adapter_model.safetensors, then adapter_config.json, each atomically, so no file is ever half-written. The
+ * config goes last: a crash in between leaves a new directory without a config (refused as missing), or an overwritten
+ * one with the previous config, whose shape the loader checks against the new prompt.
+ */
+export async function saveAdapter(dir: string, config: PromptTuningConfig, prompt: Float32Array): Promise<void> {
+  const weights = serializeAdapterWeights(config, prompt);
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomic(join(dir, ADAPTER_WEIGHTS), weights);
+  await writeFileAtomic(join(dir, ADAPTER_CONFIG), serializeAdapterConfig(config));
 }

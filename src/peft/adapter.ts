@@ -1,19 +1,21 @@
 /**
- * PEFT's prompt-tuning adapter format. A directory holds:
- * - `adapter_config.json`: the PromptTuningConfig as JSON (indent 2, sorted keys, `inference_mode: true`); loaders
- *   require `peft_type` and ignore keys they do not know.
+ * PEFT's prompt-tuning adapter format, read and written byte for byte as PEFT 0.10 does. A directory holds:
+ * - `adapter_config.json`: the PromptTuningConfig as Python's json.dumps(indent=2, sort_keys=True) prints it, with
+ *   `inference_mode: true` and no final newline; loaders require `peft_type` and ignore keys they do not know.
  * - `adapter_model.safetensors`: exactly one F32 tensor `prompt_embeddings` [num_virtual_tokens, token_dim],
  *   metadata `{"format": "pt"}`.
  */
 import { FormatError, ShapeError, UnsupportedError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
-import { Safetensors } from '../weights/safetensors.js';
+import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
+import { PROMPT_TUNING_INITS, type PromptTuningConfig, type PromptTuningInit } from './config.js';
+import { pythonJsonDumps } from './python.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 
 export interface Adapter {
-  /** The adapter_config.json object as read (unknown keys kept so a round trip loses nothing). */
+  /** The adapter_config.json object as read, unknown keys included (promptTuningConfigOf drops them, as PEFT does). */
   config: Record<string, unknown>;
   numVirtualTokens: number;
   tokenDim: number;
@@ -52,4 +54,67 @@ export function checkAdapterFits(adapter: Adapter, model: ModelConfig, dir: stri
       `${dir}/${ADAPTER_CONFIG}`,
     );
   }
+}
+
+/**
+ * The adapter's config as a PromptTuningConfig: keys PEFT does not define are dropped (as PEFT drops them), absent
+ * ones take PEFT's defaults, and it is marked for inference as PeftModel.from_pretrained marks loaded adapters.
+ */
+export function promptTuningConfigOf(adapter: Adapter, dir: string): PromptTuningConfig {
+  const path = `${dir}/${ADAPTER_CONFIG}`;
+  const c = adapter.config;
+  const wrongType = (key: string, expected: string) =>
+    new FormatError(`"${key}" is ${JSON.stringify(c[key])}; expected ${expected}`, path);
+  const optional = <T>(key: string, ok: (v: unknown) => boolean, expected: string): T | null => {
+    const v = c[key];
+    if (v === undefined || v === null) return null;
+    if (!ok(v)) throw wrongType(key, expected);
+    return v as T;
+  };
+  const isString = (v: unknown) => typeof v === 'string';
+  const isObject = (v: unknown) => typeof v === 'object' && !Array.isArray(v);
+  const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
+
+  // Other task types mean another head (SEQ_CLS, ...) or a doubled prompt (SEQ_2_SEQ_LM): not this causal LM's adapter.
+  const task = optional<string>('task_type', isString, 'a string');
+  if (task !== null && task !== 'CAUSAL_LM') {
+    throw new UnsupportedError(`task_type ${JSON.stringify(task)} is not supported (expected "CAUSAL_LM")`, path);
+  }
+  const submodules = optional<number>('num_transformer_submodules', isCount, 'a positive integer');
+  if (submodules !== null && submodules !== 1) {
+    throw new UnsupportedError(`num_transformer_submodules ${submodules} is not supported (expected 1: a causal LM)`, path);
+  }
+  const isInit = (v: unknown) => PROMPT_TUNING_INITS.includes(v as PromptTuningInit);
+  const init = optional<PromptTuningInit>('prompt_tuning_init', isInit, PROMPT_TUNING_INITS.join(' | '));
+  return {
+    peft_type: 'PROMPT_TUNING',
+    task_type: 'CAUSAL_LM',
+    num_virtual_tokens: adapter.numVirtualTokens,
+    token_dim: adapter.tokenDim,
+    num_transformer_submodules: 1,
+    num_attention_heads: optional('num_attention_heads', isCount, 'a positive integer'),
+    num_layers: optional('num_layers', isCount, 'a positive integer'),
+    prompt_tuning_init: init ?? 'RANDOM',
+    prompt_tuning_init_text: optional('prompt_tuning_init_text', isString, 'a string'),
+    tokenizer_name_or_path: optional('tokenizer_name_or_path', isString, 'a string'),
+    tokenizer_kwargs: optional('tokenizer_kwargs', isObject, 'an object'),
+    base_model_name_or_path: optional('base_model_name_or_path', isString, 'a string'),
+    revision: optional('revision', isString, 'a string'),
+    inference_mode: true,
+    auto_mapping: optional('auto_mapping', isObject, 'an object'),
+  };
+}
+
+/** adapter_config.json as PEFT's save_pretrained writes it: json.dumps(indent=2, sort_keys=True), no final newline. */
+export function serializeAdapterConfig(config: PromptTuningConfig): string {
+  return pythonJsonDumps({ ...config, inference_mode: true });
+}
+
+/** adapter_model.safetensors: the prompt under PEFT's key, with the metadata safetensors' torch writer adds. */
+export function serializeAdapterWeights(config: PromptTuningConfig, prompt: Float32Array): Uint8Array {
+  const shape = [config.num_virtual_tokens, config.token_dim];
+  if (prompt.length !== shape[0] * shape[1]) {
+    throw new ShapeError(`prompt has ${prompt.length} values; expected [${shape}] = ${shape[0] * shape[1]}`, 'prompt_embeddings');
+  }
+  return serializeSafetensors([{ name: 'prompt_embeddings', shape, data: prompt }], { format: 'pt' });
 }

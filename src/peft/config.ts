@@ -1,0 +1,86 @@
+/**
+ * PEFT's PromptTuningConfig (PeftConfig + PromptLearningConfig + PromptTuningConfig dataclasses, PEFT 0.10), with
+ * PEFT's snake_case field names so the object is the adapter_config.json content as is.
+ */
+import { OptionError } from '../errors.js';
+import type { ModelConfig } from '../models/config.js';
+
+/** SAMPLE_VOCAB is newer than PEFT 0.10, which loads such a config but only knows RANDOM and TEXT for training. */
+export type PromptTuningInit = 'RANDOM' | 'TEXT' | 'SAMPLE_VOCAB';
+export const PROMPT_TUNING_INITS: readonly PromptTuningInit[] = ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'];
+
+export interface PromptTuningConfig {
+  peft_type: 'PROMPT_TUNING';
+  task_type: 'CAUSAL_LM';
+  num_virtual_tokens: number;
+  /** The model's hidden size: the width of each prompt row. */
+  token_dim: number;
+  /** 2 only for encoder-decoder models, which softprompt does not run. */
+  num_transformer_submodules: 1;
+  num_attention_heads: number | null;
+  num_layers: number | null;
+  prompt_tuning_init: PromptTuningInit;
+  prompt_tuning_init_text: string | null;
+  tokenizer_name_or_path: string | null;
+  tokenizer_kwargs: Record<string, unknown> | null;
+  base_model_name_or_path: string | null;
+  revision: string | null;
+  /** false while training; the saved file always says true. */
+  inference_mode: boolean;
+  auto_mapping: Record<string, unknown> | null;
+}
+
+export interface PromptTuningOptions {
+  num_virtual_tokens: number;
+  prompt_tuning_init?: PromptTuningInit;
+  prompt_tuning_init_text?: string | null;
+  /** Defaults to the base model for TEXT init: PEFT refuses to load a TEXT config without it. */
+  tokenizer_name_or_path?: string | null;
+  tokenizer_kwargs?: Record<string, unknown> | null;
+  revision?: string | null;
+}
+
+/**
+ * A config for `model`, filled in as get_peft_model does: token_dim, num_attention_heads and num_layers from the model
+ * config (PEFT's `_prepare_prompt_learning_config`), one transformer submodule for a causal LM.
+ */
+export function promptTuningConfig(opts: PromptTuningOptions, model: ModelConfig, baseModelNameOrPath?: string): PromptTuningConfig {
+  const n = opts.num_virtual_tokens;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new OptionError(`is ${n}; expected an integer >= 1`, 'num_virtual_tokens');
+  }
+  const init = opts.prompt_tuning_init ?? 'RANDOM';
+  if (!PROMPT_TUNING_INITS.includes(init)) {
+    throw new OptionError(`is ${JSON.stringify(init)}; expected one of ${PROMPT_TUNING_INITS.join(', ')}`, 'prompt_tuning_init');
+  }
+  const text = opts.prompt_tuning_init_text ?? null;
+  const base = baseModelNameOrPath ?? null;
+  const tokenizer = opts.tokenizer_name_or_path ?? (init === 'TEXT' ? base : null);
+  const kwargs = opts.tokenizer_kwargs ?? null;
+  if (init === 'TEXT') {
+    if (!text) throw new OptionError('is required (and non-empty) when prompt_tuning_init is TEXT', 'prompt_tuning_init_text');
+    if (!tokenizer) {
+      const message = 'is required when prompt_tuning_init is TEXT (PEFT will not load the config without it)';
+      throw new OptionError(message, 'tokenizer_name_or_path');
+    }
+  } else if (kwargs && Object.keys(kwargs).length > 0) {
+    throw new OptionError('only applies when prompt_tuning_init is TEXT (PEFT rejects it otherwise)', 'tokenizer_kwargs');
+  }
+  return {
+    peft_type: 'PROMPT_TUNING',
+    task_type: 'CAUSAL_LM',
+    num_virtual_tokens: n,
+    token_dim: model.hiddenSize,
+    num_transformer_submodules: 1,
+    num_attention_heads: model.numHeads,
+    num_layers: model.numLayers,
+    prompt_tuning_init: init,
+    prompt_tuning_init_text: text,
+    tokenizer_name_or_path: tokenizer,
+    tokenizer_kwargs: kwargs,
+    base_model_name_or_path: base,
+    revision: opts.revision ?? null,
+    inference_mode: false,
+    auto_mapping: null,
+  };
+}
