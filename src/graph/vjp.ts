@@ -6,7 +6,7 @@
 import type { Node, Tensor } from './graph.js';
 import {
   concat, div, exp, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
-  shapeOf, split, sub, transpose, transposeLast, unsqueeze, where, cast,
+  shapeOf, softmax, split, sub, transpose, transposeLast, unsqueeze, where, cast,
 } from './ops.js';
 
 export type Rule = (node: Node, grads: (Tensor | null)[], need: boolean[]) => (Tensor | null)[];
@@ -141,8 +141,11 @@ export const RULES: Record<string, Rule> = {
     const x = node.inputs[0];
     const keep = node.attrs.keepdims === 1;
     const axes = axesOf(node);
+    const gk = keep ? g! : unsqueeze(g!, axes);
+    // Over one axis the Jacobian is the softmax: one fused pass over a vocabulary-sized input instead of four.
+    if (axes.length === 1) return [mul(softmax(x, axes[0]), gk)];
     const y = keep ? node.outputs[0] : unsqueeze(node.outputs[0], axes);
-    return [mul(expandBack(g!, x, axes, keep), exp(sub(x, y)))];
+    return [mul(expand(gk, shapeOf(x), x.shape), exp(sub(x, y)))];
   },
   Softmax: ({ outputs: [y], attrs }, [g]) => {
     const axis = attrs.axis as number;

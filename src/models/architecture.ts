@@ -31,8 +31,10 @@ export interface CausalLM {
   embed(ids: Tensor): Tensor;
   /** inputs_embeds [B, S, H] -> final hidden states [B, S, H]; with a cache, S new positions after the past. */
   forward(x: Tensor, aux: AuxTensors, cache?: KvCache): Tensor;
-  /** Hidden states [..., H] -> logits [..., V]. */
+  /** Hidden states [..., H] -> logits [..., V]: h @ headWeight()^T (no architecture here has a head bias). */
   head(h: Tensor): Tensor;
+  /** The output projection [V, H] (the input embeddings when tied). */
+  headWeight(): Tensor;
 }
 
 export type ArchitectureBuilder = (cfg: ModelConfig, p: Param) => CausalLM;

@@ -42,6 +42,9 @@ export const bloom: ArchitectureBuilder = (cfg, p) => {
       }
       return ln(x, 'transformer.ln_f');
     },
-    head: (h) => linear(h, embeddings()),
+    headWeight: () => embeddings(),
+    head(h) {
+      return linear(h, this.headWeight());
+    },
   };
 };

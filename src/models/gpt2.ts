@@ -41,6 +41,9 @@ export const gpt2: ArchitectureBuilder = (cfg, p) => {
       }
       return ln(x, 'transformer.ln_f');
     },
-    head: (h) => linear(h, wte()),
+    headWeight: () => wte(),
+    head(h) {
+      return linear(h, this.headWeight());
+    },
   };
 };

@@ -6,9 +6,9 @@
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
-import { concat, gather, gatherElements, mul, reduceLogSumExp, reduceSum, reshape, sub, unsqueeze } from '../graph/ops.js';
+import { concat, gather, mul, reduceLogSumExp, reduceSum, reshape, sub } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
-import type { ArchitectureBuilder, AuxTensors } from './architecture.js';
+import type { ArchitectureBuilder, AuxTensors, CausalLM } from './architecture.js';
 import type { ModelConfig } from './config.js';
 import { bloom } from './bloom.js';
 import { gpt2 } from './gpt2.js';
@@ -36,14 +36,15 @@ export type WeightShapes = Map<string, number[]>;
 
 /**
  * HF's causal-LM loss over the positions that have a target only: their hidden states are gathered first, so no
- * logits are computed for prompt, padding or final positions, and log-sum-exp is one fused op.
+ * logits are computed for prompt, padding or final positions. The target's logit is a row-wise dot product with its
+ * head row, so the only vocabulary-sized work is the head product and its log-sum-exp (whose gradient is a softmax).
  * `rows` index the flattened [B*S] positions, `ids` are their targets, `weights` 1/N each (a mean over N targets).
  */
-function causalLmLoss(hidden: Tensor, head: (h: Tensor) => Tensor, rows: Tensor, ids: Tensor, weights: Tensor): Tensor {
-  const picked = gather(reshape(hidden, [-1, hidden.shape[2] as number]), rows, 0);
-  const logits = head(picked);
-  const nll = sub(reduceLogSumExp(logits, [-1], true), gatherElements(logits, unsqueeze(ids, [1]), 1));
-  return reduceSum(mul(nll, unsqueeze(weights, [1])), [0, 1], false);
+function causalLmLoss(hidden: Tensor, arch: CausalLM, rows: Tensor, ids: Tensor, weights: Tensor): Tensor {
+  const h = gather(reshape(hidden, [-1, hidden.shape[2] as number]), rows, 0);
+  const lse = reduceLogSumExp(arch.head(h), [-1], false);
+  const picked = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
+  return reduceSum(mul(sub(lse, picked), weights), [0], false);
 }
 
 /**
@@ -87,7 +88,7 @@ export function buildGraph(
     const rows = g.input('target_rows', 'int64', ['targets']);
     const ids = g.input('target_ids', 'int64', ['targets']);
     const weights = g.input('target_weights', 'float32', ['targets']);
-    const loss = causalLmLoss(hidden, (h) => arch.head(h), rows, ids, weights);
+    const loss = causalLmLoss(hidden, arch, rows, ids, weights);
     if (kind.loss) outputs.loss = loss;
     if (kind.grad) {
       if (!prompt) throw new ShapeError('a gradient needs a soft prompt to differentiate', 'graph');

@@ -53,7 +53,10 @@ export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): Ret
       }
       return rmsNorm(x, p('model.norm.weight', [H]), eps);
     },
-    head: (h) => linear(h, cfg.tieWordEmbeddings ? embedTokens() : p('lm_head.weight', [cfg.vocabSize, H])),
+    headWeight: () => cfg.tieWordEmbeddings ? embedTokens() : p('lm_head.weight', [cfg.vocabSize, H]),
+    head(h) {
+      return linear(h, this.headWeight());
+    },
   };
 }
 

@@ -1,0 +1,87 @@
+/**
+ * `npm run bench:checkpoint -- --config FILE --dtype fp32|fp16 --out DIR`: a random-weight checkpoint in Hugging Face
+ * layout (config.json + model.safetensors) with the shape of any supported config, for speed and memory benchmarks
+ * at real scale without downloading a model. Tensors are streamed to disk, so a 2 GB checkpoint needs little memory.
+ */
+import { mkdirSync, openSync, writeSync, closeSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseModelConfig } from '../src/models/config.js';
+import { buildGraph } from '../src/models/graphs.js';
+import { randomFloats } from './util.js';
+
+const { values } = parseArgs({
+  options: { config: { type: 'string' }, dtype: { type: 'string', default: 'fp32' }, out: { type: 'string' } },
+});
+if (!values.config || !values.out || !['fp32', 'fp16'].includes(values.dtype!)) {
+  console.error('usage: npm run bench:checkpoint -- --config config.json --dtype fp32|fp16 --out DIR');
+  process.exit(2);
+}
+const fp16 = values.dtype === 'fp16';
+const rawConfig = JSON.parse(readFileSync(values.config, 'utf8'));
+const cfg = parseModelConfig(rawConfig, values.config);
+
+const shapes = new Map<string, number[]>();
+buildGraph(cfg, { prompt: false, logits: true, loss: false, grad: false }, (name, shape) => {
+  shapes.set(name, shape);
+  return name;
+});
+
+/** float32 -> IEEE half, round to nearest even (enough for random weights of small magnitude). */
+function toHalf(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = bits[i];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = ((x >>> 23) & 0xff) - 127 + 15;
+    const mant = x & 0x7fffff;
+    if (exp <= 0) out[i] = sign; // flush tiny values to zero
+    else if (exp >= 31) out[i] = sign | 0x7c00;
+    else {
+      let h = sign | (exp << 10) | (mant >>> 13);
+      const rest = mant & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
+      out[i] = h;
+    }
+  }
+  return out;
+}
+
+const names = [...shapes.keys()].sort();
+const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+let offset = 0;
+const elementBytes = fp16 ? 2 : 4;
+for (const name of names) {
+  const n = shapes.get(name)!.reduce((a, b) => a * b, 1);
+  header[name] = { dtype: fp16 ? 'F16' : 'F32', shape: shapes.get(name), data_offsets: [offset, offset + n * elementBytes] };
+  offset += n * elementBytes;
+}
+let json = JSON.stringify(header);
+json += ' '.repeat((8 - (json.length % 8)) % 8);
+
+mkdirSync(values.out, { recursive: true });
+const path = join(values.out, 'model.safetensors');
+const temp = `${path}.tmp`;
+const fd = openSync(temp, 'w');
+const length = Buffer.alloc(8);
+length.writeBigUInt64LE(BigInt(json.length));
+writeSync(fd, length);
+writeSync(fd, json);
+let seed = 1;
+const chunk = 1 << 22;
+for (const name of names) {
+  const n = shapes.get(name)!.reduce((a, b) => a * b, 1);
+  // Norm scales near 1 keep activations realistic; everything else small and random.
+  const isNorm = /norm|ln_/.test(name) && name.endsWith('weight');
+  for (let at = 0; at < n; at += chunk) {
+    const m = Math.min(chunk, n - at);
+    const data = isNorm ? new Float32Array(m).fill(1) : randomFloats(m, seed++);
+    const bytes = fp16 ? toHalf(data) : data;
+    writeSync(fd, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+}
+closeSync(fd);
+renameSync(temp, path);
+writeFileSync(join(values.out, 'config.json'), JSON.stringify({ ...rawConfig, torch_dtype: fp16 ? 'float16' : 'float32' }, null, 2));
+console.log(`wrote ${path}: ${names.length} tensors, ${(offset / 1e9).toFixed(2)} GB (${values.dtype})`);

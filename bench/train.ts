@@ -1,0 +1,83 @@
+/**
+ * `npm run bench:train -- --model DIR [--batch 4 --seq 128 --virtual 8 --steps N] [--json FILE]`: prompt-tuning
+ * train steps (forward + backward to the prompt + AdamW) on a checkpoint, e.g. one from `npm run bench:checkpoint`.
+ * Prints seconds per step, tokens/s, achieved GFLOP/s beside the matmul GFLOP/s measured in the same run, peak RSS.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { modelFromPretrained } from '../src/hub/pretrained.js';
+import type { ModelConfig } from '../src/models/config.js';
+import { machine, matmulGflops, median, peakRssGb, randomFloats } from './util.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    batch: { type: 'string', default: '4' },
+    seq: { type: 'string', default: '128' },
+    virtual: { type: 'string', default: '8' },
+    steps: { type: 'string', default: '3' },
+    threads: { type: 'string' },
+    json: { type: 'string' },
+  },
+});
+if (!values.model) {
+  console.error('usage: npm run bench:train -- --model DIR [--batch 4 --seq 128 --virtual 8 --steps 3] [--json FILE]');
+  process.exit(2);
+}
+const [B, T, n, steps] = [values.batch, values.seq, values.virtual, values.steps].map(Number);
+
+/** Matmul FLOPs of one step: forward over all positions, backward to the inputs (no weight gradients), head on labels. */
+function stepFlops(cfg: ModelConfig, tokens: number, labelled: number): number {
+  const H = cfg.hiddenSize;
+  const kv = cfg.numKvHeads * cfg.headDim;
+  const mlp = cfg.arch === 'llama' || cfg.arch === 'qwen2' ? 3 * H * cfg.intermediateSize : 2 * H * cfg.intermediateSize;
+  const perToken = cfg.numLayers * (H * H * 2 + 2 * H * kv + mlp);
+  const S = tokens / B;
+  const attention = cfg.numLayers * 4 * S * H; // q.k and p.v per token
+  return 2 * 2 * tokens * (perToken + attention) + 2 * 2 * labelled * H * cfg.vocabSize;
+}
+
+const t0 = performance.now();
+const model = await modelFromPretrained(values.model, { threads: values.threads ? Number(values.threads) : undefined });
+const cfg = model.config;
+const ids = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (b * 7919 + t * 104729 + 13) % cfg.vocabSize));
+const batch = { input_ids: ids, attention_mask: ids.map((r) => r.map(() => 1)), labels: ids };
+const prompt = randomFloats(n * cfg.hiddenSize, 3, 1);
+const m = new Float32Array(prompt.length);
+const v = new Float32Array(prompt.length);
+
+async function step(k: number): Promise<void> {
+  const { grad } = await model.forward(batch, { prompt, grad: true, logits: false });
+  const g = grad as Float32Array;
+  // torch AdamW, lr 5e-3: a few microseconds next to the forward/backward.
+  const [b1, b2, lr, eps] = [0.9, 0.999, 5e-3, 1e-8];
+  for (let i = 0; i < g.length; i++) {
+    m[i] = b1 * m[i] + (1 - b1) * g[i];
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    prompt[i] -= (lr * (m[i] / (1 - b1 ** k))) / (Math.sqrt(v[i] / (1 - b2 ** k)) + eps);
+  }
+}
+
+await step(1);
+const firstS = (performance.now() - t0) / 1000;
+const times: number[] = [];
+for (let k = 2; k < steps + 2; k++) {
+  const s = performance.now();
+  await step(k);
+  times.push((performance.now() - s) / 1000);
+}
+const stepS = median(times);
+const mm = await matmulGflops(model.engine);
+const tokens = B * (n + T);
+const result = {
+  step_s: Number(stepS.toFixed(3)),
+  tokens_per_s: Math.round(tokens / stepS),
+  gflops: Math.round(stepFlops(cfg, tokens, B * T) / stepS / 1e9),
+  matmul_gflops: Math.round(mm),
+  peak_rss_gb: Number(peakRssGb().toFixed(2)),
+};
+await model.engine.close();
+console.log(`${values.model}: batch ${B} x ${T} + ${n} virtual tokens, ${steps} steps after a first step of ${firstS.toFixed(1)} s (load + build)`);
+console.log(`  ${result.step_s} s/step, ${result.tokens_per_s} tokens/s, ${result.gflops} GFLOP/s achieved vs matmul ${result.matmul_gflops} GFLOP/s`);
+console.log(`  peak RSS ${result.peak_rss_gb} GB on ${machine()}`);
+if (values.json) writeFileSync(values.json, JSON.stringify(result));
