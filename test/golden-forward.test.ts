@@ -47,3 +47,14 @@ for (const name of FIXTURE_MODELS) {
     }
   });
 }
+
+test('the loss over vocabulary chunks (views of the head weight) equals the unchunked loss and gradient', async (t) => {
+  if (!fixture(t, 'golden', 'llama-tiny')) return;
+  const golden = readGolden('llama-tiny');
+  const model = await loadFixtureModel('llama-tiny', engine);
+  model.vocabChunk = 300; // 1000 rows: chunks of 300, 300, 300 and 100
+  const prompt = golden.tensors.float32('random.prompt_init');
+  const out = await model.forward(golden.inputs.cases.left, { prompt, grad: true, logits: false });
+  assert.ok(Math.abs(out.loss! - (golden.results['random.left.loss'] as number)) < 1e-4);
+  assert.ok(relDiff(out.grad as Float32Array, golden.tensors.float32('random.left.grad')) < TOL);
+});

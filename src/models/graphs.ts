@@ -6,7 +6,7 @@
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
-import { concat, gather, mul, reduceLogSumExp, reduceSum, reshape, sub } from '../graph/ops.js';
+import { concat, gather, matmul, mul, reduceLogSumExp, reduceSum, reshape, sub, transposeLast } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
 import type { ArchitectureBuilder, AuxTensors, CausalLM } from './architecture.js';
 import type { ModelConfig } from './config.js';
@@ -24,11 +24,13 @@ export interface GraphKind {
   loss: boolean;
   /** d(loss)/d(prompt), output `grad` [B, n, H]. */
   grad: boolean;
+  /** Vocabulary rows per chunk of the loss's head product (default VOCAB_CHUNK). */
+  vocabChunk?: number;
 }
 
 export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
   const flags = (['prompt', 'logits', 'loss', 'grad'] as const).filter((k) => kind[k]).join('+');
-  return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}`;
+  return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}`;
 }
 
 /** Shape of each checkpoint tensor the graph reads, as the architecture declared it. */
@@ -40,11 +42,33 @@ export type WeightShapes = Map<string, number[]>;
  * head row, so the only vocabulary-sized work is the head product and its log-sum-exp (whose gradient is a softmax).
  * `rows` index the flattened [B*S] positions, `ids` are their targets, `weights` 1/N each (a mean over N targets).
  */
-function causalLmLoss(hidden: Tensor, arch: CausalLM, rows: Tensor, ids: Tensor, weights: Tensor): Tensor {
+function causalLmLoss(hidden: Tensor, arch: CausalLM, targets: Tensor[], chunk: number): Tensor {
+  const [rows, ids, weights] = targets;
   const h = gather(reshape(hidden, [-1, hidden.shape[2] as number]), rows, 0);
-  const lse = reduceLogSumExp(arch.head(h), [-1], false);
+  const lse = chunkedLogSumExp(h, arch.headWeight(), chunk);
   const picked = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
   return reduceSum(mul(sub(lse, picked), weights), [0], false);
+}
+
+/** Vocabulary rows per chunk of the head: [N, 32768] fp32 is 64 MB per 512 targets. */
+export const VOCAB_CHUNK = 32768;
+
+/**
+ * log-sum-exp over the vocabulary of h @ W^T, one chunk of W's rows at a time, then across the chunks. The chunks are
+ * views of the bound weight (engine inputs named `W#rows=A:B`), and the backward pass then works on one [N, chunk]
+ * softmax at a time instead of several [N, V] tensors. The logits themselves are kept for the backward pass: one
+ * [N, V] in all, cheaper than recomputing a vocabulary-sized product.
+ */
+function chunkedLogSumExp(h: Tensor, weight: Tensor, chunk: number): Tensor {
+  const [V, H] = weight.shape as number[];
+  if (V <= chunk || weight.producer !== null) return reduceLogSumExp(matmul(h, transposeLast(weight)), [-1], false);
+  const parts: Tensor[] = [];
+  for (let start = 0; start < V; start += chunk) {
+    const end = Math.min(V, start + chunk);
+    const rows = weight.graph.input(`${weight.name}#rows=${start}:${end}`, 'float32', [end - start, H]);
+    parts.push(reduceLogSumExp(matmul(h, transposeLast(rows)), [-1], true));
+  }
+  return reduceLogSumExp(concat(parts, 1), [-1], false);
 }
 
 /**
@@ -85,10 +109,10 @@ export function buildGraph(
   const outputs: Record<string, Tensor> = {};
   if (kind.logits) outputs.logits = arch.head(hidden);
   if (kind.loss || kind.grad) {
-    const rows = g.input('target_rows', 'int64', ['targets']);
-    const ids = g.input('target_ids', 'int64', ['targets']);
-    const weights = g.input('target_weights', 'float32', ['targets']);
-    const loss = causalLmLoss(hidden, arch, rows, ids, weights);
+    const targets = ['target_rows', 'target_ids', 'target_weights'].map((name, i) =>
+      g.input(name, i < 2 ? 'int64' : 'float32', ['targets']),
+    );
+    const loss = causalLmLoss(hidden, arch, targets, kind.vocabChunk ?? VOCAB_CHUNK);
     if (kind.loss) outputs.loss = loss;
     if (kind.grad) {
       if (!prompt) throw new ShapeError('a gradient needs a soft prompt to differentiate', 'graph');

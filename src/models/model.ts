@@ -7,7 +7,7 @@ import type { ExportOptions } from '../graph/onnx.js';
 import type { WeightSource } from '../hub/local.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
 import type { ModelConfig } from './config.js';
-import { buildGraph, graphKey, type GraphKind } from './graphs.js';
+import { buildGraph, graphKey, VOCAB_CHUNK, type GraphKind } from './graphs.js';
 import { auxFeeds } from './positions.js';
 
 export interface ForwardBatch {
@@ -38,6 +38,8 @@ let nextModelId = 0;
 export class PretrainedModel {
   private readonly weightSet = `weights_${nextModelId++}`;
   private bound: Promise<void> | null = null;
+  /** Vocabulary rows per chunk in the loss (memory vs. per-chunk overhead); tests lower it to exercise chunking. */
+  vocabChunk = VOCAB_CHUNK;
   private readonly used = new Set<string>();
 
   constructor(
@@ -81,7 +83,7 @@ export class PretrainedModel {
    */
   async loadGraph(key: string, build: (bake: ExportOptions) => Uint8Array): Promise<string> {
     const fullKey = `${key}:${this.weightsAs === 'initializers' ? this.weightSet : 'inputs'}`;
-    const bake = this.weightsAs === 'initializers' ? { initializers: (name: string) => this.weights.float32(name) } : {};
+    const bake = this.weightsAs === 'initializers' ? { initializers: (name: string) => this.weightOrView(name) } : {};
     await this.engine.load(fullKey, () => build(bake));
     if (this.weightsAs === 'inputs') await this.bindWeights();
     return fullKey;
@@ -90,6 +92,14 @@ export class PretrainedModel {
   /** Runs a graph loaded with `loadGraph`, its weight inputs fed from this model. */
   runGraph(key: string, feeds: Record<string, TensorData>, outputs: string[]): Promise<Record<string, TensorData>> {
     return this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' ? this.weightSet : null);
+  }
+
+  /** A weight, or rows A..B of one for inputs named `NAME#rows=A:B` (the engine makes those views itself). */
+  private weightOrView(name: string): Float32Array {
+    const m = /^(.*)#rows=(\d+):(\d+)$/.exec(name);
+    if (!m) return this.weights.float32(name);
+    const width = this.weights.shape(m[1]).slice(1).reduce((a, b) => a * b, 1);
+    return this.weights.float32(m[1]).subarray(Number(m[2]) * width, Number(m[3]) * width);
   }
 
   /** Sends every weight a graph reads to the engine once; graphs built later reuse the same set. */
@@ -145,7 +155,13 @@ export class PretrainedModel {
     const wantLoss = batch.labels !== undefined;
     if (opts.grad && !wantLoss) throw new ShapeError('a gradient needs labels', 'labels');
     if (opts.grad && !prompts) throw new ShapeError('a gradient needs a soft prompt', 'prompt');
-    const kind: GraphKind = { prompt: prompts !== null, logits: opts.logits ?? true, loss: wantLoss, grad: opts.grad ?? false };
+    const kind: GraphKind = {
+      prompt: prompts !== null,
+      logits: opts.logits ?? true,
+      loss: wantLoss,
+      grad: opts.grad ?? false,
+      vocabChunk: this.vocabChunk,
+    };
     const key = await this.graph(kind);
 
     const S = n + T;
@@ -163,7 +179,7 @@ export class PretrainedModel {
     }
     if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n));
 
-    const outputs = Object.entries(kind).filter(([k, v]) => v && k !== 'prompt').map(([k]) => k);
+    const outputs = (['logits', 'loss', 'grad'] as const).filter((k) => kind[k]);
     const out = await this.runGraph(key, feeds, outputs);
     const result: ForwardResult = {};
     if (out.logits) result.logits = out.logits;

@@ -19,6 +19,21 @@ function fromOrt(t: ort.Tensor): TensorData {
   return { dtype: t.type as TensorData['dtype'], dims: [...t.dims], data: t.data as never };
 }
 
+/**
+ * A weight input named `NAME#rows=A:B` is rows A..B of weight NAME, made as a view of the bound data (no copy):
+ * graphs use it to split a vocabulary-sized head into chunks.
+ */
+function weightOrView(set: Record<string, ort.Tensor>, name: string): ort.Tensor | undefined {
+  if (set[name]) return set[name];
+  const m = /^(.*)#rows=(\d+):(\d+)$/.exec(name);
+  const base = m ? set[m[1]] : undefined;
+  if (!m || !base) return undefined;
+  const [start, end] = [Number(m[2]), Number(m[3])];
+  const width = base.dims.slice(1).reduce((a, b) => a * b, 1);
+  const data = (base.data as Float32Array).subarray(start * width, end * width);
+  return (set[name] = new ort.Tensor('float32', data, [end - start, ...base.dims.slice(1)]));
+}
+
 async function handle(msg: Request): Promise<unknown> {
   switch (msg.type) {
     case 'configure':
@@ -51,7 +66,7 @@ async function handle(msg: Request): Promise<unknown> {
       const feeds: Record<string, ort.Tensor> = {};
       for (const name of session.inputNames) {
         const given = msg.feeds[name];
-        const t = given ? toOrt(given) : weights?.[name];
+        const t = given ? toOrt(given) : weights ? weightOrView(weights, name) : undefined;
         if (!t) throw new Error(`graph input '${name}' was not fed`);
         feeds[name] = t;
       }
