@@ -108,7 +108,8 @@ export class PretrainedModel {
       if (this.used.size === 0) this.buildAll();
       const tensors: Record<string, TensorData> = {};
       for (const name of this.used) tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
-      this.bound = this.engine.bindWeights(this.weightSet, tensors);
+      // Weights read fresh from disk move to the worker; in-memory ones (tests, benchmarks) are copied.
+      this.bound = this.engine.bindWeights(this.weightSet, tensors, this.weights.freshArrays === true);
     }
     return this.bound;
   }

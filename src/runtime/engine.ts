@@ -70,9 +70,13 @@ export class Engine {
     return this.loaded.has(key);
   }
 
-  /** Binds a named set of weights in the worker; runs that name the set get them as inputs. */
-  async bindWeights(set: string, tensors: Record<string, TensorData>): Promise<void> {
-    await this.call({ type: 'weights', set, tensors });
+  /**
+   * Binds a named set of weights in the worker; runs that name the set get them as inputs. With `transfer` the
+   * arrays' memory moves to the worker instead of being copied (the caller's arrays become unusable).
+   */
+  async bindWeights(set: string, tensors: Record<string, TensorData>, transfer = false): Promise<void> {
+    const buffers = transfer ? [...new Set(Object.values(tensors).map((t) => t.data.buffer as ArrayBuffer))] : [];
+    await this.call({ type: 'weights', set, tensors }, buffers);
   }
 
   run(key: string, feeds: Record<string, TensorData>, outputs: string[], weights: string | null = null): Promise<Record<string, TensorData>> {

@@ -27,26 +27,48 @@ export interface TensorEntry {
 
 const METADATA_KEY = '__metadata__';
 
+/** Reads bytes [begin, end) of the data section. */
+export type DataReader = (begin: number, end: number) => Uint8Array;
+
 export class Safetensors {
   private constructor(
     readonly source: string,
     readonly metadata: Record<string, string>,
     private readonly entries: Map<string, TensorEntry>,
-    private readonly data: Uint8Array,
+    private readonly read: DataReader,
+    /** True when every read returns fresh memory (nothing else refers to it, so it may be transferred). */
+    readonly freshReads: boolean,
   ) {}
 
   /** `source` names the file in error messages. The result keeps (and may hand out views of) `bytes`. */
   static parse(bytes: Uint8Array, source: string): Safetensors {
-    const bad = (message: string) => new FormatError(`not a valid safetensors file: ${message}`, source);
-    if (bytes.length < 8) throw bad(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const headerLength = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
-    if (headerLength > bytes.length - 8) {
-      throw bad(`header length ${headerLength} runs past the end of the ${bytes.length}-byte file`);
+    const dataStart = 8 + Safetensors.headerLength(bytes, bytes.length, source);
+    return Safetensors.fromHeader(bytes, bytes.length, source, (b, e) => bytes.subarray(dataStart + b, dataStart + e), false);
+  }
+
+  /** The JSON header's length from the file's first 8 bytes, checked against the file size. */
+  static headerLength(first8: Uint8Array, fileSize: number, source: string): number {
+    if (fileSize < 8 || first8.length < 8) {
+      throw new FormatError(`not a valid safetensors file: file is ${fileSize} bytes, shorter than the 8-byte header length`, source);
     }
+    const view = new DataView(first8.buffer, first8.byteOffset, 8);
+    const headerLength = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+    if (headerLength > fileSize - 8) {
+      throw new FormatError(`not a valid safetensors file: header length ${headerLength} runs past the end of the ${fileSize}-byte file`, source);
+    }
+    return headerLength;
+  }
+
+  /**
+   * From the first 8 + header-length bytes only, for files too large to hold twice: tensor data comes from `read`
+   * (offsets relative to the data section) when asked for.
+   */
+  static fromHeader(head: Uint8Array, fileSize: number, source: string, read: DataReader, freshReads: boolean): Safetensors {
+    const bad = (message: string) => new FormatError(`not a valid safetensors file: ${message}`, source);
+    const headerLength = Safetensors.headerLength(head, fileSize, source);
     let header: unknown;
     try {
-      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)));
+      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, 8 + headerLength)));
     } catch (e) {
       throw bad(`header is not UTF-8 JSON (${(e as Error).message})`);
     }
@@ -58,20 +80,20 @@ export class Safetensors {
       .map(([name, info]) => parseEntry(name, info, bad))
       .sort((a, b) => a.begin - b.begin || a.end - b.end);
 
-    const data = bytes.subarray(8 + headerLength);
+    const dataLength = fileSize - 8 - headerLength;
     let covered = 0;
     for (const e of entries) {
-      if (e.end > data.length) {
+      if (e.end > dataLength) {
         const range = `[${e.begin}, ${e.end}]`;
-        throw bad(`tensor "${e.name}" data_offsets ${range} lie outside the ${data.length}-byte data section`);
+        throw bad(`tensor "${e.name}" data_offsets ${range} lie outside the ${dataLength}-byte data section`);
       }
       if (e.begin < covered) throw bad(`tensor "${e.name}" data_offsets [${e.begin}, ${e.end}] overlap another tensor`);
       if (e.begin > covered) throw bad(`bytes ${covered}..${e.begin} of the data section belong to no tensor`);
       covered = e.end;
     }
-    if (covered !== data.length) throw bad(`bytes ${covered}..${data.length} of the data section belong to no tensor`);
+    if (covered !== dataLength) throw bad(`bytes ${covered}..${dataLength} of the data section belong to no tensor`);
 
-    return new Safetensors(source, metadata, new Map(entries.map((e) => [e.name, e])), data);
+    return new Safetensors(source, metadata, new Map(entries.map((e) => [e.name, e])), read, freshReads);
   }
 
   /** Tensor names in file order. */
@@ -89,10 +111,10 @@ export class Safetensors {
     return e;
   }
 
-  /** The tensor's bytes, a view into the file. */
+  /** The tensor's bytes: a view into the file bytes, or a fresh read. */
   raw(name: string): Uint8Array {
     const e = this.entry(name);
-    return this.data.subarray(e.begin, e.end);
+    return this.read(e.begin, e.end);
   }
 
   /**
