@@ -27,3 +27,15 @@ export class UnsupportedError extends SoftpromptError {}
 
 /** An option outside its allowed range. */
 export class OptionError extends SoftpromptError {}
+
+/** The Hugging Face hub refused or failed a request, or (offline) the cache lacks files; names the repo and file. */
+export class HubError extends SoftpromptError {
+  constructor(
+    message: string,
+    where?: string,
+    /** The HTTP status; 0 when the hub could not be reached; absent for cache-only failures. */
+    readonly status?: number,
+  ) {
+    super(message, where);
+  }
+}

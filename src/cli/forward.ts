@@ -8,12 +8,14 @@ import { FormatError, OptionError } from '../errors.js';
 import { loadAdapter } from '../hub/adapter-files.js';
 import { readJson, writeFileAtomic } from '../hub/local.js';
 import { modelFromPretrained } from '../hub/pretrained.js';
+import { withTerminalProgress } from '../hub/terminal-progress.js';
 import type { ForwardBatch } from '../models/model.js';
 import { checkAdapterFits } from '../peft/adapter.js';
 import { serializeSafetensors } from '../weights/safetensors.js';
 
 interface ForwardFlags {
   model: string;
+  offline?: boolean;
   adapter?: string;
   batch: string;
   out: string;
@@ -37,7 +39,9 @@ export async function readBatch(path: string): Promise<ForwardBatch> {
 
 export async function runForward(flags: ForwardFlags): Promise<void> {
   const batch = await readBatch(flags.batch);
-  const model = await modelFromPretrained(flags.model);
+  const model = await withTerminalProgress((progress_callback) =>
+    modelFromPretrained(flags.model, { offline: flags.offline, progress_callback }),
+  );
   try {
     const adapter = flags.adapter ? await loadAdapter(flags.adapter) : null;
     if (adapter) checkAdapterFits(adapter, model.config, flags.adapter!);
@@ -59,7 +63,8 @@ export function registerForward(program: Command): void {
   program
     .command('forward')
     .description('run one batch through a model (and adapter) and write logits, loss and prompt gradient as safetensors')
-    .requiredOption('--model <dir>', 'model directory (config.json, model.safetensors)')
+    .requiredOption('--model <dir|id>', 'model directory (config.json, model.safetensors), or hub id org/name')
+    .option('--offline', 'use the Hugging Face cache only, never the network (as HF_HUB_OFFLINE=1)')
     .option('--adapter <dir>', 'PEFT prompt-tuning adapter directory')
     .requiredOption('--batch <file.json>', 'JSON with input_ids, attention_mask and optional labels ([B][T] each)')
     .requiredOption('--out <file.safetensors>', 'where to write logits [B, n+T, V], loss and grad')

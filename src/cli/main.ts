@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { SoftpromptError } from '../errors.js';
 import { registerForward } from './forward.js';
+import { registerTrain } from './train.js';
 
 export function program(): Command {
   const cmd = new Command('softprompt')
@@ -12,6 +13,7 @@ export function program(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerForward(cmd);
+  registerTrain(cmd);
   return cmd;
 }
 

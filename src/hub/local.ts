@@ -3,7 +3,8 @@
  * (model.safetensors.index.json whose weight_map sends each tensor name to a shard file), and the tokenizer files.
  */
 import { randomBytes } from 'node:crypto';
-import { access, open, readFile, rename, rm } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { access, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FormatError, MissingError } from '../errors.js';
 import { parseModelConfig, type ModelConfig } from '../models/config.js';
@@ -17,6 +18,8 @@ export interface WeightSource {
   shape(name: string): number[];
   /** May be a view of the file bytes: copy before writing to it. */
   float32(name: string): Float32Array;
+  /** True when float32() returns new memory on every call (read from disk), which may then be transferred. */
+  readonly freshArrays?: boolean;
   /** The file the tensor is stored in. */
   source(name: string): string;
 }
@@ -57,7 +60,7 @@ export async function loadWeights(dir: string): Promise<WeightSource> {
   const single = join(dir, 'model.safetensors');
   const index = join(dir, 'model.safetensors.index.json');
   if (await exists(single)) {
-    const file = Safetensors.parse(await readWhole(single), single);
+    const file = await openSafetensors(single);
     return weightSource(new Map(file.names().map((name) => [name, file])), dir);
   }
   if (await exists(index)) return loadSharded(dir, index);
@@ -82,7 +85,8 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   return TextTokenizer.fromJSON(tokenizerJson, { ...specialTokensMap, ...tokenizerConfig }, dir);
 }
 
-async function loadSharded(dir: string, indexPath: string): Promise<WeightSource> {
+/** The weight_map of a sharded checkpoint's index: [tensor name, shard file name] pairs, shards next to the index. */
+export async function readWeightMap(indexPath: string): Promise<Array<[string, string]>> {
   const index = await readJson(indexPath);
   const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
@@ -92,22 +96,27 @@ async function loadSharded(dir: string, indexPath: string): Promise<WeightSource
   for (const [name, file] of entries) {
     // Shards live next to the index; refusing paths keeps a hostile index from reading elsewhere.
     if (typeof file !== 'string' || ['', '.', '..'].includes(file) || file !== basename(file)) {
-      const message = `weight_map["${name}"] is ${JSON.stringify(file)}; expected a file name in ${dir}`;
+      const message = `weight_map["${name}"] is ${JSON.stringify(file)}; expected a file name in ${dirname(indexPath)}`;
       throw new FormatError(message, indexPath);
     }
   }
-  const shardNames = [...new Set(entries.map(([, file]) => file as string))];
+  return entries as Array<[string, string]>;
+}
+
+async function loadSharded(dir: string, indexPath: string): Promise<WeightSource> {
+  const entries = await readWeightMap(indexPath);
+  const shardNames = [...new Set(entries.map(([, file]) => file))];
   const shards = new Map(
     await Promise.all(
       shardNames.map(async (file) => {
         const path = join(dir, file);
-        return [file, Safetensors.parse(await readWhole(path), path)] as const;
+        return [file, await openSafetensors(path)] as const;
       }),
     ),
   );
   const byName = new Map<string, Safetensors>();
   for (const [name, file] of entries) {
-    const shard = shards.get(file as string)!;
+    const shard = shards.get(file)!;
     if (!shard.has(name)) {
       throw new MissingError(`tensor "${name}" listed in ${basename(indexPath)} is not in it`, shard.source);
     }
@@ -128,6 +137,7 @@ function weightSource(byName: Map<string, Safetensors>, dir: string): WeightSour
     shape: (name) => [...file(name).entry(name).shape],
     float32: (name) => file(name).float32(name),
     source: (name) => file(name).source,
+    freshArrays: [...byName.values()].every((f) => f.freshReads),
   };
 }
 
@@ -153,21 +163,49 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** fs.readFile refuses files over 2 GiB, and single-file checkpoints are often bigger, so read in chunks. */
-async function readWhole(path: string): Promise<Uint8Array> {
+/**
+ * Reads only the header now; each tensor is read from the file when asked for, into fresh memory. So a checkpoint
+ * is never held whole in this thread: the engine gets each weight once (transferred, not copied) and keeps the only
+ * copy, and a 2 GB checkpoint costs 2 GB, not 4.
+ */
+async function openSafetensors(path: string): Promise<Safetensors> {
   const handle = await orMissing(path, () => open(path, 'r'));
   try {
     const { size } = await handle.stat();
-    const bytes = new Uint8Array(size);
-    for (let at = 0; at < size; ) {
-      const { bytesRead } = await handle.read(bytes, at, Math.min(size - at, 2 ** 30), at);
-      if (bytesRead === 0) throw new FormatError(`file ended at byte ${at} of ${size} while being read`, path);
-      at += bytesRead;
-    }
-    return bytes;
+    const first8 = new Uint8Array(8);
+    await handle.read(first8, 0, Math.min(8, size), 0);
+    const headerLength = Safetensors.headerLength(first8, size, path);
+    const head = new Uint8Array(8 + headerLength);
+    await readFully(handle, head, 0, path, size);
+    const dataStart = 8 + headerLength;
+    return Safetensors.fromHeader(head, size, path, (begin, end) => readRange(path, dataStart + begin, dataStart + end), true);
   } finally {
     await handle.close();
   }
+}
+
+async function readFully(handle: FileHandle, into: Uint8Array, position: number, path: string, size: number): Promise<void> {
+  for (let at = 0; at < into.length; ) {
+    const { bytesRead } = await handle.read(into, at, Math.min(into.length - at, 2 ** 30), position + at);
+    if (bytesRead === 0) throw new FormatError(`file ended at byte ${position + at} of ${size} while being read`, path);
+    at += bytesRead;
+  }
+}
+
+/** Synchronous so WeightSource.float32 stays synchronous; reads in 1 GiB pieces (the per-call limit is 2 GiB). */
+function readRange(path: string, begin: number, end: number): Uint8Array {
+  const out = new Uint8Array(end - begin);
+  const fd = openSync(path, 'r');
+  try {
+    for (let at = 0; at < out.length; ) {
+      const n = readSync(fd, out, at, Math.min(out.length - at, 2 ** 30), begin + at);
+      if (n === 0) throw new FormatError(`file ended at byte ${begin + at} while reading a tensor (was it truncated?)`, path);
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }
 
 async function orMissing<T>(path: string, read: () => Promise<T>): Promise<T> {

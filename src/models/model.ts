@@ -105,7 +105,8 @@ export class PretrainedModel {
   /** Sends every weight a graph reads to the engine once; graphs built later reuse the same set. */
   private bindWeights(): Promise<void> {
     if (!this.bound) {
-      if (this.used.size === 0) this.buildAll();
+      // Every weight the architecture reads, not just those resolved so far (a cached graph resolves none).
+      this.buildAll();
       const tensors: Record<string, TensorData> = {};
       for (const name of this.used) tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
       // Weights read fresh from disk move to the worker; in-memory ones (tests, benchmarks) are copied.

@@ -1,0 +1,249 @@
+/**
+ * `softprompt train`: prompt tuning as the PEFT + transformers Trainer recipe does it. Flags carry the names of
+ * TrainingArguments and PromptTuningConfig with their defaults; the dataset is a local CSV/TSV/JSON/JSONL/text file or
+ * a hub dataset id. Checkpoints go to <output_dir>/checkpoint-<step>/, the final adapter (PEFT format) to output_dir.
+ * Ctrl-C finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
+ */
+import { stat, readFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { dataCollatorForLanguageModeling } from '../data/collator.js';
+import { loadTextDataset, tokenizeTexts } from '../data/dataset.js';
+import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.js';
+import { loadHubDataset } from '../data/hub-source.js';
+import type { Row } from '../data/rows.js';
+import { MissingError, OptionError, ShapeError } from '../errors.js';
+import { DirectoryCheckpointStore } from '../hub/checkpoint-files.js';
+import { loadConfig, readJson } from '../hub/local.js';
+import { modelFromPretrained, resolveModelDir, tokenizerFromPretrained } from '../hub/pretrained.js';
+import { withTerminalProgress } from '../hub/terminal-progress.js';
+import { promptTuningConfig, type PromptTuningInit } from '../peft/config.js';
+import { PeftModel } from '../peft/peft-model.js';
+import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments } from '../train/args.js';
+import { lastCheckpoint } from '../train/checkpoint.js';
+import { Trainer } from '../train/trainer.js';
+import { trainProgress } from './train-progress.js';
+
+interface TrainFlags extends Partial<TrainingArguments> {
+  model: string;
+  dataset: string;
+  output_dir: string;
+  column?: string;
+  template?: string;
+  select?: string;
+  validation_split?: number;
+  validation_file?: string;
+  format?: DatasetFormat;
+  delimiter?: string;
+  column_names?: string[];
+  on_bad_row: 'error' | 'skip';
+  dataset_config_name?: string;
+  dataset_split: string;
+  max_length?: number;
+  num_virtual_tokens: number;
+  prompt_tuning_init: PromptTuningInit;
+  prompt_tuning_init_text?: string;
+  tokenizer_name_or_path?: string;
+  resume?: string | true;
+  json?: boolean;
+}
+
+const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
+const TRAINING_KEYS = Object.keys(TRAINING_DEFAULTS).concat('eval_strategy', 'eval_steps') as Array<keyof TrainingArguments>;
+
+export async function runTrain(flags: TrainFlags): Promise<void> {
+  const args = trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
+  if (flags.max_length !== undefined && !(Number.isSafeInteger(flags.max_length) && flags.max_length >= 1)) {
+    throw new OptionError(`is ${flags.max_length}; expected an integer >= 1`, '--max_length');
+  }
+  const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
+  const store = new DirectoryCheckpointStore(flags.output_dir);
+  const resume = await resumeTarget(flags, store);
+
+  const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
+  const peftConfig = promptTuningConfig(
+    {
+      num_virtual_tokens: flags.num_virtual_tokens,
+      prompt_tuning_init: flags.prompt_tuning_init,
+      prompt_tuning_init_text: flags.prompt_tuning_init_text,
+      tokenizer_name_or_path: flags.tokenizer_name_or_path,
+    },
+    await loadConfig(modelDir),
+    flags.model,
+  );
+  const tokenizer = await tokenizerFromPretrained(modelDir);
+  const data = await loadTextDataset(flags.dataset, { ...flags, seed: args.seed }, (source) => readRows(source, flags, warn));
+  const train = tokenizeTexts(data.train, tokenizer, flags.max_length);
+  const validation = data.validation && tokenizeTexts(data.validation, tokenizer, flags.max_length);
+  const dropped = train.dropped + (validation?.dropped ?? 0);
+  if (dropped > 0) warn(`dropped ${dropped} texts that tokenize to no tokens`);
+  if (train.input_ids.length === 0) throw new ShapeError('no training text has any tokens', flags.dataset);
+  const pad = tokenizer.pad_token_id ?? tokenizer.eos_token_id;
+  if (pad === null) throw new MissingError('the tokenizer defines neither a pad nor an eos token to pad batches with', modelDir);
+  if (tokenizer.pad_token_id === null) warn('the tokenizer has no pad token; padding with its eos token, as the PEFT tutorials do');
+
+  const model = await modelFromPretrained(modelDir);
+  const progress = trainProgress();
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+    progress.stop();
+    warn('interrupted: finishing the current batch and saving a checkpoint (Ctrl-C again to quit at once)');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const peft = PeftModel.create(model, peftConfig, { tokenizer, seed: args.seed });
+    const trainer = new Trainer({
+      model: peft,
+      args,
+      train_dataset: train.input_ids,
+      eval_dataset: validation?.input_ids,
+      data_collator: dataCollatorForLanguageModeling({ pad_token_id: pad, padding_side: await paddingSide(modelDir) }),
+      checkpoints: store,
+      callbacks: progress.callbacks,
+    });
+    const out = await trainer.train({ resume_from_checkpoint: resume, signal: controller.signal });
+    progress.stop();
+    if (!out.interrupted) await peft.savePretrained(flags.output_dir);
+    const counts = peft.trainableParameters();
+    const summary = {
+      output_dir: flags.output_dir,
+      interrupted: out.interrupted,
+      checkpoint: out.checkpoint && store.describe(out.checkpoint),
+      global_step: out.global_step,
+      train_batch_size: trainer.state!.train_batch_size,
+      num_examples: train.input_ids.length,
+      num_validation_examples: validation?.input_ids.length ?? 0,
+      trainable_params: counts.trainable,
+      all_params: counts.all,
+      ...out.metrics,
+      train_loss: out.training_loss,
+    };
+    if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else process.stdout.write(describe(summary, peft.printTrainableParameters()));
+  } finally {
+    process.off('SIGINT', onSigint);
+    await model.engine.close();
+  }
+  // main() maps outcomes to exit codes 0/1/2; an interrupted run must end with 130.
+  if (controller.signal.aborted) process.exit(130);
+}
+
+/** `--resume` (the latest checkpoint in output_dir) or `--resume checkpoint-N` / a path to one inside output_dir. */
+async function resumeTarget(flags: TrainFlags, store: DirectoryCheckpointStore): Promise<string | undefined> {
+  if (flags.resume === undefined) return undefined;
+  if (flags.resume === true) {
+    const latest = lastCheckpoint(await store.list());
+    if (latest === null) throw new MissingError('no checkpoint-<step> directory to resume from', flags.output_dir);
+    return latest;
+  }
+  if (flags.resume.includes('/') && resolve(dirname(flags.resume)) !== resolve(flags.output_dir)) {
+    throw new OptionError(`${flags.resume} is not a checkpoint in --output_dir ${flags.output_dir}`, '--resume');
+  }
+  return basename(flags.resume);
+}
+
+async function readRows(source: string, flags: TrainFlags, warn: (message: string) => void): Promise<Row[]> {
+  const isFile = await stat(source).then((s) => s.isFile(), () => false);
+  if (isFile) {
+    return parseRows(await readFile(source, 'utf8'), source, {
+      format: flags.format,
+      delimiter: flags.delimiter,
+      column_names: flags.column_names,
+      on_bad_row: flags.on_bad_row,
+      on_skip: (bad) => warn(`${source}:${bad.line}: ${bad.message} (skipped)`),
+    });
+  }
+  if (!HUB_ID.test(source)) throw new MissingError('no such file (and not a hub dataset id like org/name)', source);
+  const opts = { split: flags.dataset_split, config: flags.dataset_config_name };
+  return withTerminalProgress((progress_callback) => loadHubDataset(source, { ...opts, progress_callback }));
+}
+
+/** tokenizer_config.json's padding_side, which transformers' tokenizer.pad follows (default right). */
+async function paddingSide(modelDir: string): Promise<'left' | 'right'> {
+  const config = await readJson(join(modelDir, 'tokenizer_config.json')).catch(() => null);
+  return (config as { padding_side?: unknown } | null)?.padding_side === 'left' ? 'left' : 'right';
+}
+
+function describe(s: Record<string, unknown> & { interrupted: boolean }, parameters: string): string {
+  const lines = [parameters];
+  const n = (key: string, digits = 4) => (typeof s[key] === 'number' ? (s[key] as number).toFixed(digits) : '-');
+  if (s.interrupted) {
+    lines.push(`interrupted after step ${s.global_step}; ${s.checkpoint ? `checkpoint in ${s.checkpoint}; rerun with --resume to continue` : 'no step finished, nothing saved'}`);
+  } else {
+    lines.push(`trained ${s.global_step} steps (${n('epoch', 2)} epochs, batch size ${s.train_batch_size}) in ${n('train_runtime', 1)} s: train_loss ${n('train_loss')}, ${Math.round(s.train_tokens_per_second as number)} tokens/s`);
+    if ('eval_loss' in s) lines.push(`eval_loss ${n('eval_loss')}, perplexity ${n('eval_perplexity', 3)} on ${s.num_validation_examples} examples`);
+    lines.push(`adapter saved to ${s.output_dir}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Numbers as Python's float() reads them ("nan" and "inf" included, for the range checks to refuse); not words. */
+function number(flag: string) {
+  return (value: string): number => {
+    const x = Number(value.trim().replace(/^([+-]?)inf(inity)?$/i, '$1Infinity'));
+    if (Number.isNaN(x) && !/^\s*[+-]?nan\s*$/i.test(value)) throw new OptionError(`is ${JSON.stringify(value)}; expected a number`, flag);
+    return x;
+  };
+}
+
+function choice<T extends string>(flag: string, choices: readonly T[]) {
+  return (value: string): T => {
+    if (!choices.includes(value as T)) throw new OptionError(`is ${JSON.stringify(value)}; expected one of ${choices.join(', ')}`, flag);
+    return value as T;
+  };
+}
+
+export function registerTrain(program: Command): void {
+  const d = TRAINING_DEFAULTS;
+  const num = (flags: string, description: string, fallback?: number) =>
+    [flags, description, number(flags.split(' ')[0]), fallback] as const;
+  program
+    .command('train')
+    .description('prompt-tune a model on a dataset (PEFT prompt tuning with the HF Trainer defaults)')
+    .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
+    .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
+    .requiredOption('--output_dir <dir>', 'where checkpoints and the final adapter go')
+    .option('--column <name>', 'the column to train on (default: "text", or the only column)')
+    .option('--template <text>', 'build each text from columns, e.g. "Act as a {act}. Prompt: {prompt}"')
+    .option('--select <range>', 'rows to use: "0:50" = select(range(50)), "100", "10:"')
+    .option(...num('--validation_split <fraction|count>', 'hold out this share (or number) of rows for evaluation'))
+    .option('--validation_file <file|org/name>', 'a separate evaluation dataset')
+    .option('--format <format>', `dataset format (default: from the extension): ${DATASET_FORMATS.join(', ')}`, choice('--format', DATASET_FORMATS))
+    .option('--delimiter <char>', 'field delimiter for csv (default ",") or tsv (default tab)')
+    .option('--column_names <a,b,...>', 'the file has no header row; name its columns', (v: string) => v.split(','))
+    .option('--on_bad_row <error|skip>', 'a malformed row stops the run or is skipped with a warning', choice('--on_bad_row', ['error', 'skip'] as const), 'error')
+    .option('--dataset_config_name <name>', 'hub dataset subset')
+    .option('--dataset_split <name>', 'hub dataset split', 'train')
+    .option(...num('--max_length <n>', 'truncate each example to n tokens'))
+    .option(...num('--num_virtual_tokens <n>', 'soft prompt length', 8))
+    .option('--prompt_tuning_init <init>', 'RANDOM, TEXT or SAMPLE_VOCAB', choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const), 'RANDOM')
+    .option('--prompt_tuning_init_text <text>', 'the text whose embeddings start the prompt (TEXT init)')
+    .option('--tokenizer_name_or_path <name>', 'recorded in the adapter for TEXT init (default: --model)')
+    .option(...num('--learning_rate <lr>', 'AdamW learning rate', d.learning_rate))
+    .option(...num('--num_train_epochs <n>', 'epochs (may be fractional)', d.num_train_epochs))
+    .option(...num('--max_steps <n>', 'optimizer steps; > 0 overrides --num_train_epochs', d.max_steps))
+    .option(...num('--per_device_train_batch_size <n>', 'examples per micro-batch', d.per_device_train_batch_size))
+    .option(...num('--per_device_eval_batch_size <n>', 'examples per evaluation batch', d.per_device_eval_batch_size))
+    .option(...num('--gradient_accumulation_steps <n>', 'micro-batches per optimizer step', d.gradient_accumulation_steps))
+    .option(...num('--max_grad_norm <x>', 'clip the gradient norm (0: off)', d.max_grad_norm))
+    .option(...num('--weight_decay <x>', 'AdamW decoupled weight decay', d.weight_decay))
+    .option(...num('--adam_beta1 <x>', 'AdamW beta1', d.adam_beta1))
+    .option(...num('--adam_beta2 <x>', 'AdamW beta2', d.adam_beta2))
+    .option(...num('--adam_epsilon <x>', 'AdamW epsilon', d.adam_epsilon))
+    .option('--lr_scheduler_type <type>', 'linear, cosine, constant or constant_with_warmup', d.lr_scheduler_type)
+    .option(...num('--warmup_steps <n>', 'linear warmup steps', d.warmup_steps))
+    .option(...num('--warmup_ratio <x>', 'warmup as a share of all steps (when --warmup_steps is 0)', d.warmup_ratio))
+    .option(...num('--seed <n>', 'seed for the prompt init, shuffling and the validation split', d.seed))
+    .option(...num('--logging_steps <n>', 'log loss, lr, grad norm and tokens/s every n steps', d.logging_steps))
+    .option('--logging_first_step', 'also log the first step')
+    .option('--eval_strategy <no|steps|epoch>', 'when to evaluate (default: steps with --eval_steps, else epoch when there is a validation set)')
+    .option(...num('--eval_steps <n>', 'evaluate every n steps (default: --logging_steps)'))
+    .option('--save_strategy <no|steps|epoch>', 'when to write checkpoints', d.save_strategy)
+    .option(...num('--save_steps <n>', 'checkpoint every n steps', d.save_steps))
+    .option('--auto_find_batch_size', 'on out-of-memory, halve the batch size and start over')
+    .option('--resume [checkpoint]', 'continue from the latest (or the named) checkpoint in --output_dir')
+    .option('--json', 'print a machine-readable summary')
+    .action((flags: TrainFlags) => runTrain(flags));
+}

@@ -1,0 +1,66 @@
+/**
+ * Training checkpoints on disk: `<output_dir>/checkpoint-<step>/`, one directory per checkpoint (the files are
+ * described in train/checkpoint.ts). A checkpoint is written into a hidden temporary directory, its files synced, and
+ * renamed into place, so an interrupted write never leaves a partial checkpoint-<step> behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MissingError } from '../errors.js';
+import type { CheckpointStore } from '../train/checkpoint.js';
+
+export class DirectoryCheckpointStore implements CheckpointStore {
+  constructor(readonly dir: string) {}
+
+  async write(name: string, files: Record<string, Uint8Array | string>): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const suffix = randomBytes(6).toString('hex');
+    const temp = join(this.dir, `.${name}.${suffix}.tmp`);
+    const target = join(this.dir, name);
+    await mkdir(temp);
+    try {
+      for (const [file, data] of Object.entries(files)) {
+        const handle = await open(join(temp, file), 'wx');
+        try {
+          await handle.writeFile(data);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+      // A directory cannot be renamed over a non-empty one: move an older copy aside first, drop it after.
+      const old = join(this.dir, `.${name}.${suffix}.old`);
+      const replaced = await rename(target, old).then(() => true, (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return false;
+        throw e;
+      });
+      await rename(temp, target);
+      if (replaced) await rm(old, { recursive: true, force: true });
+    } catch (e) {
+      await rm(temp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async read(name: string): Promise<Record<string, Uint8Array>> {
+    const dir = join(this.dir, name);
+    const entries = await readdir(dir, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'ENOENT' ? new MissingError('no such checkpoint', dir) : e;
+    });
+    const files: Record<string, Uint8Array> = {};
+    for (const entry of entries) if (entry.isFile()) files[entry.name] = await readFile(join(dir, entry.name));
+    return files;
+  }
+
+  async list(): Promise<string[]> {
+    const entries = await readdir(this.dir, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [];
+      throw e;
+    });
+    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+  }
+
+  describe(name: string): string {
+    return join(this.dir, name);
+  }
+}

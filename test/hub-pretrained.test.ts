@@ -1,0 +1,29 @@
+// fromPretrained by hub id: the downloaded snapshot gives the same model and tokenizer as the local directory.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { modelFromPretrained, tokenizerFromPretrained } from '../src/hub/pretrained.js';
+import type { ProgressInfo } from '../src/hub/progress.js';
+import { Engine } from '../src/runtime/engine.js';
+import { fixture } from './fixtures.js';
+import { hubOptions, modelRepo, readDir, withHub } from './hub/repos.js';
+
+const engine = Engine.create({ threads: 1 });
+after(() => engine.close());
+
+test('modelFromPretrained and tokenizerFromPretrained take a hub id and match the local directory', { timeout: 60_000 }, async (t) => {
+  const dir = fixture(t, 'models', 'bloom-tiny-4h');
+  if (!dir) return;
+  await withHub([modelRepo('tiny/bloom', await readDir(dir))], async (hub, cache) => {
+    const events: ProgressInfo[] = [];
+    const opts = hubOptions(hub, cache, { engine, progress_callback: (e: ProgressInfo) => events.push(e) });
+    const [fromHub, local] = [await modelFromPretrained('tiny/bloom', opts), await modelFromPretrained(dir, { engine })];
+    assert.deepEqual(fromHub.config, local.config);
+    const batch = { input_ids: [[5, 6, 7, 8]] };
+    assert.deepEqual((await fromHub.forward(batch)).logits!.data, (await local.forward(batch)).logits!.data);
+    assert.deepEqual(events.at(-1), { status: 'ready', name: 'tiny/bloom', model: 'tiny/bloom', task: 'text-generation' });
+
+    const text = 'Hello hub';
+    const [hubTokenizer, localTokenizer] = [await tokenizerFromPretrained('tiny/bloom', opts), await tokenizerFromPretrained(dir)];
+    assert.deepEqual(hubTokenizer.encode(text), localTokenizer.encode(text));
+  });
+});

@@ -1,0 +1,143 @@
+// `softprompt train` as a user runs it: help, bad input (one clear line, exit 2), a full run with --json, and Ctrl-C
+// leaving the last checkpoint intact for --resume.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadAdapter } from '../src/hub/adapter-files.js';
+import { parseCheckpoint } from '../src/train/checkpoint.js';
+import { FIXTURES, fixture } from './fixtures.js';
+import { relDiff } from './golden.js';
+
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'softprompt.js');
+const MODEL = join(FIXTURES, 'models', 'stories260K');
+const TEXTS = join(FIXTURES, 'golden', 'stories260K', 'train_texts.json');
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, 'train', ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'softprompt-train-'));
+}
+
+function csv(text: string): string {
+  const path = join(tempDir(), 'data.csv');
+  writeFileSync(path, text);
+  return path;
+}
+
+const base = (dataset: string, out = tempDir()) => ['--model', MODEL, '--dataset', dataset, '--output_dir', out, '--max_length', '64'];
+
+test('--help lists the TrainingArguments and PromptTuningConfig flags with their defaults', () => {
+  const { code, stdout } = cli(['--help']);
+  assert.equal(code, 0);
+  for (const line of [/--learning_rate <lr> .*\(default: 0\.00005\)/, /--num_virtual_tokens <n> .*\(default: 8\)/, /--per_device_train_batch_size <n> .*\(default: 8\)/, /--lr_scheduler_type/, /--prompt_tuning_init <init>/, /--auto_find_batch_size/, /--resume \[checkpoint\]/]) {
+    assert.match(stdout.replace(/\n\s+/g, ' '), line);
+  }
+});
+
+describe('bad input ends with one line naming the problem and exit code 2', () => {
+  const expectError = (args: string[], message: RegExp) => {
+    const { code, stderr } = cli(args);
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, message);
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+  };
+
+  test('a missing column lists the available ones', (t) => {
+    if (!fixture(t, 'models', 'stories260K')) return;
+    expectError([...base(csv('act,prompt\nPoet,write\n')), '--column', 'text2'], /no column "text2" in .*data\.csv; available columns: act, prompt/);
+    expectError([...base(csv('act,prompt\nPoet,write\n')), '--template', 'Act as {role}'], /template: no column "role".*available columns: act, prompt/);
+  });
+
+  test('a malformed CSV row names its line (or is skipped with --on_bad_row skip)', (t) => {
+    if (!fixture(t, 'models', 'stories260K')) return;
+    const path = csv('text\nOnce upon a time\n"a","b"\nThe end\n');
+    expectError(base(path), /data\.csv:3: expected 1 fields \(text\), got 2/);
+    const { code, stderr } = cli([...base(path), '--on_bad_row', 'skip', '--max_steps', '1', '--save_strategy', 'no']);
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /data\.csv:3: expected 1 fields \(text\), got 2 \(skipped\)/);
+  });
+
+  test('an empty dataset', (t) => {
+    if (!fixture(t, 'models', 'stories260K')) return;
+    expectError(base(csv('text\n')), /data\.csv: the dataset has no rows/);
+  });
+
+  test('num_virtual_tokens 0 or negative', (t) => {
+    if (!fixture(t, 'models', 'stories260K')) return;
+    for (const n of ['0', '-3']) expectError([...base(TEXTS), '--num_virtual_tokens', n], new RegExp(`num_virtual_tokens: is ${n}; expected an integer >= 1`));
+  });
+
+  test('TEXT init without text', (t) => {
+    if (!fixture(t, 'models', 'stories260K')) return;
+    expectError([...base(TEXTS), '--prompt_tuning_init', 'TEXT'], /prompt_tuning_init_text: is required/);
+  });
+
+  test('a learning rate that is NaN or not a number', () => {
+    expectError([...base(TEXTS), '--learning_rate', 'nan'], /learning_rate: is NaN; expected a finite number >= 0/);
+    expectError([...base(TEXTS), '--learning_rate', 'fast'], /--learning_rate: is "fast"; expected a number/);
+  });
+
+  test('a dataset that does not exist', () => {
+    expectError(base('no/such/file.csv'), /no\/such\/file\.csv: no such file/);
+  });
+});
+
+describe('training runs', () => {
+  const args = (out: string, steps: number) => [
+    ...base(TEXTS, out), '--num_virtual_tokens', '8', '--prompt_tuning_init', 'TEXT', '--prompt_tuning_init_text', 'Once upon a time',
+    '--learning_rate', '0.03', '--per_device_train_batch_size', '4', '--max_steps', String(steps), '--save_steps', '5', '--json',
+  ];
+
+  test('--json prints the summary; the adapter (PEFT format) and checkpoints land in output_dir', (t) => {
+    if (!fixture(t, 'models', 'stories260K')) return;
+    const out = tempDir();
+    const { code, stdout, stderr } = cli([...args(out, 10), '--validation_split', '0.1']);
+    assert.equal(code, 0, stderr);
+    const summary = JSON.parse(stdout);
+    assert.equal(summary.global_step, 10);
+    assert.equal(summary.num_examples, 72);
+    assert.equal(summary.num_validation_examples, 8);
+    assert.ok(summary.train_loss > 0 && summary.eval_loss > 0 && summary.eval_perplexity > 1);
+    assert.equal(summary.trainable_params, 8 * 64);
+    assert.deepEqual(readdirSync(out).sort(), ['adapter_config.json', 'adapter_model.safetensors', 'checkpoint-10', 'checkpoint-5']);
+    return loadAdapter(out).then((adapter) => assert.equal(adapter.config.prompt_tuning_init, 'TEXT'));
+  });
+
+  test('Ctrl-C saves the last step as a checkpoint and exits 130; --resume continues to the same adapter', async (t) => {
+    if (!fixture(t, 'models', 'stories260K')) return;
+    const steps = 150;
+    const interrupted = tempDir();
+    const child = spawn(process.execPath, [BIN, 'train', ...args(interrupted, steps)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      if (!stderr.includes('saved checkpoint-') && (stderr + chunk).includes('saved checkpoint-')) child.kill('SIGINT');
+      stderr += chunk;
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /interrupted/);
+    const names = readdirSync(interrupted);
+    assert.ok(names.every((n) => /^checkpoint-\d+$/.test(n)), `leftovers: ${names}`);
+    const last = Math.max(...names.map((n) => Number(n.slice('checkpoint-'.length))));
+    assert.ok(last < steps, `the run finished (${last}) before the interrupt`);
+    const dir = join(interrupted, `checkpoint-${last}`);
+    const files = Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+    assert.equal(parseCheckpoint(files, dir).state.global_step, last);
+
+    const resumed = cli([...args(interrupted, steps), '--resume']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(JSON.parse(resumed.stdout).global_step, steps);
+
+    const straight = tempDir();
+    assert.equal(cli(args(straight, steps)).code, 0);
+    const [a, b] = await Promise.all([loadAdapter(interrupted), loadAdapter(straight)]);
+    assert.ok(relDiff(a.prompt, b.prompt) < 1e-5, `resumed vs uninterrupted: ${relDiff(a.prompt, b.prompt)}`);
+  });
+});
