@@ -1,5 +1,5 @@
 /**
- * ONNX export: a ModelProto (IR 8, default domain opset 17) holding only the nodes the requested outputs need.
+ * ONNX export: a ModelProto (IR 9, default domain opset 20: Gelu, and reduction axes as inputs) holding only the nodes the requested outputs need.
  * Graph inputs that no kept node reads are dropped too; callers feed a session only the inputs it declares.
  * Symbolic dims become `dimParam`, unknown ones stay unset.
  */
@@ -77,9 +77,9 @@ export function toOnnx(graph: Graph, outputs: Record<string, Tensor>, options: E
   }
 
   const model = onnx.ModelProto.create({
-    irVersion: 8,
+    irVersion: 9,
     producerName: 'softprompt',
-    opsetImport: [{ domain: '', version: 17 }],
+    opsetImport: [{ domain: '', version: 20 }],
     graph: {
       name: 'softprompt',
       node: protoNodes,

@@ -1,5 +1,5 @@
 /**
- * The ops models and gradient rules are written with. Each is one ONNX node (opset 17) plus shape inference, so a
+ * The ops models and gradient rules are written with. Each is one ONNX node (opset 20) plus shape inference, so a
  * graph reads like the math and exports one-to-one. Numbers passed where a tensor is expected become scalar constants
  * of the other operand's dtype.
  */
@@ -63,6 +63,11 @@ export const tanh = (x: Tensor) => unary('Tanh', x);
 export const sigmoid = (x: Tensor) => unary('Sigmoid', x);
 export const reciprocal = (x: Tensor) => unary('Reciprocal', x);
 export const identity = (x: Tensor) => unary('Identity', x);
+
+/** GELU with the tanh approximation as one fused op: the backward rule then keeps only x, not five temporaries. */
+export function geluTanh(x: Tensor): Tensor {
+  return x.graph.node('Gelu', [x], { approximate: 'tanh' }, [{ dtype: x.dtype, shape: x.shape }])[0];
+}
 
 /** x ** exponent for a constant exponent (the only case the models need, and the only one with a simple rule). */
 export function pow(x: Tensor, exponent: number): Tensor {
@@ -200,24 +205,18 @@ function normAxes(x: Tensor, axes: number[]): number[] {
   return axes.map((a) => (a < 0 ? a + x.rank : a));
 }
 
-export function reduceSum(x: Tensor, axes: number[], keepdims = true): Tensor {
+function reduce(op: string, x: Tensor, axes: number[], keepdims: boolean): Tensor {
   const ax = normAxes(x, axes);
   const shape = reducedShape(x, ax, keepdims);
-  return x.graph.node('ReduceSum', [x, int64s(x.graph, ax)], { keepdims: keepdims ? 1 : 0 }, [{ dtype: x.dtype, shape }])[0];
+  return x.graph.node(op, [x, int64s(x.graph, ax)], { keepdims: keepdims ? 1 : 0 }, [{ dtype: x.dtype, shape }])[0];
 }
 
-/** ReduceMean / ReduceMax take their axes as an attribute in opset 17. */
-function reduceAttr(op: string, x: Tensor, axes: number[], keepdims: boolean): Tensor {
-  const ax = normAxes(x, axes);
-  const shape = reducedShape(x, ax, keepdims);
-  return x.graph.node(op, [x], { axes: ax, keepdims: keepdims ? 1 : 0 }, [{ dtype: x.dtype, shape }])[0];
-}
-
-export const reduceMean = (x: Tensor, axes: number[], keepdims = true) => reduceAttr('ReduceMean', x, axes, keepdims);
+export const reduceSum = (x: Tensor, axes: number[], keepdims = true) => reduce('ReduceSum', x, axes, keepdims);
+export const reduceMean = (x: Tensor, axes: number[], keepdims = true) => reduce('ReduceMean', x, axes, keepdims);
 /** log(sum(exp(x))) over `axes`, computed stably by onnxruntime. */
-export const reduceLogSumExp = (x: Tensor, axes: number[], keepdims = true) => reduceAttr('ReduceLogSumExp', x, axes, keepdims);
+export const reduceLogSumExp = (x: Tensor, axes: number[], keepdims = true) => reduce('ReduceLogSumExp', x, axes, keepdims);
 /** Not differentiable: used only where its value is a constant shift. */
-export const reduceMax = (x: Tensor, axes: number[], keepdims = true) => reduceAttr('ReduceMax', x, axes, keepdims);
+export const reduceMax = (x: Tensor, axes: number[], keepdims = true) => reduce('ReduceMax', x, axes, keepdims);
 
 /** A float tensor of `value` with the shape of `like`, built at run time. */
 export function filledLike(like: Tensor, value: number): Tensor {

@@ -5,8 +5,8 @@
  */
 import type { Node, Tensor } from './graph.js';
 import {
-  concat, div, exp, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
-  shapeOf, softmax, split, sub, transpose, transposeLast, unsqueeze, where, cast,
+  add, concat, div, exp, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
+  shapeOf, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast,
 } from './ops.js';
 
 export type Rule = (node: Node, grads: (Tensor | null)[], need: boolean[]) => (Tensor | null)[];
@@ -47,12 +47,19 @@ function invertPerm(perm: number[]): number[] {
 }
 
 function axesOf(node: Node): number[] {
-  if (node.op === 'ReduceSum') {
-    const producer = node.inputs[1];
-    const data = producer.graph.constants.get(producer) as BigInt64Array;
-    return Array.from(data, Number);
-  }
-  return node.attrs.axes as number[];
+  const axes = node.inputs[1];
+  return Array.from(axes.graph.constants.get(axes) as BigInt64Array, Number);
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** d/dx of 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), recomputed from x. */
+function geluTanhGrad(x: Tensor, g: Tensor): Tensor {
+  const x2 = mul(x, x);
+  const t = tanh(mul(mul(x, add(mul(x2, 0.044715), 1)), SQRT_2_OVER_PI));
+  const du = mul(add(mul(x2, 3 * 0.044715), 1), SQRT_2_OVER_PI);
+  const dy = add(mul(add(t, 1), 0.5), mul(mul(mul(x, 0.5), sub(1, mul(t, t))), du));
+  return mul(g, dy);
 }
 
 function matmulGrads(a: Tensor, b: Tensor, g: Tensor, need: boolean[]): (Tensor | null)[] {
@@ -84,6 +91,7 @@ export const RULES: Record<string, Rule> = {
     need[1] ? unbroadcast(neg(div(mul(g!, y), b)), b) : null,
   ],
   Neg: (_n, [g]) => [neg(g!)],
+  Gelu: ({ inputs: [x] }, [g]) => [geluTanhGrad(x, g!)],
   Exp: ({ outputs: [y] }, [g]) => [mul(g!, y)],
   Log: ({ inputs: [x] }, [g]) => [div(g!, x)],
   Sqrt: ({ outputs: [y] }, [g]) => [div(mul(g!, 0.5), y)],

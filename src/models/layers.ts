@@ -2,7 +2,7 @@
 import type { Tensor } from '../graph/graph.js';
 import type { KvCache } from './architecture.js';
 import {
-  add, concat, div, matmul, mul, neg, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast, sigmoid, unsqueeze,
+  add, concat, div, matmul, mul, neg, reduceMean, reshape, softmax, split, sqrt, transpose, transposeLast, sigmoid, unsqueeze,
 } from '../graph/ops.js';
 
 /** torch.nn.Linear: weight [out, in]. */
@@ -22,12 +22,8 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   return mul(weight, div(x, sqrt(add(variance, eps))));
 }
 
-/** gelu with the tanh approximation (BLOOM's gelu, GPT-2's gelu_new). */
-export function geluTanh(x: Tensor): Tensor {
-  // x*x*x rather than Pow: the same value here, and onnxruntime's Pow kernel is several times slower than Mul.
-  const inner = mul(add(x, mul(mul(mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
-  return mul(mul(x, 0.5), add(tanh(inner), 1));
-}
+/** gelu with the tanh approximation (BLOOM's gelu, GPT-2's gelu_new): one fused op, see graph/ops.ts. */
+export { geluTanh } from '../graph/ops.js';
 
 export function silu(x: Tensor): Tensor {
   return mul(x, sigmoid(x));
