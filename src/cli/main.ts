@@ -4,16 +4,20 @@
  */
 import { Command, CommanderError } from 'commander';
 import { SoftpromptError } from '../errors.js';
+import { registerDemo } from './demo.js';
 import { registerForward } from './forward.js';
 import { registerTrain } from './train.js';
+import { registerGenerate } from './generate.js';
 
 export function program(): Command {
   const cmd = new Command('softprompt')
     .description('Prompt tuning for frozen language models, on ONNX Runtime')
     .showHelpAfterError()
     .exitOverride();
+  registerDemo(cmd);
   registerForward(cmd);
   registerTrain(cmd);
+  registerGenerate(cmd);
   return cmd;
 }
 

@@ -90,8 +90,8 @@ export class PretrainedModel {
   }
 
   /** Runs a graph loaded with `loadGraph`, its weight inputs fed from this model. */
-  runGraph(key: string, feeds: Record<string, TensorData>, outputs: string[]): Promise<Record<string, TensorData>> {
-    return this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' ? this.weightSet : null);
+  runGraph(key: string, feeds: Record<string, TensorData>, outputs: string[], transfer = false): Promise<Record<string, TensorData>> {
+    return this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' ? this.weightSet : null, transfer);
   }
 
   /** A weight, or rows A..B of one for inputs named `NAME#rows=A:B` (the engine makes those views itself). */
@@ -182,7 +182,8 @@ export class PretrainedModel {
     if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n));
 
     const outputs = (['logits', 'loss', 'grad'] as const).filter((k) => kind[k]);
-    const out = await this.runGraph(key, feeds, outputs);
+    // Every feed was built for this call, so its memory can move to the worker.
+    const out = await this.runGraph(key, feeds, outputs, true);
     const result: ForwardResult = {};
     if (out.logits) result.logits = out.logits;
     if (out.loss) result.loss = (out.loss.data as Float32Array)[0];

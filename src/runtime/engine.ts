@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Reply, Request, TensorData } from './protocol.js';
+import { transferable } from './transfer.js';
 
 export type { TensorData } from './protocol.js';
 
@@ -75,12 +76,23 @@ export class Engine {
    * arrays' memory moves to the worker instead of being copied (the caller's arrays become unusable).
    */
   async bindWeights(set: string, tensors: Record<string, TensorData>, transfer = false): Promise<void> {
-    const buffers = transfer ? [...new Set(Object.values(tensors).map((t) => t.data.buffer as ArrayBuffer))] : [];
+    const buffers = transfer ? transferable(Object.values(tensors)) : [];
     await this.call({ type: 'weights', set, tensors }, buffers);
   }
 
-  run(key: string, feeds: Record<string, TensorData>, outputs: string[], weights: string | null = null): Promise<Record<string, TensorData>> {
-    return this.call({ type: 'run', key, weights, feeds, outputs }) as Promise<Record<string, TensorData>>;
+  /**
+   * Runs a loaded graph. Outputs always move from the worker without a copy; with `transfer` the feeds' memory moves
+   * to the worker too (the caller's arrays become unusable), which matters for large feeds such as a KV cache.
+   */
+  run(
+    key: string,
+    feeds: Record<string, TensorData>,
+    outputs: string[],
+    weights: string | null = null,
+    transfer = false,
+  ): Promise<Record<string, TensorData>> {
+    const buffers = transfer ? transferable(Object.values(feeds)) : [];
+    return this.call({ type: 'run', key, weights, feeds, outputs }, buffers) as Promise<Record<string, TensorData>>;
   }
 
   async release(key: string): Promise<void> {

@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import type { Reply, Request, SessionConfig, TensorData } from './protocol.js';
+import { transferable } from './transfer.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
 const weightSets = new Map<string, Record<string, ort.Tensor>>();
@@ -84,7 +85,11 @@ async function handle(msg: Request): Promise<unknown> {
 
 parentPort!.on('message', (msg: Request) => {
   handle(msg).then(
-    (result) => parentPort!.postMessage({ id: msg.id, ok: true, result } satisfies Reply),
+    (result) => {
+      // Run results are fresh per call: hand their memory over instead of copying it.
+      const buffers = msg.type === 'run' ? transferable(Object.values(result as Record<string, TensorData>)) : [];
+      parentPort!.postMessage({ id: msg.id, ok: true, result } satisfies Reply, buffers);
+    },
     (err: unknown) => parentPort!.postMessage({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies Reply),
   );
 });

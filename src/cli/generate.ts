@@ -1,0 +1,102 @@
+/**
+ * `softprompt generate`: continue texts with a model (optionally with a PEFT prompt-tuning adapter), under
+ * transformers' option names and defaults, which the model's generation_config.json overrides. Prints the decoded
+ * sequences (input included, as batch_decode), token by token with --stream, or JSON with --json.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { MissingError, OptionError } from '../errors.js';
+import { generateStream, type GenerateOutput, type GenerateRequest } from '../generate/generate.js';
+import { GENERATION_DEFAULTS as D, type GenerationOptions } from '../generate/options.js';
+import { loadAdapter } from '../hub/adapter-files.js';
+import { readJson } from '../hub/local.js';
+import { modelFromPretrained, tokenizerFromPretrained } from '../hub/pretrained.js';
+import { checkAdapterFits } from '../peft/adapter.js';
+
+interface GenerateFlags extends GenerationOptions {
+  model: string;
+  adapter?: string;
+  prompt: string[];
+  stop?: string[];
+  stream?: boolean;
+  json?: boolean;
+}
+
+export async function runGenerate(flags: GenerateFlags): Promise<void> {
+  const { model: modelDir, adapter: adapterDir, prompt: texts, stop, stream, json, ...options } = flags;
+  if (stream && texts.length * (options.num_return_sequences ?? 1) > 1) {
+    throw new OptionError('streams one sequence: give one --prompt and --num_return_sequences 1', '--stream');
+  }
+  const model = await modelFromPretrained(modelDir);
+  try {
+    const tokenizer = await tokenizerFromPretrained(modelDir);
+    const adapter = adapterDir ? await loadAdapter(adapterDir) : null;
+    if (adapter) checkAdapterFits(adapter, model.config, adapterDir!);
+    const generationConfig = await readJson(join(model.source, 'generation_config.json')).catch((e: unknown) => {
+      if (e instanceof MissingError) return null;
+      throw e;
+    });
+    const request: GenerateRequest = {
+      ...options,
+      text: texts,
+      prompt: adapter,
+      stop_strings: stop,
+      generation_config: generationConfig as Record<string, unknown> | null,
+    };
+    const steps = generateStream(model, tokenizer, request);
+    if (stream && !json) process.stdout.write(tokenizer.decode(tokenizer.encode(texts[0]), { skip_special_tokens: true }));
+    for (;;) {
+      const r = await steps.next();
+      if (r.done) return printResult(r.value, Boolean(json), Boolean(stream));
+      if (stream) process.stdout.write(json ? `${JSON.stringify({ tokens: r.value.tokens, text: r.value.text })}\n` : r.value.text![0]);
+    }
+  } finally {
+    await model.engine.close();
+  }
+}
+
+function printResult(out: GenerateOutput, json: boolean, streamed: boolean): void {
+  if (json) process.stdout.write(`${JSON.stringify({ sequences: out.sequences, text: out.text })}\n`);
+  else if (streamed) process.stdout.write('\n');
+  else process.stdout.write(`${out.text!.join('\n\n')}\n`);
+}
+
+function integer(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n)) throw new OptionError(`${JSON.stringify(value)} is not an integer`, flag);
+    return n;
+  };
+}
+
+function float(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new OptionError(`${JSON.stringify(value)} is not a number`, flag);
+    return n;
+  };
+}
+
+export function registerGenerate(program: Command): void {
+  program
+    .command('generate')
+    .description('continue texts with a model (and a prompt-tuning adapter), greedy or sampled, with a KV cache')
+    .requiredOption('--model <dir>', 'model directory or hub repo id')
+    .option('--adapter <dir>', 'PEFT prompt-tuning adapter directory')
+    .requiredOption('--prompt <text>', 'text to continue (repeat for a batch)', (v: string, all?: string[]) => [...(all ?? []), v])
+    .option('--max_new_tokens <n>', 'new tokens per sequence (default: up to --max_length)', integer('--max_new_tokens'))
+    .option('--max_length <n>', `tokens per sequence, input included, soft prompt not (default: ${D.max_length})`, integer('--max_length'))
+    .option('--do_sample', 'sample instead of greedy decoding (default: greedy)')
+    .option('--temperature <x>', `softmax temperature when sampling (default: ${D.temperature})`, float('--temperature'))
+    .option('--top_k <n>', `sample among the k most likely tokens; 0 = all (default: ${D.top_k})`, integer('--top_k'))
+    .option('--top_p <x>', `sample from the smallest set with probability > p, in (0, 1] (default: ${D.top_p})`, float('--top_p'))
+    .option('--repetition_penalty <x>', `divide the scores of tokens already present; 1 = off (default: ${D.repetition_penalty})`, float('--repetition_penalty'))
+    .option('--no_repeat_ngram_size <n>', `never repeat an n-gram of this size; 0 = off (default: ${D.no_repeat_ngram_size})`, integer('--no_repeat_ngram_size'))
+    .option('--stop <string...>', 'stop a sequence once its text contains one of these (default: none)')
+    .option('--num_return_sequences <n>', `samples per prompt, with --do_sample (default: ${D.num_return_sequences})`, integer('--num_return_sequences'))
+    .option('--seed <n>', 'seed for reproducible sampling (default: a fresh one each run)', integer('--seed'))
+    .option('--stream', 'print the text as it is generated')
+    .option('--json', 'print {"sequences", "text"} as JSON (with --stream, first one line per step)')
+    .addHelpText('after', "\nDefaults are transformers'; the model's generation_config.json overrides them, and these flags override both.")
+    .action((flags: GenerateFlags) => runGenerate(flags));
+}
