@@ -45,6 +45,9 @@ async function handle(msg: Request): Promise<unknown> {
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
         enableCpuMemArena: true,
+        // A memory pattern plans one block for all intermediates: on the large training graphs it doubled peak memory
+        // and made steps ~2x slower (docs/benchmarks.md), so tensors come from the arena one by one instead.
+        enableMemPattern: false,
         intraOpNumThreads: config.intraOpThreads,
         interOpNumThreads: 1,
         extra: { session: { intra_op: { allow_spinning: '0' } } },

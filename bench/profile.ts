@@ -1,0 +1,67 @@
+/**
+ * `node dist/bench/profile.js [--layers 4 --hidden 1024 --vocab 8192 --batch 4 --seq 128 --virtual 8]`: one
+ * prompt-gradient step of a BLOOM-shaped random model run in-process with onnxruntime's profiler, printing time per
+ * op type and the slowest nodes — where to look before optimising the engine.
+ */
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import ort from 'onnxruntime-node';
+import { parseModelConfig } from '../src/models/config.js';
+import { buildGraph } from '../src/models/graphs.js';
+import { shiftedTargets } from '../src/models/model.js';
+import { auxFeeds } from '../src/models/positions.js';
+import { randomFloats, randomWeights } from './util.js';
+
+const { values } = parseArgs({
+  options: Object.fromEntries(
+    ['layers:4', 'hidden:1024', 'vocab:8192', 'batch:4', 'seq:128', 'virtual:8', 'runs:3'].map((s) => {
+      const [k, v] = s.split(':');
+      return [k, { type: 'string' as const, default: v }];
+    }),
+  ),
+});
+const [L, H, V, B, T, n, runs] = ['layers', 'hidden', 'vocab', 'batch', 'seq', 'virtual', 'runs'].map((k) => Number(values[k]));
+const cfg = parseModelConfig(
+  { architectures: ['BloomForCausalLM'], hidden_size: H, n_head: H / 64, n_layer: L, vocab_size: V, layer_norm_epsilon: 1e-5 },
+  'profile config',
+);
+const weights = randomWeights(cfg);
+const session = await ort.InferenceSession.create(
+  buildGraph(cfg, { prompt: true, logits: false, loss: true, grad: true }, (name) => name),
+  { enableProfiling: true, profileFilePrefix: '/tmp/softprompt-profile', executionMode: 'sequential', intraOpNumThreads: availableParallelism(), extra: { session: { intra_op: { allow_spinning: '0' }, set_denormal_as_zero: process.env.DAZ ?? '0' } }, enableMemPattern: process.env.PATTERN !== '0' },
+);
+const feeds: Record<string, ort.Tensor> = {};
+for (const name of session.inputNames) {
+  const view = /^(.*)#rows=(\d+):(\d+)$/.exec(name);
+  if (view) feeds[name] = new ort.Tensor('float32', weights.float32(view[1]).subarray(+view[2] * H, +view[3] * H), [+view[3] - +view[2], H]);
+  else if (weights.has(name)) feeds[name] = new ort.Tensor('float32', weights.float32(name), weights.shape(name));
+}
+const ids = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (b * 7919 + t * 104729 + 13) % V));
+const mask = ids.map((r) => [...new Array(n).fill(1), ...r.map(() => 1)]);
+const positions = mask.map((r) => r.map((_, i) => i));
+const extra = { ...auxFeeds(cfg, { mask, positions, queryStart: 0 }), ...shiftedTargets(ids, n) };
+for (const [k, v] of Object.entries(extra)) feeds[k] = new ort.Tensor(v.dtype, v.data, v.dims);
+feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(ids.flat(), BigInt), [B, T]);
+feeds.prompt = new ort.Tensor('float32', randomFloats(B * n * H, 5, 1), [B, n, H]);
+for (let i = 0; i < runs; i++) await session.run(feeds);
+// onnxruntime-node's endProfiling() returns nothing; the file is the newest with our prefix.
+session.endProfiling();
+const dir = readdirSync('/tmp').filter((f) => f.startsWith('softprompt-profile')).sort();
+
+interface Event { cat?: string; name: string; dur: number; ts: number; args?: { op_name?: string; output_type_shape?: unknown } }
+const path = `/tmp/${dir.at(-1)}`;
+const events: Event[] = JSON.parse(readFileSync(path, 'utf8'));
+rmSync(path);
+const lastRun = events.filter((e) => e.name === 'model_run').at(-1)!;
+const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= lastRun.ts);
+const byOp = new Map<string, number>();
+for (const e of kernels) byOp.set(e.args!.op_name!, (byOp.get(e.args!.op_name!) ?? 0) + e.dur);
+console.log(`last run ${(lastRun.dur / 1000).toFixed(0)} ms; by op type:`);
+for (const [op, us] of [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${op.padEnd(24)} ${(us / 1000).toFixed(1)} ms`);
+console.log('slowest nodes:');
+const shape = (e: Event) => JSON.stringify(e.args?.output_type_shape ?? '').replace(/"float"|[{}"]/g, '');
+for (const e of kernels.sort((a, b) => b.dur - a.dur).slice(0, 12)) console.log(`  ${(e.dur / 1000).toFixed(1)} ms  ${e.name.replace('_kernel_time', '')} ${shape(e)}`);
+const elementwise = kernels.filter((e) => ['Mul', 'Add', 'Sub'].includes(e.args!.op_name!)).sort((a, b) => b.dur - a.dur);
+console.log('slowest elementwise nodes:');
+for (const e of elementwise.slice(0, 10)) console.log(`  ${(e.dur / 1000).toFixed(1)} ms  ${e.name.replace('_kernel_time', '')} ${shape(e)}`);
