@@ -7,7 +7,7 @@ import { positionIds } from '../src/generate/decoder.js';
 import { generate } from '../src/generate/generate.js';
 import { prepareBatch } from '../src/generate/inputs.js';
 import { noRepeatNgram, repetitionPenalty, sample, topK, topP } from '../src/generate/logits.js';
-import { Random } from '../src/generate/random.js';
+import { Generator } from '../src/random.js';
 import { loadAdapter } from '../src/hub/adapter-files.js';
 import { loadTokenizer } from '../src/hub/local.js';
 import { Engine } from '../src/runtime/engine.js';
@@ -48,15 +48,15 @@ describe('logits processors', () => {
 
   test('sampling follows the softmax and a seed reproduces the draws', () => {
     const s = Float32Array.of(Math.log(0.25), Math.log(0.75), -Infinity);
-    const random = new Random(7);
+    const random = Generator.seeded(7);
     const counts = [0, 0, 0];
     for (let i = 0; i < 4000; i++) counts[sample(s, random)]++;
     assert.equal(counts[2], 0);
     assert.ok(Math.abs(counts[1] / 4000 - 0.75) < 0.03, `${counts}`);
-    const a = new Random(42);
-    const b = new Random(42);
-    assert.deepEqual(Array.from({ length: 5 }, () => a.next()), Array.from({ length: 5 }, () => b.next()));
-    assert.notDeepEqual(new Random(1).next(), new Random(2).next());
+    const a = Generator.seeded(42);
+    const b = Generator.seeded(42);
+    assert.deepEqual(Array.from({ length: 5 }, () => a.uniform()), Array.from({ length: 5 }, () => b.uniform()));
+    assert.notDeepEqual(Generator.seeded(1).uniform(), Generator.seeded(2).uniform());
   });
 });
 

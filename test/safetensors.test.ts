@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError, MissingError, UnsupportedError } from '../src/errors.js';
-import { Safetensors, serializeSafetensors } from '../src/weights/safetensors.js';
+import { f32ToF16, Safetensors, serializeSafetensors } from '../src/weights/safetensors.js';
 import { FIXTURE_MODELS, fixture } from './fixtures.js';
 
 /** A file with a hand-written header (unpadded, so the data may sit at an odd address) and the given data. */
@@ -223,4 +223,20 @@ test('integer tensors are readable raw but not as float32', () => {
   const file = Safetensors.parse(fileWith({ ids: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, 8), 'mem');
   assert.equal(file.raw('ids').length, 8);
   assert.throws(() => file.float32('ids'), UnsupportedError);
+});
+
+test('F16 serialization rounds to nearest even as numpy does, and every half value round-trips', () => {
+  const bits = [1065353216, 1065357312, 1065365504, 1199562752, 1199566848, 1199566845, 864026624, 855638016, 859832320, 786163455, 2147483648, 3223322624, 947903040, 868219947];
+  // numpy: np.array(bits, np.uint32).view(np.float32).astype(np.float16).view(np.uint16)
+  const numpy = [15360, 15360, 15362, 31743, 31744, 31743, 1, 0, 1, 0, 32768, 49408, 1023, 1];
+  const values = new Float32Array(new Uint32Array(bits).buffer);
+  assert.deepEqual(Array.from(f32ToF16(values)), numpy);
+
+  const halves = Uint16Array.from({ length: 65536 }, (_, i) => i).filter((h) => (h & 0x7c00) !== 0x7c00);
+  const header = { x: { dtype: 'F16', shape: [halves.length], data_offsets: [0, halves.length * 2] } };
+  const asF32 = Safetensors.parse(fileWith(header, new Uint8Array(halves.buffer)), 'mem').float32('x');
+  const file = serializeSafetensors([{ name: 'x', shape: [asF32.length], data: asF32, dtype: 'F16' }]);
+  const back = Safetensors.parse(file, 'mem');
+  assert.equal(back.entry('x').dtype, 'F16');
+  assert.deepEqual(new Uint16Array(back.raw('x').slice().buffer), halves);
 });

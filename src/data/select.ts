@@ -4,7 +4,7 @@
  * ceil(fraction * n) (or the given count) rows become the validation set, the rest stay for training.
  */
 import { OptionError } from '../errors.js';
-import { Generator } from './sampler.js';
+import { Generator } from '../random.js';
 
 export function selectRange<T>(rows: T[], spec: string, source: string): T[] {
   const m = /^\s*(\d*)\s*(:?)\s*(\d*)\s*$/.exec(spec);

@@ -13,7 +13,7 @@ import { Decoder } from './decoder.js';
 import { prepareBatch, repeatRows, type InputOptions, type PreparedBatch } from './inputs.js';
 import { argmax, noRepeatNgram, repetitionPenalty, sample, temperature, topK, topP } from './logits.js';
 import { resolveGenerationConfig, type GenerationConfig, type GenerationOptions } from './options.js';
-import { freshSeed, Random } from './random.js';
+import { freshSeed, Generator } from '../random.js';
 import { RowText } from './text.js';
 
 export interface GenerateRequest extends InputOptions, GenerationOptions {
@@ -94,7 +94,7 @@ class Rows {
   private readonly history: number[][];
   private readonly texts: RowText[] | null;
   readonly finished: boolean[];
-  private readonly random: Random;
+  private readonly random: Generator;
 
   constructor(
     batch: PreparedBatch,
@@ -108,7 +108,7 @@ class Rows {
     this.history = batch.alone ? realIds : this.sequences;
     this.texts = tokenizer ? realIds.map((ids) => new RowText(tokenizer, ids)) : null;
     this.finished = new Array<boolean>(batch.ids.length).fill(false);
-    this.random = new Random(config.seed ?? freshSeed());
+    this.random = Generator.seeded(config.seed ?? freshSeed());
   }
 
   /** Each row's next token from the logits [B, V]; the processed scores go to `scores` when it is given. */

@@ -3,7 +3,7 @@
  * repetition penalty, no-repeat n-grams, then (sampling only) temperature, top-k, top-p. Then the choice: argmax
  * (the first maximum, as torch.argmax) or a draw from the softmax.
  */
-import type { Random } from './random.js';
+import type { Generator } from '../random.js';
 
 /** RepetitionPenaltyLogitsProcessor: every id in `ids` gets its score divided by `penalty` if positive, else multiplied. */
 export function repetitionPenalty(scores: Float32Array, ids: readonly number[], penalty: number): void {
@@ -85,9 +85,9 @@ export function argmax(scores: Float32Array): number {
 }
 
 /** A draw from softmax(scores). */
-export function sample(scores: Float32Array, random: Random): number {
+export function sample(scores: Float32Array, random: Generator): number {
   const probs = softmax(scores);
-  let r = random.next();
+  let r = random.uniform();
   let last = 0;
   for (let i = 0; i < probs.length; i++) {
     if (probs[i] === 0) continue;

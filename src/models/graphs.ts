@@ -24,12 +24,14 @@ export interface GraphKind {
   loss: boolean;
   /** d(loss)/d(prompt), output `grad` [B, n, H]. */
   grad: boolean;
+  /** d(loss)/d(every weight), outputs `grad.<checkpoint name>` (full fine-tuning). */
+  weightGrads?: boolean;
   /** Vocabulary rows per chunk of the loss's head product (default VOCAB_CHUNK). */
   vocabChunk?: number;
 }
 
 export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
-  const flags = (['prompt', 'logits', 'loss', 'grad'] as const).filter((k) => kind[k]).join('+');
+  const flags = (['prompt', 'logits', 'loss', 'grad', 'weightGrads'] as const).filter((k) => kind[k]).join('+');
   return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}`;
 }
 
@@ -108,15 +110,21 @@ export function buildGraph(
 
   const outputs: Record<string, Tensor> = {};
   if (kind.logits) outputs.logits = arch.head(hidden);
-  if (kind.loss || kind.grad) {
+  if (kind.loss || kind.grad || kind.weightGrads) {
     const targets = ['target_rows', 'target_ids', 'target_weights'].map((name, i) =>
       g.input(name, i < 2 ? 'int64' : 'float32', ['targets']),
     );
-    const loss = causalLmLoss(hidden, arch, targets, kind.vocabChunk ?? VOCAB_CHUNK);
+    // Head chunks are separate views of the weight, which would hide their share of its gradient.
+    const chunk = kind.weightGrads ? Infinity : (kind.vocabChunk ?? VOCAB_CHUNK);
+    const loss = causalLmLoss(hidden, arch, targets, chunk);
     if (kind.loss) outputs.loss = loss;
     if (kind.grad) {
       if (!prompt) throw new ShapeError('a gradient needs a soft prompt to differentiate', 'graph');
       outputs.grad = gradients(loss, [prompt])[0];
+    }
+    if (kind.weightGrads) {
+      const weights = [...params];
+      gradients(loss, weights.map(([, t]) => t)).forEach((grad, i) => (outputs[`grad.${weights[i][0]}`] = grad));
     }
   }
   return toOnnx(g, outputs, options);

@@ -2,7 +2,7 @@
  * A loaded causal LM: its config, its weights bound once in the engine, and `forward`, which runs the cached graph
  * for what was asked (logits, loss, gradient w.r.t. the soft prompt) on one batch.
  */
-import { MissingError, ShapeError } from '../errors.js';
+import { MissingError, ShapeError, UnsupportedError } from '../errors.js';
 import type { ExportOptions } from '../graph/onnx.js';
 import type { WeightSource } from '../hub/local.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
@@ -23,6 +23,8 @@ export interface ForwardOptions {
   logits?: boolean;
   /** Return d(loss)/d(prompt) summed over the rows that share it: [n, H] (or one per row for per-row prompts). */
   grad?: boolean;
+  /** Return d(loss)/d(weight) for every weight the model reads (full fine-tuning). */
+  weightGrads?: boolean;
 }
 
 export interface ForwardResult {
@@ -30,6 +32,8 @@ export interface ForwardResult {
   logits?: TensorData;
   loss?: number;
   grad?: Float32Array | Float32Array[];
+  /** By checkpoint tensor name. */
+  weightGrads?: Map<string, Float32Array>;
 }
 
 const IGNORE = -100;
@@ -41,6 +45,7 @@ export class PretrainedModel {
   /** Vocabulary rows per chunk in the loss (memory vs. per-chunk overhead); tests lower it to exercise chunking. */
   vocabChunk = VOCAB_CHUNK;
   private readonly used = new Set<string>();
+  private allWeights: string[] | null = null;
 
   constructor(
     readonly config: ModelConfig,
@@ -104,15 +109,31 @@ export class PretrainedModel {
 
   /** Sends every weight a graph reads to the engine once; graphs built later reuse the same set. */
   private bindWeights(): Promise<void> {
-    if (!this.bound) {
-      // Every weight the architecture reads, not just those resolved so far (a cached graph resolves none).
-      this.buildAll();
-      const tensors: Record<string, TensorData> = {};
-      for (const name of this.used) tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
-      // Weights read fresh from disk move to the worker; in-memory ones (tests, benchmarks) are copied.
-      this.bound = this.engine.bindWeights(this.weightSet, tensors, this.weights.freshArrays === true);
-    }
+    // Weights read fresh from disk move to the worker; in-memory ones (tests, benchmarks) are copied.
+    this.bound ??= this.engine.bindWeights(this.weightSet, this.weightTensors(), this.weights.freshArrays === true);
     return this.bound;
+  }
+
+  /**
+   * Binds the weights again from the WeightSource, whose arrays a full fine-tuning step has just changed in place.
+   * They are copied, since the caller goes on updating them.
+   */
+  async rebindWeights(): Promise<void> {
+    if (this.weightsAs !== 'inputs') throw new UnsupportedError('weights baked into graphs as initializers cannot change', this.source);
+    this.bound = this.engine.bindWeights(this.weightSet, this.weightTensors(), false);
+    await this.bound;
+  }
+
+  /** The checkpoint names of every weight the architecture reads, not just those resolved so far (a cached graph resolves none). */
+  weightNames(): string[] {
+    this.allWeights ??= (this.buildAll(), [...this.used]);
+    return this.allWeights;
+  }
+
+  private weightTensors(): Record<string, TensorData> {
+    const tensors: Record<string, TensorData> = {};
+    for (const name of this.weightNames()) tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
+    return tensors;
   }
 
   /** Resolves every weight the architecture reads (building the graph does that), so one binding serves all graphs. */
@@ -157,11 +178,13 @@ export class PretrainedModel {
     const wantLoss = batch.labels !== undefined;
     if (opts.grad && !wantLoss) throw new ShapeError('a gradient needs labels', 'labels');
     if (opts.grad && !prompts) throw new ShapeError('a gradient needs a soft prompt', 'prompt');
+    if (opts.weightGrads && !wantLoss) throw new ShapeError('weight gradients need labels', 'labels');
     const kind: GraphKind = {
       prompt: prompts !== null,
       logits: opts.logits ?? true,
       loss: wantLoss,
       grad: opts.grad ?? false,
+      weightGrads: opts.weightGrads ?? false,
       vocabChunk: this.vocabChunk,
     };
     const key = await this.graph(kind);
@@ -181,7 +204,8 @@ export class PretrainedModel {
     }
     if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n));
 
-    const outputs = (['logits', 'loss', 'grad'] as const).filter((k) => kind[k]);
+    const names = kind.weightGrads ? this.weightNames() : [];
+    const outputs = [...(['logits', 'loss', 'grad'] as const).filter((k) => kind[k]), ...names.map((n) => `grad.${n}`)];
     // Every feed was built for this call, so its memory can move to the worker.
     const out = await this.runGraph(key, feeds, outputs, true);
     const result: ForwardResult = {};
@@ -192,6 +216,7 @@ export class PretrainedModel {
       const rows = Array.from({ length: B }, (_, b) => g.subarray(b * n * H, (b + 1) * n * H));
       result.grad = Array.isArray(opts.prompt) ? rows : sumRows(rows);
     }
+    if (kind.weightGrads) result.weightGrads = new Map(names.map((n) => [n, out[`grad.${n}`].data as Float32Array]));
     return result;
   }
 

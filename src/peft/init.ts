@@ -4,6 +4,7 @@
  * token ids (special tokens included), repeated and truncated to num_virtual_tokens. Rows are raw input-embedding
  * rows: BLOOM's embedding LayerNorm is applied later, in the forward pass, to prompt and tokens alike.
  */
+import { Generator } from '../random.js';
 import { OptionError, ShapeError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
 import type { PretrainedModel } from '../models/model.js';
@@ -84,38 +85,15 @@ export function embeddingRows(model: PretrainedModel): EmbeddingRows {
   };
 }
 
-/** xoshiro128** seeded through splitmix32: uniform doubles in [0, 1) with 53 random bits. */
+/** Uniform doubles in [0, 1) from softprompt's seeded generator. */
 function uniforms(seed: number): () => number {
   if (!Number.isSafeInteger(seed)) throw new OptionError(`is ${seed}; expected an integer`, 'seed');
-  let sm = (seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32) >>> 0, 0x9e3779b9);
-  const splitmix32 = () => {
-    sm = (sm + 0x9e3779b9) | 0;
-    let z = sm;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-  const s = Uint32Array.of(splitmix32(), splitmix32(), splitmix32(), splitmix32());
-  const next = () => {
-    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
-    const t = s[1] << 9;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11);
-    return result;
-  };
-  return () => ((next() >>> 5) * 2 ** 26 + (next() >>> 6)) / 2 ** 53;
-}
-
-function rotl(x: number, k: number): number {
-  return (x << k) | (x >>> (32 - k));
+  const generator = Generator.seeded(seed);
+  return () => generator.uniform();
 }
 
 /** Standard normals by Box–Muller, both values of each pair used. */
-function normals(seed: number): () => number {
+export function normals(seed: number): () => number {
   const uniform = uniforms(seed);
   let spare: number | null = null;
   return () => {

@@ -16,7 +16,7 @@ import type { ForwardBatch, ForwardOptions, ForwardResult } from '../models/mode
 import type { Collator } from '../data/collator.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, serializeAdapterConfig, serializeAdapterWeights } from '../peft/adapter.js';
 import type { PromptTuningConfig } from '../peft/config.js';
-import { Generator } from '../data/sampler.js';
+import { Generator } from '../random.js';
 import { AdamW, clipGradNorm, gradNorm } from './adamw.js';
 import { trainingArguments, type TrainingArguments } from './args.js';
 import { findExecutableBatchSize } from './batch-size.js';

@@ -145,9 +145,10 @@ export class Safetensors {
 /**
  * Serializes float32 tensors as the Python `safetensors` library does (byte for byte): tensors ordered by name,
  * compact JSON with "__metadata__" first, header padded with spaces to a multiple of 8 so the data is aligned.
+ * A tensor with dtype F16 is rounded to half precision (to nearest, ties to even, as torch's .half()).
  */
 export function serializeSafetensors(
-  tensors: Array<{ name: string; shape: number[]; data: Float32Array }>,
+  tensors: Array<{ name: string; shape: number[]; data: Float32Array; dtype?: 'F32' | 'F16' }>,
   metadata?: Record<string, string>,
 ): Uint8Array {
   const sorted = [...tensors].sort((a, b) => compareCodePoints(a.name, b.name));
@@ -161,6 +162,7 @@ export function serializeSafetensors(
   }
   const seen = new Set([METADATA_KEY]);
   let offset = 0;
+  const bytes: Uint8Array[] = [];
   for (const t of sorted) {
     const where = `tensor "${t.name}"`;
     if (seen.has(t.name)) throw new ShapeError('name is reserved or used twice', where);
@@ -168,9 +170,11 @@ export function serializeSafetensors(
     if (t.data.length !== product(t.shape)) {
       throw new ShapeError(`${t.data.length} values do not fill shape [${t.shape}]`, where);
     }
-    const info = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    const data = t.dtype === 'F16' ? f32ToF16(t.data) : t.data;
+    bytes.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    const info = { dtype: t.dtype ?? 'F32', shape: t.shape, data_offsets: [offset, offset + data.byteLength] };
     members.push(`${JSON.stringify(t.name)}:${JSON.stringify(info)}`);
-    offset += t.data.byteLength;
+    offset += data.byteLength;
   }
   const json = new TextEncoder().encode(`{${members.join(',')}}`);
   const headerLength = Math.ceil(json.length / 8) * 8;
@@ -181,9 +185,9 @@ export function serializeSafetensors(
   out.set(json, 8);
   out.fill(0x20, 8 + json.length, 8 + headerLength);
   let at = 8 + headerLength;
-  for (const t of sorted) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    at += t.data.byteLength;
+  for (const b of bytes) {
+    out.set(b, at);
+    at += b.length;
   }
   return out;
 }
@@ -255,6 +259,46 @@ function f16ToF32(halves: Uint16Array): Float32Array {
   const table = f16Lookup();
   const out = new Float32Array(halves.length);
   for (let i = 0; i < halves.length; i++) out[i] = table[halves[i]];
+  return out;
+}
+
+/** float32 -> IEEE half, rounding to nearest even; overflow becomes inf, NaN stays NaN. */
+export function f32ToF16(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = bits[i];
+    const sign = (x >>> 16) & 0x8000;
+    const exponent = (x >>> 23) & 0xff;
+    const mantissa = x & 0x7fffff;
+    if (exponent === 0xff) {
+      out[i] = sign | 0x7c00 | (mantissa ? 0x200 : 0);
+      continue;
+    }
+    const e = exponent - 112; // rebias 127 -> 15
+    if (e >= 0x1f) {
+      out[i] = sign | 0x7c00;
+    } else if (e <= 0) {
+      // Subnormal or zero: shift the mantissa (with its implicit 1) into place, then round.
+      if (e < -10) {
+        out[i] = sign;
+        continue;
+      }
+      const m = mantissa | 0x800000;
+      const shift = 14 - e;
+      const half = 1 << (shift - 1);
+      const rest = m & ((1 << shift) - 1);
+      let h = m >>> shift;
+      if (rest > half || (rest === half && (h & 1))) h++;
+      out[i] = sign | h;
+    } else {
+      let h = (e << 10) | (mantissa >>> 13);
+      const rest = mantissa & 0x1fff;
+      // A carry out of the mantissa correctly bumps the exponent (up to inf).
+      if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
+      out[i] = sign | h;
+    }
+  }
   return out;
 }
 

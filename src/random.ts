@@ -1,13 +1,15 @@
 /**
- * The seeded random source for shuffling and splitting: xoshiro128** seeded through splitmix32. Its whole state is
- * four 32-bit words, so a checkpoint can store it and a resumed run draws the same orders. (torch's RandomSampler
- * orders cannot be reproduced outside torch; parity tests replay recorded batches instead.)
+ * softprompt's one seeded random source (shuffling, splits, RANDOM/SAMPLE_VOCAB prompt init, sampling):
+ * xoshiro128** seeded through splitmix32. Its whole state is four 32-bit words, so a checkpoint can store it and a
+ * resumed run draws the same numbers. torch's generator cannot be reproduced outside torch: runs are reproducible
+ * against each other, and parity tests replay recorded values instead.
  */
 export class Generator {
   private constructor(private readonly s: Uint32Array) {}
 
   static seeded(seed: number): Generator {
-    let x = seed >>> 0;
+    // Seeds beyond 32 bits differ in their high word: fold it in so they give other streams.
+    let x = (seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32) >>> 0, 0x9e3779b9);
     const s = new Uint32Array(4);
     for (let i = 0; i < 4; i++) {
       x = (x + 0x9e3779b9) >>> 0;
@@ -43,6 +45,11 @@ export class Generator {
     return result;
   }
 
+  /** Uniform in [0, 1) with 53 random bits. */
+  uniform(): number {
+    return ((this.nextUint32() >>> 5) * 2 ** 26 + (this.nextUint32() >>> 6)) / 2 ** 53;
+  }
+
   /** Uniform in [0, n), without modulo bias. */
   below(n: number): number {
     const limit = 2 ** 32 - (2 ** 32 % n);
@@ -65,4 +72,9 @@ export class Generator {
 
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** A seed for runs the user did not seed. */
+export function freshSeed(): number {
+  return Math.floor(Math.random() * 2 ** 32);
 }

@@ -1,0 +1,81 @@
+/**
+ * Full fine-tuning: every weight of the model is trainable. The Trainer trains one flat float32 array in place (for
+ * prompt tuning, the soft prompt); here that array holds every weight back to back, and its gradient is the weight
+ * gradients in the same layout, so the same loop, optimizer, schedule, clipping and logging serve both methods.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UnsupportedError } from '../errors.js';
+import { writeFileAtomic } from '../hub/local.js';
+import type { ModelConfig } from '../models/config.js';
+import { PretrainedModel, type ForwardBatch, type ForwardOptions, type ForwardResult } from '../models/model.js';
+import type { PromptTuningConfig } from '../peft/config.js';
+import type { Engine } from '../runtime/engine.js';
+import { flatWeights, type FlatWeights } from '../weights/memory.js';
+import { serializeSafetensors } from '../weights/safetensors.js';
+import type { PromptTunedModel } from './trainer.js';
+
+export class FullFineTuning implements PromptTunedModel {
+  /** The model as trained so far (its weights are views of `parameters`): generate or evaluate with it. */
+  readonly model: PretrainedModel;
+
+  private constructor(
+    readonly weights: FlatWeights,
+    config: ModelConfig,
+    engine: Engine,
+    source: string,
+  ) {
+    this.model = new PretrainedModel(config, weights, engine, source);
+  }
+
+  /** A trainable copy of `model`'s weights, sharing its engine. */
+  static of(model: PretrainedModel): FullFineTuning {
+    const tensors = model.weightNames().map((name) => ({ name, shape: model.weights.shape(name), data: model.weights.float32(name) }));
+    return new FullFineTuning(flatWeights(tensors, model.source), model.config, model.engine, model.source);
+  }
+
+  /** A model from fresh weights (pretraining), in the order given. */
+  static fromWeights(
+    config: ModelConfig,
+    tensors: Array<{ name: string; shape: number[]; data: Float32Array }>,
+    engine: Engine,
+    source: string,
+  ): FullFineTuning {
+    return new FullFineTuning(flatWeights(tensors, source), config, engine, source);
+  }
+
+  /** Every weight, flat: what the Trainer updates in place. */
+  prompt(): Float32Array {
+    return this.weights.flat;
+  }
+
+  adapterConfig(): PromptTuningConfig {
+    throw new UnsupportedError('full fine-tuning saves a whole model, not an adapter: train without checkpoints', 'checkpoints');
+  }
+
+  /** With `grad`, d(loss)/d(every weight) in the layout of `prompt()`. */
+  async forward(batch: ForwardBatch, opts: Omit<ForwardOptions, 'prompt'> = {}): Promise<ForwardResult> {
+    // The Trainer changed the weights in place since the last call.
+    await this.model.rebindWeights();
+    const out = await this.model.forward(batch, { logits: opts.logits, weightGrads: opts.grad });
+    if (!out.weightGrads) return out;
+    const grad = new Float32Array(this.weights.flat.length);
+    for (const { name, offset } of this.weights.layout) grad.set(out.weightGrads.get(name)!, offset);
+    return { logits: out.logits, loss: out.loss, grad };
+  }
+
+  /** The checkpoint as Hugging Face lays it out: config.json and model.safetensors (F32 or F16). */
+  checkpointFiles(dtype: 'F32' | 'F16' = 'F32'): Record<string, Uint8Array | string> {
+    const tensors = this.weights.layout.map(({ name, shape }) => ({ name, shape, data: this.weights.float32(name), dtype }));
+    const torchDtype = dtype === 'F16' ? 'float16' : 'float32';
+    return {
+      'config.json': `${JSON.stringify({ ...this.model.config.raw, torch_dtype: torchDtype }, null, 2)}\n`,
+      'model.safetensors': serializeSafetensors(tensors, { format: 'pt' }),
+    };
+  }
+
+  async savePretrained(dir: string, dtype: 'F32' | 'F16' = 'F32'): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    for (const [name, data] of Object.entries(this.checkpointFiles(dtype))) await writeFileAtomic(join(dir, name), data);
+  }
+}
