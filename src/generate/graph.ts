@@ -4,12 +4,12 @@
  * work) and the grown keys/values out. The prefill runs it with a zero-length past, each decode step with one new
  * token, so a model needs this graph once (twice with prompts), never one per step or per length.
  */
-import { Graph, type Tensor } from '../graph/graph.js';
+import type { Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
 import { concat, gather } from '../graph/ops.js';
-import type { AuxTensors, KvCache } from '../models/architecture.js';
+import type { KvCache } from '../models/architecture.js';
 import type { ModelConfig } from '../models/config.js';
-import { ARCHITECTURES } from '../models/graphs.js';
+import { modelInputs } from '../models/graphs.js';
 
 export const pastKey = (layer: number) => `past.${layer}.key`;
 export const pastValue = (layer: number) => `past.${layer}.value`;
@@ -26,21 +26,7 @@ export function buildDecoderGraph(
   resolve: (name: string, shape: number[]) => string,
   bake: ExportOptions = {},
 ): Uint8Array {
-  const g = new Graph();
-  const params = new Map<string, Tensor>();
-  const arch = ARCHITECTURES[cfg.arch](cfg, (name, shape) => {
-    const actual = resolve(name, shape);
-    if (!params.has(actual)) params.set(actual, g.input(actual, 'float32', shape));
-    return params.get(actual)!;
-  });
-
-  const ids = g.input('input_ids', 'int64', ['batch', 'tokens']);
-  const aux: AuxTensors = { bias: g.input('attn_bias', 'float32', ['batch', cfg.arch === 'bloom' ? cfg.numHeads : 1, 'new', 'total']) };
-  if (cfg.arch === 'llama' || cfg.arch === 'qwen2') {
-    aux.cos = g.input('rope_cos', 'float32', ['batch', 'new', cfg.headDim]);
-    aux.sin = g.input('rope_sin', 'float32', ['batch', 'new', cfg.headDim]);
-  }
-  if (cfg.arch === 'gpt2') aux.positionIds = g.input('position_ids', 'int64', ['batch', 'new']);
+  const { g, arch, ids, aux } = modelInputs(cfg, resolve, 'new', 'total');
 
   const cache: KvCache = { past: [], present: [] };
   for (let i = 0; i < cfg.numLayers; i++) {

@@ -74,6 +74,34 @@ function chunkedLogSumExp(h: Tensor, weight: Tensor, chunk: number): Tensor {
 }
 
 /**
+ * A new graph with the architecture's weights as inputs (declared once each, under the names `resolve` gives),
+ * `input_ids`, and the per-batch inputs positions.ts computes: `attn_bias` [B, 1|heads, queries, keys] and, by
+ * architecture, RoPE tables or position ids for the queries.
+ */
+export function modelInputs(
+  cfg: ModelConfig,
+  resolve: (name: string, shape: number[]) => string,
+  queries: string,
+  keys: string,
+): { g: Graph; arch: CausalLM; ids: Tensor; aux: AuxTensors; params: Map<string, Tensor> } {
+  const g = new Graph();
+  const params = new Map<string, Tensor>();
+  const arch = ARCHITECTURES[cfg.arch](cfg, (name, shape) => {
+    const actual = resolve(name, shape);
+    if (!params.has(actual)) params.set(actual, g.input(actual, 'float32', shape));
+    return params.get(actual)!;
+  });
+  const ids = g.input('input_ids', 'int64', ['batch', 'tokens']);
+  const aux: AuxTensors = { bias: g.input('attn_bias', 'float32', ['batch', cfg.arch === 'bloom' ? cfg.numHeads : 1, queries, keys]) };
+  if (cfg.arch === 'llama' || cfg.arch === 'qwen2') {
+    aux.cos = g.input('rope_cos', 'float32', ['batch', queries, cfg.headDim]);
+    aux.sin = g.input('rope_sin', 'float32', ['batch', queries, cfg.headDim]);
+  }
+  if (cfg.arch === 'gpt2') aux.positionIds = g.input('position_ids', 'int64', ['batch', queries]);
+  return { g, arch, ids, aux, params };
+}
+
+/**
  * Builds the ONNX bytes for `kind`. `resolve` maps an architecture's canonical checkpoint name to the name in the
  * actual checkpoint (prefixes differ between exports) and checks its shape; the graph input gets that name.
  */
@@ -83,25 +111,7 @@ export function buildGraph(
   resolve: (name: string, shape: number[]) => string,
   options: ExportOptions = {},
 ): Uint8Array {
-  const g = new Graph();
-  const params = new Map<string, Tensor>();
-  const arch = ARCHITECTURES[cfg.arch](cfg, (name, shape) => {
-    const actual = resolve(name, shape);
-    let t = params.get(actual);
-    if (!t) {
-      t = g.input(actual, 'float32', shape);
-      params.set(actual, t);
-    }
-    return t;
-  });
-
-  const ids = g.input('input_ids', 'int64', ['batch', 'tokens']);
-  const aux: AuxTensors = { bias: g.input('attn_bias', 'float32', ['batch', cfg.arch === 'bloom' ? cfg.numHeads : 1, 'seq', 'seq']) };
-  if (cfg.arch === 'llama' || cfg.arch === 'qwen2') {
-    aux.cos = g.input('rope_cos', 'float32', ['batch', 'seq', cfg.headDim]);
-    aux.sin = g.input('rope_sin', 'float32', ['batch', 'seq', cfg.headDim]);
-  }
-  if (cfg.arch === 'gpt2') aux.positionIds = g.input('position_ids', 'int64', ['batch', 'seq']);
+  const { g, arch, ids, aux, params } = modelInputs(cfg, resolve, 'seq', 'seq');
 
   const tokens = arch.embed(ids);
   const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', cfg.hiddenSize]) : null;
