@@ -30,6 +30,20 @@ function rawBytes(data: ArrayBufferView): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/** log-sum-exp over the last axis as x[..., 0] - LogSoftmax(x)[..., 0]: exact, and on a vectorised kernel. */
+function expandLogSumExp(n: Node, name: string, initializers: onnxProto.onnx.ITensorProto[]): onnxProto.onnx.INodeProto[] {
+  const x = n.inputs[0].name;
+  const zero = `${name}_zero`;
+  initializers.push({ name: zero, dims: [1], dataType: ONNX_DTYPE.int64, rawData: rawBytes(BigInt64Array.of(0n)) });
+  const axis = attribute('axis', n.inputs[0].rank - 1);
+  return [
+    { name: `${name}_logsoftmax`, opType: 'LogSoftmax', input: [x], output: [`${name}_ls`], attribute: [axis] },
+    { name: `${name}_x0`, opType: 'Gather', input: [x, zero], output: [`${name}_x0`], attribute: [axis] },
+    { name: `${name}_ls0`, opType: 'Gather', input: [`${name}_ls`, zero], output: [`${name}_ls0`], attribute: [axis] },
+    { name, opType: 'Sub', input: [`${name}_x0`, `${name}_ls0`], output: [n.outputs[0].name] },
+  ];
+}
+
 /** Nodes needed for `outputs`, in graph order. */
 export function liveNodes(graph: Graph, outputs: Tensor[]): Node[] {
   const needed = new Set<Tensor>(outputs);
@@ -54,23 +68,28 @@ export function toOnnx(graph: Graph, outputs: Record<string, Tensor>, options: E
   const used = new Set<Tensor>(outs.map(([, t]) => t));
   for (const n of nodes) for (const t of n.inputs) used.add(t);
 
-  const protoNodes: onnxProto.onnx.INodeProto[] = nodes.map((n, i) => ({
-    name: `${n.op}_${i}`,
-    opType: n.op,
-    input: n.inputs.map((t) => t.name),
-    output: n.outputs.map((t) => t.name),
-    attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
-  }));
+  const extraInitializers: onnxProto.onnx.ITensorProto[] = [];
+  const protoNodes: onnxProto.onnx.INodeProto[] = nodes.flatMap((n, i) => {
+    if (n.op === 'LogSumExp') return expandLogSumExp(n, `${n.op}_${i}`, extraInitializers);
+    return [{
+      name: `${n.op}_${i}`,
+      opType: n.op,
+      input: n.inputs.map((t) => t.name),
+      output: n.outputs.map((t) => t.name),
+      attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
+    }];
+  });
   // Graph outputs get their public names through Identity nodes, so one tensor may be exported under several names.
   for (const [name, t] of outs) protoNodes.push({ name: `out_${name}`, opType: 'Identity', input: [t.name], output: [name] });
 
-  const initializer = [...graph.constants].filter(([t]) => used.has(t)).map(([t, data]) => ({
+  const initializer: onnxProto.onnx.ITensorProto[] = [...graph.constants].filter(([t]) => used.has(t)).map(([t, data]) => ({
     name: t.name,
     dims: t.shape as number[],
     dataType: ONNX_DTYPE[t.dtype],
     rawData: rawBytes(data),
   }));
 
+  initializer.push(...extraInitializers);
   const baked = graph.inputs.filter((t) => used.has(t) && options.initializers?.(t.name));
   for (const t of baked) {
     initializer.push({ name: t.name, dims: t.shape as number[], dataType: ONNX_DTYPE[t.dtype], rawData: rawBytes(options.initializers!(t.name)!) });

@@ -145,16 +145,8 @@ export const RULES: Record<string, Rule> = {
     const axes = axesOf(node);
     return [div(expandBack(g!, x, axes, node.attrs.keepdims === 1), reducedCount(x, axes))];
   },
-  ReduceLogSumExp: (node, [g]) => {
-    const x = node.inputs[0];
-    const keep = node.attrs.keepdims === 1;
-    const axes = axesOf(node);
-    const gk = keep ? g! : unsqueeze(g!, axes);
-    // Over one axis the Jacobian is the softmax: one fused pass over a vocabulary-sized input instead of four.
-    if (axes.length === 1) return [mul(softmax(x, axes[0]), gk)];
-    const y = keep ? node.outputs[0] : unsqueeze(node.outputs[0], axes);
-    return [mul(expand(gk, shapeOf(x), x.shape), exp(sub(x, y)))];
-  },
+  // The Jacobian of log-sum-exp is the softmax: one fused pass over a vocabulary-sized input.
+  LogSumExp: ({ inputs: [x] }, [g]) => [mul(softmax(x, -1), g!)],
   Softmax: ({ outputs: [y], attrs }, [g]) => {
     const axis = attrs.axis as number;
     return [mul(y, sub(g!, reduceSum(mul(g!, y), [axis], true)))];

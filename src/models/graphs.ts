@@ -6,7 +6,7 @@
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
-import { concat, gather, matmul, mul, reduceLogSumExp, reduceSum, reshape, sub, transposeLast } from '../graph/ops.js';
+import { concat, gather, logSumExp, matmul, mul, reduceSum, reshape, sub, transposeLast } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
 import type { ArchitectureBuilder, AuxTensors, CausalLM } from './architecture.js';
 import type { ModelConfig } from './config.js';
@@ -47,7 +47,7 @@ export type WeightShapes = Map<string, number[]>;
 function causalLmLoss(hidden: Tensor, arch: CausalLM, targets: Tensor[], chunk: number): Tensor {
   const [rows, ids, weights] = targets;
   const h = gather(reshape(hidden, [-1, hidden.shape[2] as number]), rows, 0);
-  const lse = chunkedLogSumExp(h, arch.headWeight(), chunk);
+  const lse = reshape(chunkedLogSumExp(h, arch.headWeight(), chunk), [-1]);
   const picked = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
   return reduceSum(mul(sub(lse, picked), weights), [0], false);
 }
@@ -63,14 +63,14 @@ export const VOCAB_CHUNK = 32768;
  */
 function chunkedLogSumExp(h: Tensor, weight: Tensor, chunk: number): Tensor {
   const [V, H] = weight.shape as number[];
-  if (V <= chunk || weight.producer !== null) return reduceLogSumExp(matmul(h, transposeLast(weight)), [-1], false);
+  if (V <= chunk || weight.producer !== null) return logSumExp(matmul(h, transposeLast(weight)));
   const parts: Tensor[] = [];
   for (let start = 0; start < V; start += chunk) {
     const end = Math.min(V, start + chunk);
     const rows = weight.graph.input(`${weight.name}#rows=${start}:${end}`, 'float32', [end - start, H]);
-    parts.push(reduceLogSumExp(matmul(h, transposeLast(rows)), [-1], true));
+    parts.push(logSumExp(matmul(h, transposeLast(rows))));
   }
-  return reduceLogSumExp(concat(parts, 1), [-1], false);
+  return logSumExp(concat(parts, 1));
 }
 
 /**
