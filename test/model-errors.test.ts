@@ -55,6 +55,7 @@ test('token ids outside the vocabulary and ragged masks are rejected before runn
   await assert.rejects(model.forward({ input_ids: [[1, 2]], attention_mask: [[1]] }), /attention_mask: expected shape \[1, 2\]/);
   await assert.rejects(model.forward({ input_ids: [[1, 2]], labels: [[1, 2000]] }), /labels: label 2000 is outside the vocabulary/);
   await assert.rejects(model.forward({ input_ids: [[1, 2]] }, { prompt: new Float32Array(10) }), /prompt: expected prompts of shape \[n, 64\]/);
+  await assert.rejects(model.forward({ input_ids: [[1, 2]] }, { logits: false }), /logits: nothing to compute/);
 });
 
 test('GPT-2 counts the virtual tokens against n_positions', async (t) => {

@@ -187,6 +187,7 @@ export class PretrainedModel {
       weightGrads: opts.weightGrads ?? false,
       vocabChunk: this.vocabChunk,
     };
+    if (!kind.logits && !kind.loss) throw new OptionError('nothing to compute: ask for logits, or give labels for a loss', 'logits');
     const key = await this.graph(kind);
 
     const S = n + T;
