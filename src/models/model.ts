@@ -2,7 +2,7 @@
  * A loaded causal LM: its config, its weights bound once in the engine, and `forward`, which runs the cached graph
  * for what was asked (logits, loss, gradient w.r.t. the soft prompt) on one batch.
  */
-import { MissingError, ShapeError, UnsupportedError } from '../errors.js';
+import { MissingError, OptionError, ShapeError, UnsupportedError } from '../errors.js';
 import type { ExportOptions } from '../graph/onnx.js';
 import type { WeightSource } from '../hub/local.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
