@@ -141,3 +141,17 @@ describe('training runs', () => {
     assert.ok(relDiff(a.prompt, b.prompt) < 1e-5, `resumed vs uninterrupted: ${relDiff(a.prompt, b.prompt)}`);
   });
 });
+
+test('with a small --max_memory, auto_find_batch_size starts at a smaller batch and the run completes', (t) => {
+  if (!fixture(t, 'models', 'stories260K')) return;
+  const out = tempDir();
+  // stories260K (1 MB of weights) at batch 8 of these texts needs ~20 MB by the estimate; 8 MB fits batch 2.
+  const args = [...base(TEXTS, out), '--auto_find_batch_size', '--max_memory', '8MB', '--max_steps', '2', '--save_strategy', 'no', '--json'];
+  const { code, stdout, stderr } = cli(args);
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /batch size 8 does not fit \(a step at batch size 8 needs about 0\.0\d GB; max_memory is 0\.01 GB\); using [1-4]/);
+  const summary = JSON.parse(stdout);
+  assert.ok(summary.train_batch_size < 8 && summary.train_batch_size >= 1, `batch ${summary.train_batch_size}`);
+  assert.equal(summary.global_step, 2);
+  assert.equal(cli([...base(TEXTS), '--max_memory', 'lots']).code, 2);
+});

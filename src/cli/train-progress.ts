@@ -27,9 +27,9 @@ function barProgress(stream: NodeJS.WriteStream): TrainProgress {
       on_log: (e) => {
         if ('learning_rate' in e) bar.update({ lr: e.learning_rate.toExponential(2) });
       },
-      on_batch_size_retry: (from, to) => {
+      on_batch_size_retry: (from, to, cause) => {
         bar.stop();
-        stream.write(`out of memory at batch size ${from}; starting over with ${to}\n`);
+        stream.write(retryLine(from, to, cause));
       },
     },
     stop: () => bar.stop(),
@@ -63,8 +63,12 @@ function lineProgress(stream: NodeJS.WriteStream): TrainProgress {
         if ('loss' in e || 'eval_loss' in e) stream.write(`${line(e)}\n`);
       },
       on_save: (name) => stream.write(`saved ${name}\n`),
-      on_batch_size_retry: (from, to) => stream.write(`out of memory at batch size ${from}; starting over with ${to}\n`),
+      on_batch_size_retry: (from, to, cause) => stream.write(retryLine(from, to, cause)),
     },
     stop: () => {},
   };
+}
+
+function retryLine(from: number, to: number, cause: Error): string {
+  return `batch size ${from} does not fit (${cause.message}); using ${to}\n`;
 }

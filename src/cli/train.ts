@@ -5,6 +5,7 @@
  * Ctrl-C finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
  */
 import { stat, readFile } from 'node:fs/promises';
+import { freemem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
@@ -49,9 +50,11 @@ interface TrainFlags extends Partial<TrainingArguments> {
 }
 
 const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
-const TRAINING_KEYS = Object.keys(TRAINING_DEFAULTS).concat('eval_strategy', 'eval_steps') as Array<keyof TrainingArguments>;
+const TRAINING_KEYS = Object.keys(TRAINING_DEFAULTS).concat('eval_strategy', 'eval_steps', 'max_memory') as Array<keyof TrainingArguments>;
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
+  // A budget only matters to auto_find_batch_size; by default it leaves a fifth of the free memory to everything else.
+  if (flags.auto_find_batch_size && flags.max_memory === undefined) flags.max_memory = Math.floor(0.8 * freemem());
   const args = trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
   if (flags.max_length !== undefined && !(Number.isSafeInteger(flags.max_length) && flags.max_length >= 1)) {
     throw new OptionError(`is ${flags.max_length}; expected an integer >= 1`, '--max_length');
@@ -179,6 +182,15 @@ function describe(s: Record<string, unknown> & { interrupted: boolean }, paramet
   return `${lines.join('\n')}\n`;
 }
 
+/** "3.5GB", "800MB", "512KiB" or a plain number of bytes. */
+function bytes(value: string): number {
+  const m = /^\s*([\d.]+)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$/i.exec(value);
+  const units: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+  const x = m ? Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()] : NaN;
+  if (!Number.isFinite(x) || x <= 0) throw new OptionError(`is ${JSON.stringify(value)}; expected a size like 3.5GB, 800MB or a number of bytes`, '--max_memory');
+  return Math.floor(x);
+}
+
 /** Numbers as Python's float() reads them ("nan" and "inf" included, for the range checks to refuse); not words. */
 function number(flag: string) {
   return (value: string): number => {
@@ -242,7 +254,8 @@ export function registerTrain(program: Command): void {
     .option(...num('--eval_steps <n>', 'evaluate every n steps (default: --logging_steps)'))
     .option('--save_strategy <no|steps|epoch>', 'when to write checkpoints', d.save_strategy)
     .option(...num('--save_steps <n>', 'checkpoint every n steps', d.save_steps))
-    .option('--auto_find_batch_size', 'on out-of-memory, halve the batch size and start over')
+    .option('--auto_find_batch_size', 'start at the largest batch (halving) that fits --max_memory; on out-of-memory, halve and start over')
+    .option('--max_memory <size>', 'memory a training step may use, e.g. 3.5GB or 800MB (default with --auto_find_batch_size: 80% of free memory)', bytes)
     .option('--resume [checkpoint]', 'continue from the latest (or the named) checkpoint in --output_dir')
     .option('--json', 'print a machine-readable summary')
     .action((flags: TrainFlags) => runTrain(flags));

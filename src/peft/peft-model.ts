@@ -12,6 +12,7 @@ import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { checkAdapterFits, promptTuningConfigOf } from './adapter.js';
 import type { PromptTuningConfig } from './config.js';
 import { embeddingRows, initPrompt } from './init.js';
+import { trainingActivationBytes, weightBytes } from '../models/memory.js';
 import { countBaseParameters, formatParameterCounts, parameterCounts, type ParameterCounts } from './parameters.js';
 
 export const DEFAULT_ADAPTER = 'default';
@@ -126,6 +127,13 @@ export class PeftModel {
    * model plus every adapter's prompt. (PEFT leaves loaded prompts requires_grad too; softprompt trains only the
    * active one, so counts differ from PEFT only when several adapters are held.)
    */
+  /** Estimated peak bytes of a prompt-tuning step: the frozen weights plus what forward + backward keep. */
+  stepBytes(batch: number, seq: number): number {
+    this.baseParameters ??= countBaseParameters(this.model.config);
+    const n = this.adapters.get(this.active)!.config.num_virtual_tokens;
+    return weightBytes(this.model.config, this.baseParameters) + trainingActivationBytes(this.model.config, batch, seq + n);
+  }
+
   trainableParameters(): ParameterCounts {
     this.baseParameters ??= countBaseParameters(this.model.config);
     let all = this.baseParameters;

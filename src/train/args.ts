@@ -36,6 +36,11 @@ export interface TrainingArguments {
   save_strategy: IntervalStrategy;
   save_steps: number;
   auto_find_batch_size: boolean;
+  /**
+   * Bytes a training step may use. With auto_find_batch_size the batch starts at the largest halving of
+   * per_device_train_batch_size whose estimated step fits (before any out-of-memory retry). Not an HF argument.
+   */
+  max_memory?: number;
 }
 
 export const TRAINING_DEFAULTS: TrainingArguments = {
@@ -75,6 +80,7 @@ export function trainingArguments(given: Partial<TrainingArguments> = {}): Train
   };
   const positiveInt = (x: number) => Number.isSafeInteger(x) && x >= 1;
   number('learning_rate', (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
+  if (args.max_memory !== undefined) number('max_memory', (x) => Number.isFinite(x) && x > 0, 'a number of bytes > 0');
   number('max_steps', (x) => Number.isSafeInteger(x), 'an integer (> 0 to set the number of steps, -1 to use num_train_epochs)');
   if (args.max_steps <= 0) number('num_train_epochs', (x) => Number.isFinite(x) && x > 0, 'a number > 0 (or set max_steps)');
   for (const key of ['per_device_train_batch_size', 'per_device_eval_batch_size', 'gradient_accumulation_steps'] as const) {

@@ -25,6 +25,7 @@ import {
   type Checkpoint, type CheckpointStore, type LogEntry, type TrainerState,
 } from './checkpoint.js';
 import { lrLambda, warmupSteps } from './schedule.js';
+import { batchSizeForBudget } from '../models/memory.js';
 
 /** What the Trainer needs of a PeftModel: a forward pass with its live prompt, which the Trainer updates in place. */
 export interface PromptTunedModel {
@@ -32,6 +33,8 @@ export interface PromptTunedModel {
   /** [num_virtual_tokens * token_dim], the array forward reads. */
   prompt(): Float32Array;
   adapterConfig(): Readonly<PromptTuningConfig>;
+  /** Estimated bytes of a training step on `batch` rows of `seq` tokens (weights included), for max_memory. */
+  stepBytes?(batch: number, seq: number): number;
 }
 
 export interface TrainerCallbacks {
@@ -95,8 +98,9 @@ export class Trainer {
     const resume = await this.loadResume(train.resume_from_checkpoint);
     const prompt = this.opts.model.prompt();
     const initial = Float32Array.from(prompt);
-    const start = resume?.state.train_batch_size ?? this.args.per_device_train_batch_size;
+    let start = resume?.state.train_batch_size ?? this.args.per_device_train_batch_size;
     if (!this.args.auto_find_batch_size) return this.innerLoop(start, resume, train.signal);
+    start = this.batchSizeForMemory(start);
     return findExecutableBatchSize(
       start,
       (batchSize) => {
@@ -106,6 +110,22 @@ export class Trainer {
       },
       this.opts.callbacks?.on_batch_size_retry,
     );
+  }
+
+  /** The largest halving of `start` whose estimated step fits max_memory (longest example, padded, with its prompt). */
+  private batchSizeForMemory(start: number): number {
+    const { max_memory } = this.args;
+    const estimate = this.opts.model.stepBytes;
+    if (max_memory === undefined || !estimate) return start;
+    const seq = Math.max(...this.opts.train_dataset.map((e) => e.length));
+    const bytes = (batch: number) => estimate.call(this.opts.model, batch, seq);
+    const chosen = batchSizeForBudget(start, (batch) => bytes(batch) <= max_memory);
+    if (chosen < start) {
+      const gb = (x: number) => `${(x / 1e9).toFixed(2)} GB`;
+      const cause = new Error(`a step at batch size ${start} needs about ${gb(bytes(start))}; max_memory is ${gb(max_memory)}`);
+      this.opts.callbacks?.on_batch_size_retry?.(start, chosen, cause);
+    }
+    return chosen;
   }
 
   private async loadResume(from: string | boolean | undefined): Promise<Checkpoint | null> {

@@ -1,0 +1,36 @@
+/**
+ * What a prompt-tuning step holds in memory, estimated from the config, so auto_find_batch_size can choose a batch
+ * that fits a budget up front instead of waiting for an allocation to fail. The terms follow what the backward pass
+ * keeps per token and layer (residual inputs of both norms, q/k/v, attention probabilities, the MLP activation's
+ * input), the head's logits for every labelled position (kept for their softmax), and the fp32 weights held once.
+ * Checked against measured peaks in docs/benchmarks.md; the margin covers the allocator's slack.
+ */
+import type { ModelConfig } from './config.js';
+
+const FLOAT = 4;
+const MARGIN = 1.35;
+
+/** Bytes of the fp32 weights the engine holds (tied embeddings once). */
+export function weightBytes(cfg: ModelConfig, parameters: number): number {
+  return parameters * FLOAT;
+}
+
+/** Bytes of activations a forward + backward to the prompt keeps at its peak, for `batch` rows of `seq` positions. */
+export function trainingActivationBytes(cfg: ModelConfig, batch: number, seq: number): number {
+  const H = cfg.hiddenSize;
+  const kv = cfg.numKvHeads * cfg.headDim;
+  const gated = cfg.arch === 'llama' || cfg.arch === 'qwen2';
+  const mlp = (gated ? 3 : 1) * cfg.intermediateSize;
+  const perTokenLayer = 2 * H + H + 2 * kv + mlp + cfg.numHeads * seq;
+  const tokens = batch * seq;
+  const layers = cfg.numLayers * tokens * perTokenLayer;
+  const head = tokens * cfg.vocabSize;
+  return MARGIN * (layers + head) * FLOAT;
+}
+
+/** The largest batch size, halving from `start` as auto_find_batch_size does, whose step fits `budget` bytes. */
+export function batchSizeForBudget(start: number, fits: (batch: number) => boolean): number {
+  let batch = start;
+  while (batch > 1 && !fits(batch)) batch = Math.floor(batch / 2);
+  return batch;
+}
