@@ -11,9 +11,12 @@ const dir = mkdtempSync(join(tmpdir(), 'softprompt-demo-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('softprompt demo lowers the held-out loss, shows both generations and saves a PEFT adapter', (t) => {
-  if (!fixture(t, 'models', 'stories260K')) return;
+  const model = fixture(t, 'models', 'stories260K');
+  const dataset = fixture(t, 'golden', 'stories260K', 'train_texts.json');
+  if (!model || !dataset) return;
   const out = join(dir, 'adapter');
-  const r = spawnSync(process.execPath, ['bin/softprompt.js', 'demo', '--output_dir', out, '--num_train_epochs', '2', '--json'], {
+  const args = ['--model', model, '--dataset', dataset, '--prompt', 'Once upon a time', '--learning_rate', '0.3'];
+  const r = spawnSync(process.execPath, ['bin/softprompt.js', 'demo', ...args, '--output_dir', out, '--num_train_epochs', '2', '--json'], {
     encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stderr);

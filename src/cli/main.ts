@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { SoftpromptError } from '../errors.js';
+import { registerCompare } from './compare.js';
 import { registerDemo } from './demo.js';
 import { registerForward } from './forward.js';
 import { registerTrain } from './train.js';
@@ -15,6 +16,7 @@ export function program(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerDemo(cmd);
+  registerCompare(cmd);
   registerForward(cmd);
   registerTrain(cmd);
   registerGenerate(cmd);

@@ -16,7 +16,7 @@ import { serializeSafetensors } from '../weights/safetensors.js';
 import type { PromptTunedModel } from './trainer.js';
 
 export class FullFineTuning implements PromptTunedModel {
-  /** The model as trained so far (its weights are views of `parameters`): generate or evaluate with it. */
+  /** Its weights are views of `prompt()`; use trainedModel() to generate with it. */
   readonly model: PretrainedModel;
 
   private constructor(
@@ -42,6 +42,12 @@ export class FullFineTuning implements PromptTunedModel {
     source: string,
   ): FullFineTuning {
     return new FullFineTuning(flatWeights(tensors, source), config, engine, source);
+  }
+
+  /** The model with the weights as trained so far bound (the Trainer's last step came after the last forward). */
+  async trainedModel(): Promise<PretrainedModel> {
+    await this.model.rebindWeights();
+    return this.model;
   }
 
   /** Every weight, flat: what the Trainer updates in place. */

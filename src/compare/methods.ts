@@ -1,0 +1,100 @@
+/**
+ * The three ways to adapt one frozen model to a task that `softprompt compare` measures, on the same split and the
+ * same held-out targets (every token of each held-out text after its first):
+ * - prompt engineering: a hand-written text prompt placed before each text, nothing trained, the prompt text stored;
+ * - prompt tuning: n virtual tokens initialised from that text, trained with the Trainer, the PEFT adapter stored;
+ * - fine-tuning: every weight trained with the same Trainer, a whole checkpoint stored (F32, as it trains).
+ */
+import { dataCollatorForLanguageModeling } from '../data/collator.js';
+import { ShapeError } from '../errors.js';
+import type { ForwardBatch, PretrainedModel } from '../models/model.js';
+import { serializeAdapterConfig, serializeAdapterWeights } from '../peft/adapter.js';
+import { promptTuningConfig } from '../peft/config.js';
+import { PeftModel } from '../peft/peft-model.js';
+import type { TextTokenizer } from '../tokenizer/tokenizer.js';
+import { heldOutLoss } from '../train/evaluate.js';
+import { FullFineTuning } from '../train/finetune.js';
+import { Trainer } from '../train/trainer.js';
+
+export const METHODS = ['prompt engineering', 'prompt tuning', 'fine-tuning'] as const;
+export type Method = (typeof METHODS)[number];
+
+export interface CompareSettings {
+  /** The hand-written prompt of prompt engineering, and the TEXT init of prompt tuning. */
+  prompt: string;
+  num_virtual_tokens: number;
+  prompt_tuning_learning_rate: number;
+  fine_tuning_learning_rate: number;
+  num_train_epochs: number;
+  per_device_train_batch_size: number;
+  max_length: number;
+}
+
+export interface MethodResult {
+  method: Method;
+  trainable_params: number;
+  /** What must be kept per task besides the shared base model. */
+  bytes_per_task: number;
+  train_seconds: number;
+  held_out_loss: number;
+}
+
+const IGNORE = -100;
+
+export async function runMethod(
+  method: Method,
+  model: PretrainedModel,
+  tokenizer: TextTokenizer,
+  data: { train: string[]; heldOut: string[] },
+  s: CompareSettings,
+): Promise<MethodResult> {
+  const pad = tokenizer.pad_token_id ?? tokenizer.eos_token_id ?? 0;
+  const encode = (texts: string[]) => texts.map((t) => tokenizer.encode(t).slice(0, s.max_length));
+  const [train, heldOut] = [encode(data.train), encode(data.heldOut)];
+  if (heldOut.some((ids) => ids.length < 2)) throw new ShapeError('every held-out text needs at least two tokens', 'dataset');
+  const collator = dataCollatorForLanguageModeling({ pad_token_id: pad });
+  const args = {
+    num_train_epochs: s.num_train_epochs, per_device_train_batch_size: s.per_device_train_batch_size,
+    save_strategy: 'no' as const, logging_steps: 1000,
+  };
+
+  if (method === 'prompt engineering') {
+    const prefix = tokenizer.encode(s.prompt);
+    const loss = await heldOutLoss((b, o) => model.forward(b, o), heldOut.map((ids) => [...prefix, ...ids.slice(1)]), prefixCollator(prefix.length, pad));
+    return { method, trainable_params: 0, bytes_per_task: new TextEncoder().encode(s.prompt).length, train_seconds: 0, held_out_loss: loss };
+  }
+  if (method === 'prompt tuning') {
+    const config = promptTuningConfig(
+      { num_virtual_tokens: s.num_virtual_tokens, prompt_tuning_init: 'TEXT', prompt_tuning_init_text: s.prompt },
+      model.config,
+      model.source,
+    );
+    const peft = PeftModel.create(model, config, { tokenizer });
+    const out = await new Trainer({ model: peft, args: { ...args, learning_rate: s.prompt_tuning_learning_rate }, train_dataset: train, data_collator: collator }).train();
+    const stored = serializeAdapterWeights(peft.adapterConfig(), peft.prompt()).length + serializeAdapterConfig(peft.adapterConfig()).length;
+    return {
+      method, trainable_params: peft.prompt().length, bytes_per_task: stored, train_seconds: out.metrics.train_runtime,
+      held_out_loss: await heldOutLoss((b, o) => peft.forward(b, o), heldOut, collator),
+    };
+  }
+  const tuning = FullFineTuning.of(model);
+  const out = await new Trainer({ model: tuning, args: { ...args, learning_rate: s.fine_tuning_learning_rate }, train_dataset: train, data_collator: collator }).train();
+  const files = tuning.checkpointFiles('F32');
+  return {
+    method, trainable_params: tuning.prompt().length, bytes_per_task: files['model.safetensors'].length + files['config.json'].length,
+    train_seconds: out.metrics.train_runtime, held_out_loss: await heldOutLoss((b, o) => tuning.forward(b, o), heldOut, collator),
+  };
+}
+
+/** Pads on the right and gives the first `prefix` positions (the hand-written prompt) no label. */
+function prefixCollator(prefix: number, pad: number): (examples: number[][]) => ForwardBatch {
+  return (examples) => {
+    const T = Math.max(...examples.map((e) => e.length));
+    const fill = (row: number[], value: number) => [...row, ...new Array<number>(T - row.length).fill(value)];
+    return {
+      input_ids: examples.map((e) => fill(e, pad)),
+      attention_mask: examples.map((e) => fill(e.map(() => 1), 0)),
+      labels: examples.map((e) => fill(e.map((id, i) => (i < prefix ? IGNORE : id)), IGNORE)),
+    };
+  };
+}
