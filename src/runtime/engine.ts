@@ -9,7 +9,7 @@ import { transferable } from './transfer.js';
 
 export type { TensorData } from './protocol.js';
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; settled: Promise<unknown> };
 type Body<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 export interface EngineOptions {
@@ -22,6 +22,8 @@ export class Engine {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private readonly loaded = new Map<string, Promise<{ inputs: string[]; outputs: string[] }>>();
+  /** Settles once the worker has loaded onnxruntime and answered. */
+  private readonly ready: Promise<unknown>;
 
   private constructor(threads: number) {
     this.worker = new Worker(new URL('./worker.js', import.meta.url));
@@ -37,7 +39,7 @@ export class Engine {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     });
-    void this.call({ type: 'configure', config: { intraOpThreads: threads } });
+    this.ready = this.call({ type: 'configure', config: { intraOpThreads: threads } });
   }
 
   static create(options: EngineOptions = {}): Engine {
@@ -48,10 +50,14 @@ export class Engine {
     const id = this.nextId++;
     // A pending call keeps the process alive; an idle worker must not.
     if (this.pending.size === 0) this.worker.ref();
-    return new Promise<unknown>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+    let entry!: Pending;
+    const promise = new Promise<unknown>((resolve, reject) => {
+      entry = { resolve, reject, settled: Promise.resolve() };
+      this.pending.set(id, entry);
       this.worker.postMessage({ ...msg, id }, transfer);
-    }).finally(() => {
+    });
+    entry.settled = promise.catch(() => {});
+    return promise.finally(() => {
       if (this.pending.size === 0) this.worker.unref();
     });
   }
@@ -100,7 +106,13 @@ export class Engine {
     await this.call({ type: 'release', key });
   }
 
+  /**
+   * Stops the worker once it is idle: terminating it while onnxruntime's addon is still initialising (or mid-run)
+   * can abort the whole process from native code.
+   */
   async close(): Promise<void> {
+    await this.ready.catch(() => {});
+    await Promise.allSettled([...this.pending.values()].map((p) => p.settled));
     await this.worker.terminate();
   }
 }
