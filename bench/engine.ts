@@ -2,7 +2,7 @@
  * `npm run bench:engine`: forward + backward to the soft prompt on REFERENCE.md's engine workload — 4 blocks
  * (hidden 1024, 16 heads, MLP 4096), batch 4 x 128 tokens with 8 prompt rows, vocab 8192, cross-entropy — built with
  * softprompt's graph builder and autodiff (BLOOM blocks). Prints ms/step, the matmul GFLOP/s measured in the same run,
- * and peak RSS. Options: --steps N, --threads N, --weights inputs|initializers, --json.
+ * and peak RSS. Options: --steps N, --threads N, --weights inputs|initializers, --memory-pattern, --json.
  */
 import { parseArgs } from 'node:util';
 import { parseModelConfig } from '../src/models/config.js';
@@ -15,6 +15,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '10' },
     threads: { type: 'string' },
     weights: { type: 'string', default: 'inputs' },
+    'memory-pattern': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -29,7 +30,7 @@ const cfg = parseModelConfig(
   { architectures: ['BloomForCausalLM'], hidden_size: H, n_head: 16, n_layer: 4, vocab_size: V, layer_norm_epsilon: 1e-5 },
   'bench:engine config',
 );
-const engine = Engine.create({ threads: values.threads ? Number(values.threads) : undefined });
+const engine = Engine.create({ threads: values.threads ? Number(values.threads) : undefined, memoryPattern: values['memory-pattern'] });
 if (values.weights !== 'inputs' && values.weights !== 'initializers') throw new Error('--weights must be inputs or initializers');
 const model = new PretrainedModel(cfg, randomWeights(cfg), engine, 'random', values.weights);
 
@@ -51,6 +52,7 @@ const result = {
   ms_per_step: Math.round(median(times)),
   first_step_ms: Math.round(firstMs),
   weights: values.weights,
+  memory_pattern: values['memory-pattern'],
   matmul_gflops: Math.round(gflops),
   peak_rss_gb: Number(peakRssGb().toFixed(2)),
   machine: machine(),
@@ -59,6 +61,6 @@ await engine.close();
 if (values.json) console.log(JSON.stringify(result));
 else {
   console.log(`engine workload (4 blocks, hidden 1024, batch ${B}x${T}, ${n} prompt rows, vocab ${V}), fwd+bwd to the prompt`);
-  console.log(`  ${result.ms_per_step} ms/step (median of ${steps}; first step incl. graph build and load ${result.first_step_ms} ms; weights as ${values.weights})`);
+  console.log(`  ${result.ms_per_step} ms/step (median of ${steps}; first step incl. graph build and load ${result.first_step_ms} ms; weights as ${values.weights}, memory pattern ${values['memory-pattern'] ? 'on' : 'off'})`);
   console.log(`  matmul ${result.matmul_gflops} GFLOP/s (same run), peak RSS ${result.peak_rss_gb} GB, ${result.machine}`);
 }

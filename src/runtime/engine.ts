@@ -15,6 +15,11 @@ type Body<T> = T extends unknown ? Omit<T, 'id'> : never;
 export interface EngineOptions {
   /** Intra-op threads; default: the machine's cores. */
   threads?: number;
+  /**
+   * onnxruntime's memory pattern (one planned block for all intermediates). Off by default: on bloomz-560m-sized
+   * training graphs it raised peak memory by ~0.8 GB and made steps ~2x slower (docs/benchmarks.md).
+   */
+  memoryPattern?: boolean;
 }
 
 export class Engine {
@@ -25,7 +30,7 @@ export class Engine {
   /** Settles once the worker has loaded onnxruntime and answered. */
   private readonly ready: Promise<unknown>;
 
-  private constructor(threads: number) {
+  private constructor(threads: number, memoryPattern: boolean) {
     this.worker = new Worker(new URL('./worker.js', import.meta.url));
     this.worker.unref();
     this.worker.on('message', (reply: Reply) => {
@@ -39,11 +44,11 @@ export class Engine {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     });
-    this.ready = this.call({ type: 'configure', config: { intraOpThreads: threads } });
+    this.ready = this.call({ type: 'configure', config: { intraOpThreads: threads, memoryPattern } });
   }
 
   static create(options: EngineOptions = {}): Engine {
-    return new Engine(options.threads ?? availableParallelism());
+    return new Engine(options.threads ?? availableParallelism(), options.memoryPattern ?? false);
   }
 
   private call(msg: Body<Request>, transfer: ArrayBuffer[] = []): Promise<unknown> {

@@ -6,6 +6,7 @@ export type TensorData =
 
 export interface SessionConfig {
   intraOpThreads: number;
+  memoryPattern: boolean;
 }
 
 export type Request =

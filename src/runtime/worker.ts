@@ -10,7 +10,7 @@ import { transferable } from './transfer.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
 const weightSets = new Map<string, Record<string, ort.Tensor>>();
-let config: SessionConfig = { intraOpThreads: 0 };
+let config: SessionConfig = { intraOpThreads: 0, memoryPattern: false };
 
 function toOrt(t: TensorData): ort.Tensor {
   return new ort.Tensor(t.dtype, t.data, t.dims);
@@ -45,9 +45,7 @@ async function handle(msg: Request): Promise<unknown> {
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
         enableCpuMemArena: true,
-        // A memory pattern plans one block for all intermediates: on the large training graphs it doubled peak memory
-        // and made steps ~2x slower (docs/benchmarks.md), so tensors come from the arena one by one instead.
-        enableMemPattern: false,
+        enableMemPattern: config.memoryPattern,
         intraOpNumThreads: config.intraOpThreads,
         interOpNumThreads: 1,
         extra: { session: { intra_op: { allow_spinning: '0' } } },
