@@ -1,4 +1,4 @@
-// `softprompt compare` on stories260K with its training texts, tiny settings: three measured rows whose numbers agree
+// `softprompt compare` on stories260K with its training texts, tiny settings: measured rows whose numbers agree
 // with what each method is (fine-tuning trains and stores everything, prompt tuning n x H floats, prompt engineering
 // nothing but its text), written as Markdown and JSON.
 import { after, test } from 'node:test';
@@ -26,8 +26,9 @@ test('compare measures prompt engineering, prompt tuning and fine-tuning with co
   assert.equal(r.status, 0, r.stderr);
   const result: Comparison = JSON.parse(r.stdout);
   assert.deepEqual(JSON.parse(readFileSync(`${out}.json`, 'utf8')), result);
-  const [engineering, tuning, finetuning] = result.rows;
-  assert.deepEqual(result.rows.map((row) => row.method), ['prompt engineering', 'prompt tuning', 'fine-tuning']);
+  const [base, engineering, tuning, finetuning] = result.rows;
+  assert.deepEqual(result.rows.map((row) => row.method), ['base model', 'prompt engineering', 'prompt tuning', 'fine-tuning']);
+  assert.equal(base.trainable_params + base.bytes_per_task + base.train_seconds, 0);
 
   const config = await loadConfig(model);
   const H = config.hiddenSize;

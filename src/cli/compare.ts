@@ -53,7 +53,7 @@ export function registerCompare(program: Command): void {
     .option('--dataset <name|file.json>', `${Object.keys(BOOKS).join(' or ')} (reserved passages), or a JSON array of texts`, 'moby-dick')
     .option('--prompt <text>', 'the hand-written prompt (prompt engineering; also the TEXT init of prompt tuning)', 'CHAPTER 1. The sea and the whale. ')
     .option('--num_virtual_tokens <n>', 'soft prompt length', int, 8)
-    .option('--prompt_tuning_learning_rate <lr>', 'AdamW learning rate of prompt tuning', Number, 0.1)
+    .option('--prompt_tuning_learning_rate <lr>', 'AdamW learning rate of prompt tuning', Number, 0.3)
     .option('--fine_tuning_learning_rate <lr>', 'AdamW learning rate of fine-tuning', Number, 5e-4)
     .option('--num_train_epochs <n>', 'epochs (both trained methods)', Number, 5)
     .option('--per_device_train_batch_size <n>', 'batch size', int, 8)

@@ -66,7 +66,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     const evalLoss: Series = { name: 'held-out loss', points: [[0, before]] };
     const trainer = new Trainer({
       model: peft,
-      args: { learning_rate: flags.learning_rate, num_train_epochs: flags.num_train_epochs, per_device_train_batch_size: 8, logging_steps: 1 },
+      args: { learning_rate: flags.learning_rate, num_train_epochs: flags.num_train_epochs, per_device_train_batch_size: 8, logging_steps: 0.025 },
       train_dataset: train,
       eval_dataset: heldOut,
       data_collator: collator,
@@ -114,7 +114,7 @@ export function registerDemo(program: Command): void {
     .option('--prompt <text>', 'generation prompt (also the TEXT init of the soft prompt)', 'It was')
     .option('--output_dir <dir>', 'where the adapter and loss curve are saved', 'softprompt-demo-adapter')
     .option('--num_virtual_tokens <n>', 'soft prompt length', int, 8)
-    .option('--learning_rate <lr>', 'AdamW learning rate (prompt tuning wants large ones)', Number, 0.1)
+    .option('--learning_rate <lr>', 'AdamW learning rate (prompt tuning wants large ones)', Number, 0.3)
     .option('--num_train_epochs <n>', 'epochs', Number, 10)
     .option('--max_examples <n>', 'texts taken from the dataset', int, 400)
     .option('--max_length <n>', 'tokens per text', int, 128)

@@ -1,6 +1,6 @@
 /**
  * The three ways to adapt one frozen model to a task that `softprompt compare` measures, on the same split and the
- * same held-out targets (every token of each held-out text after its first):
+ * same held-out targets (every token of each held-out text after its first), next to the untouched model:
  * - prompt engineering: a hand-written text prompt placed before each text, nothing trained, the prompt text stored;
  * - prompt tuning: n virtual tokens initialised from that text, trained with the Trainer, the PEFT adapter stored;
  * - fine-tuning: every weight trained with the same Trainer, a whole checkpoint stored (F32, as it trains).
@@ -16,7 +16,7 @@ import { heldOutLoss } from '../train/evaluate.js';
 import { FullFineTuning } from '../train/finetune.js';
 import { Trainer } from '../train/trainer.js';
 
-export const METHODS = ['prompt engineering', 'prompt tuning', 'fine-tuning'] as const;
+export const METHODS = ['base model', 'prompt engineering', 'prompt tuning', 'fine-tuning'] as const;
 export type Method = (typeof METHODS)[number];
 
 export interface CompareSettings {
@@ -58,6 +58,10 @@ export async function runMethod(
     save_strategy: 'no' as const, logging_steps: 1000,
   };
 
+  if (method === 'base model') {
+    const loss = await heldOutLoss((b, o) => model.forward(b, o), heldOut, collator);
+    return { method, trainable_params: 0, bytes_per_task: 0, train_seconds: 0, held_out_loss: loss };
+  }
   if (method === 'prompt engineering') {
     const prefix = tokenizer.encode(s.prompt);
     const loss = await heldOutLoss((b, o) => model.forward(b, o), heldOut.map((ids) => [...prefix, ...ids.slice(1)]), prefixCollator(prefix.length, pad));
