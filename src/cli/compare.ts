@@ -9,18 +9,13 @@ import { BOOKS } from '../data/corpora.js';
 import { MissingError, OptionError } from '../errors.js';
 import { compare, markdownTable } from '../compare/compare.js';
 import { DEFAULT_MODEL } from '../hub/default-model.js';
+import type { CompareSettings } from '../compare/methods.js';
 
-interface CompareFlags {
+
+interface CompareFlags extends CompareSettings {
   model: string;
   dataset: string;
-  prompt: string;
-  num_virtual_tokens: number;
-  prompt_tuning_learning_rate: number;
-  fine_tuning_learning_rate: number;
-  num_train_epochs: number;
-  per_device_train_batch_size: number;
   max_examples: number;
-  max_length: number;
   validation_split: number;
   out?: string;
   json?: boolean;
