@@ -2,6 +2,7 @@
  * `npm run bench:train -- --model DIR [--batch 4 --seq 128 --virtual 8 --steps N] [--json FILE]`: prompt-tuning
  * train steps (forward + backward to the prompt + AdamW) on a checkpoint, e.g. one from `npm run bench:checkpoint`.
  * Prints seconds per step, tokens/s, achieved GFLOP/s beside the matmul GFLOP/s measured in the same run, peak RSS.
+ * `--row-blocks N` splits the loss's labelled positions into N blocks (less memory, more time).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     virtual: { type: 'string', default: '8' },
     steps: { type: 'string', default: '3' },
     threads: { type: 'string' },
+    'row-blocks': { type: 'string', default: '1' },
     json: { type: 'string' },
   },
 });
@@ -39,6 +41,7 @@ function stepFlops(cfg: ModelConfig, tokens: number, labelled: number): number {
 
 const t0 = performance.now();
 const model = await modelFromPretrained(values.model, { threads: values.threads ? Number(values.threads) : undefined });
+model.rowBlocks = Number(values['row-blocks']);
 const cfg = model.config;
 const ids = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (b * 7919 + t * 104729 + 13) % cfg.vocabSize));
 const batch = { input_ids: ids, attention_mask: ids.map((r) => r.map(() => 1)), labels: ids };

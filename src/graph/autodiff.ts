@@ -26,7 +26,10 @@ export function gradients(loss: Tensor, wrt: Tensor[]): Tensor[] {
     for (const t of node.inputs) lossNeeds.add(t);
   }
 
-  const pending = new Map<Tensor, Tensor[]>([[loss, [filledLike(loss, 1)]]]);
+  // A scalar loss is seeded with a constant: seeding through Shape(loss) would make every backward node wait for the
+  // whole forward pass, keeping all of its activations alive at once.
+  const seed = loss.rank === 0 ? g.constant(Float32Array.of(1), []) : filledLike(loss, 1);
+  const pending = new Map<Tensor, Tensor[]>([[loss, [seed]]]);
   const total = (t: Tensor): Tensor | null => {
     const parts = pending.get(t);
     if (!parts) return null;

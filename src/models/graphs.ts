@@ -6,7 +6,7 @@
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
-import { concat, gather, logSumExp, matmul, mul, reduceSum, reshape, sub, transposeLast } from '../graph/ops.js';
+import { add, concat, gather, logSumExp, matmul, mul, reduceSum, reshape, sub, transposeLast } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
 import type { ArchitectureBuilder, AuxTensors, CausalLM } from './architecture.js';
 import type { ModelConfig } from './config.js';
@@ -28,11 +28,13 @@ export interface GraphKind {
   weightGrads?: boolean;
   /** Vocabulary rows per chunk of the loss's head product (default VOCAB_CHUNK). */
   vocabChunk?: number;
+  /** Blocks the labelled positions are split into for the loss (default ROW_BLOCKS). */
+  rowBlocks?: number;
 }
 
 export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
   const flags = (['prompt', 'logits', 'loss', 'grad', 'weightGrads'] as const).filter((k) => kind[k]).join('+');
-  return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}`;
+  return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}:${kind.rowBlocks ?? ROW_BLOCKS}`;
 }
 
 /** Shape of each checkpoint tensor the graph reads, as the architecture declared it. */
@@ -44,13 +46,23 @@ export type WeightShapes = Map<string, number[]>;
  * head row, so the only vocabulary-sized work is the head product and its log-sum-exp (whose gradient is a softmax).
  * `rows` index the flattened [B*S] positions, `ids` are their targets, `weights` 1/N each (a mean over N targets).
  */
-function causalLmLoss(hidden: Tensor, arch: CausalLM, targets: Tensor[], chunk: number): Tensor {
-  const [rows, ids, weights] = targets;
-  const h = gather(reshape(hidden, [-1, hidden.shape[2] as number]), rows, 0);
-  const lse = reshape(chunkedLogSumExp(h, arch.headWeight(), chunk), [-1]);
-  const picked = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
-  return reduceSum(mul(sub(lse, picked), weights), [0], false);
+function causalLmLoss(hidden: Tensor, arch: CausalLM, blocks: Tensor[][], chunk: number): Tensor {
+  const flat = reshape(hidden, [-1, hidden.shape[2] as number]);
+  const terms = blocks.map(([rows, ids, weights]) => {
+    const h = gather(flat, rows, 0);
+    const lse = reshape(chunkedLogSumExp(h, arch.headWeight(), chunk), [-1]);
+    const picked = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
+    return reduceSum(mul(sub(lse, picked), weights), [0], false);
+  });
+  return terms.reduce((a, b) => add(a, b));
 }
+
+/**
+ * The labelled positions go through the head in this many blocks, each with its own loss term. A block's backward
+ * needs only its own logits, so they are freed before the next block's are computed instead of all being kept:
+ * at bloomz-560m scale 2 blocks save ~0.33 GB and cost ~1.3 s a step (docs/benchmarks.md), so 1 is the default.
+ */
+export const ROW_BLOCKS = 1;
 
 /** Vocabulary rows per chunk of the head: [N, 32768] fp32 is 64 MB per 512 targets. */
 export const VOCAB_CHUNK = 32768;
@@ -67,7 +79,8 @@ function chunkedLogSumExp(h: Tensor, weight: Tensor, chunk: number): Tensor {
   const parts: Tensor[] = [];
   for (let start = 0; start < V; start += chunk) {
     const end = Math.min(V, start + chunk);
-    const rows = weight.graph.input(`${weight.name}#rows=${start}:${end}`, 'float32', [end - start, H]);
+    const name = `${weight.name}#rows=${start}:${end}`;
+    const rows = weight.graph.inputs.find((t) => t.name === name) ?? weight.graph.input(name, 'float32', [end - start, H]);
     parts.push(logSumExp(matmul(h, transposeLast(rows))));
   }
   return logSumExp(concat(parts, 1));
@@ -121,12 +134,12 @@ export function buildGraph(
   const outputs: Record<string, Tensor> = {};
   if (kind.logits) outputs.logits = arch.head(hidden);
   if (kind.loss || kind.grad || kind.weightGrads) {
-    const targets = ['target_rows', 'target_ids', 'target_weights'].map((name, i) =>
-      g.input(name, i < 2 ? 'int64' : 'float32', ['targets']),
+    const blocks = Array.from({ length: kind.rowBlocks ?? ROW_BLOCKS }, (_, b) =>
+      ['target_rows', 'target_ids', 'target_weights'].map((name, i) => g.input(`${name}.${b}`, i < 2 ? 'int64' : 'float32', [`targets.${b}`])),
     );
     // Head chunks are separate views of the weight, which would hide their share of its gradient.
     const chunk = kind.weightGrads ? Infinity : (kind.vocabChunk ?? VOCAB_CHUNK);
-    const loss = causalLmLoss(hidden, arch, targets, chunk);
+    const loss = causalLmLoss(hidden, arch, blocks, chunk);
     if (kind.loss) outputs.loss = loss;
     if (kind.grad) {
       if (!prompt) throw new ShapeError('a gradient needs a soft prompt to differentiate', 'graph');
