@@ -7,7 +7,8 @@ import { mkdirSync, openSync, writeSync, closeSync, readFileSync, writeFileSync,
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseModelConfig } from '../src/models/config.js';
-import { buildGraph } from '../src/models/graphs.js';
+import { architectureWeights } from '../src/models/graphs.js';
+import { f32ToF16 } from '../src/weights/safetensors.js';
 import { randomFloats } from './util.js';
 
 const { values } = parseArgs({
@@ -21,32 +22,8 @@ const fp16 = values.dtype === 'fp16';
 const rawConfig = JSON.parse(readFileSync(values.config, 'utf8'));
 const cfg = parseModelConfig(rawConfig, values.config);
 
-const shapes = new Map<string, number[]>();
-buildGraph(cfg, { prompt: false, logits: true, loss: false, grad: false }, (name, shape) => {
-  shapes.set(name, shape);
-  return name;
-});
+const shapes = architectureWeights(cfg);
 
-/** float32 -> IEEE half, round to nearest even (enough for random weights of small magnitude). */
-function toHalf(values: Float32Array): Uint16Array {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const x = bits[i];
-    const sign = (x >>> 16) & 0x8000;
-    const exp = ((x >>> 23) & 0xff) - 127 + 15;
-    const mant = x & 0x7fffff;
-    if (exp <= 0) out[i] = sign; // flush tiny values to zero
-    else if (exp >= 31) out[i] = sign | 0x7c00;
-    else {
-      let h = sign | (exp << 10) | (mant >>> 13);
-      const rest = mant & 0x1fff;
-      if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
-      out[i] = h;
-    }
-  }
-  return out;
-}
 
 const names = [...shapes.keys()].sort();
 const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
@@ -77,7 +54,7 @@ for (const name of names) {
   for (let at = 0; at < n; at += chunk) {
     const m = Math.min(chunk, n - at);
     const data = isNorm ? new Float32Array(m).fill(1) : randomFloats(m, seed++);
-    const bytes = fp16 ? toHalf(data) : data;
+    const bytes = fp16 ? f32ToF16(data) : data;
     writeSync(fd, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 }

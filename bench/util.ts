@@ -5,7 +5,7 @@ import { matmul } from '../src/graph/ops.js';
 import { toOnnx } from '../src/graph/onnx.js';
 import type { WeightSource } from '../src/hub/local.js';
 import type { ModelConfig } from '../src/models/config.js';
-import { buildGraph } from '../src/models/graphs.js';
+import { architectureWeights } from '../src/models/graphs.js';
 import type { Engine } from '../src/runtime/engine.js';
 
 /** Deterministic small random values (the benchmarks time arithmetic, not learning). */
@@ -23,11 +23,7 @@ export function randomFloats(n: number, seed: number, scale = 0.02): Float32Arra
 
 /** Every tensor the architecture reads, with the shape it declares, filled with random values. */
 export function randomWeights(cfg: ModelConfig): WeightSource {
-  const shapes = new Map<string, number[]>();
-  buildGraph(cfg, { prompt: true, logits: true, loss: false, grad: false }, (name, shape) => {
-    shapes.set(name, shape);
-    return name;
-  });
+  const shapes = architectureWeights(cfg);
   const data = new Map<string, Float32Array>();
   let seed = 1;
   for (const [name, shape] of shapes) {

@@ -84,7 +84,8 @@ describe('bad input ends with one line naming the problem and exit code 2', () =
     expectError([...base(TEXTS), '--learning_rate', 'fast'], /--learning_rate: is "fast"; expected a number/);
   });
 
-  test('a dataset that does not exist', () => {
+  test('a dataset that does not exist', (t) => {
+    if (!fixture(t, 'models', 'stories260K')) return;
     expectError(base('no/such/file.csv'), /no\/such\/file\.csv: no such file/);
   });
 });

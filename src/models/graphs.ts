@@ -115,6 +115,18 @@ export function modelInputs(
 }
 
 /**
+ * Every checkpoint tensor the architecture reads, under its canonical name, with the shape the config implies:
+ * the architecture is traced once against a scratch graph, nothing is differentiated or exported.
+ */
+export function architectureWeights(cfg: ModelConfig): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  const { arch, ids, aux } = modelInputs(cfg, (name, shape) => (shapes.set(name, shape), name), 'seq', 'seq');
+  arch.forward(arch.embed(ids), aux);
+  arch.headWeight();
+  return shapes;
+}
+
+/**
  * Builds the ONNX bytes for `kind`. `resolve` maps an architecture's canonical checkpoint name to the name in the
  * actual checkpoint (prefixes differ between exports) and checks its shape; the graph input gets that name.
  */

@@ -7,7 +7,7 @@ import type { ExportOptions } from '../graph/onnx.js';
 import type { WeightSource } from '../hub/local.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
 import type { ModelConfig } from './config.js';
-import { buildGraph, graphKey, ROW_BLOCKS, VOCAB_CHUNK, type GraphKind } from './graphs.js';
+import { architectureWeights, buildGraph, graphKey, ROW_BLOCKS, VOCAB_CHUNK, type GraphKind } from './graphs.js';
 import { auxFeeds } from './positions.js';
 
 export interface ForwardBatch {
@@ -46,7 +46,6 @@ export class PretrainedModel {
   vocabChunk = VOCAB_CHUNK;
   /** Blocks of labelled positions in the loss (memory vs. time, see ROW_BLOCKS). */
   rowBlocks = ROW_BLOCKS;
-  private readonly used = new Set<string>();
   private allWeights: string[] | null = null;
 
   constructor(
@@ -76,7 +75,6 @@ export class PretrainedModel {
         this.weights.source(actual),
       );
     }
-    this.used.add(actual);
     return actual;
   }
 
@@ -128,7 +126,7 @@ export class PretrainedModel {
 
   /** The checkpoint names of every weight the architecture reads, not just those resolved so far (a cached graph resolves none). */
   weightNames(): string[] {
-    this.allWeights ??= (this.buildAll(), [...this.used]);
+    this.allWeights ??= [...new Set([...architectureWeights(this.config)].map(([name, shape]) => this.resolveWeight(name, shape)))];
     return this.allWeights;
   }
 
@@ -138,10 +136,6 @@ export class PretrainedModel {
     return tensors;
   }
 
-  /** Resolves every weight the architecture reads (building the graph does that), so one binding serves all graphs. */
-  private buildAll(): void {
-    buildGraph(this.config, { prompt: true, logits: true, loss: false, grad: false }, (n, s) => this.resolveWeight(n, s));
-  }
 
   async forward(batch: ForwardBatch, opts: ForwardOptions = {}): Promise<ForwardResult> {
     const B = batch.input_ids.length;

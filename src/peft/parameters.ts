@@ -1,6 +1,6 @@
 /** Parameter counts as PEFT's get_nb_trainable_parameters / print_trainable_parameters (0.10) report them. */
 import type { ModelConfig } from '../models/config.js';
-import { buildGraph } from '../models/graphs.js';
+import { architectureWeights } from '../models/graphs.js';
 import { pythonFloatRepr } from './python.js';
 
 export interface ParameterCounts {
@@ -17,14 +17,8 @@ export interface ParameterCounts {
  * rotary inv_freq) not at all. Counted from the declared shapes, so no weights need loading.
  */
 export function countBaseParameters(cfg: ModelConfig): number {
-  const sizes = new Map<string, number>();
-  const kind = { prompt: false, logits: true, loss: false, grad: false };
-  buildGraph(cfg, kind, (name, shape) => {
-    sizes.set(name, shape.reduce((a, b) => a * b, 1));
-    return name;
-  });
   let total = 0;
-  for (const size of sizes.values()) total += size;
+  for (const shape of architectureWeights(cfg).values()) total += shape.reduce((a, b) => a * b, 1);
   return total;
 }
 

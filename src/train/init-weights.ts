@@ -3,15 +3,11 @@
  * for every matrix and embedding, ones for the RMSNorm weights, zeros for biases. Seeded, so a recipe repeats.
  */
 import type { ModelConfig } from '../models/config.js';
-import { buildGraph } from '../models/graphs.js';
+import { architectureWeights } from '../models/graphs.js';
 import { normals } from '../peft/init.js';
 
 export function initWeights(cfg: ModelConfig, seed: number): Array<{ name: string; shape: number[]; data: Float32Array }> {
-  const shapes = new Map<string, number[]>();
-  buildGraph(cfg, { prompt: false, logits: true, loss: false, grad: false }, (name, shape) => {
-    shapes.set(name, shape);
-    return name;
-  });
+  const shapes = architectureWeights(cfg);
   const std = typeof cfg.raw.initializer_range === 'number' ? cfg.raw.initializer_range : 0.02;
   const normal = normals(seed);
   return [...shapes].map(([name, shape]) => {
