@@ -11,6 +11,7 @@ import { parseModelConfig } from '../src/models/config.js';
 import { buildGraph } from '../src/models/graphs.js';
 import { shiftedTargets } from '../src/models/model.js';
 import { auxFeeds } from '../src/models/positions.js';
+import { parseRowView } from '../src/runtime/protocol.js';
 import { randomFloats, randomWeights } from './util.js';
 
 const { values } = parseArgs({
@@ -33,8 +34,8 @@ const session = await ort.InferenceSession.create(
 );
 const feeds: Record<string, ort.Tensor> = {};
 for (const name of session.inputNames) {
-  const view = /^(.*)#rows=(\d+):(\d+)$/.exec(name);
-  if (view) feeds[name] = new ort.Tensor('float32', weights.float32(view[1]).subarray(+view[2] * H, +view[3] * H), [+view[3] - +view[2], H]);
+  const view = parseRowView(name);
+  if (view) feeds[name] = new ort.Tensor('float32', weights.float32(view.weight).subarray(view.start * H, view.end * H), [view.end - view.start, H]);
   else if (weights.has(name)) feeds[name] = new ort.Tensor('float32', weights.float32(name), weights.shape(name));
 }
 const ids = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (b * 7919 + t * 104729 + 13) % V));

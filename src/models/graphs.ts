@@ -8,6 +8,7 @@ import { Graph, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
 import { add, concat, gather, logSumExp, matmul, mul, reduceSum, reshape, sub, transposeLast } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
+import { rowViewName } from '../runtime/protocol.js';
 import type { ArchitectureBuilder, AuxTensors, CausalLM } from './architecture.js';
 import type { ModelConfig } from './config.js';
 import { bloom } from './bloom.js';
@@ -79,7 +80,7 @@ function chunkedLogSumExp(h: Tensor, weight: Tensor, chunk: number): Tensor {
   const parts: Tensor[] = [];
   for (let start = 0; start < V; start += chunk) {
     const end = Math.min(V, start + chunk);
-    const name = `${weight.name}#rows=${start}:${end}`;
+    const name = rowViewName(weight.name, start, end);
     const rows = weight.graph.inputs.find((t) => t.name === name) ?? weight.graph.input(name, 'float32', [end - start, H]);
     parts.push(logSumExp(matmul(h, transposeLast(rows))));
   }

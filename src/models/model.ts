@@ -6,6 +6,7 @@ import { MissingError, OptionError, ShapeError, UnsupportedError } from '../erro
 import type { ExportOptions } from '../graph/onnx.js';
 import type { WeightSource } from '../hub/local.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
+import { parseRowView } from '../runtime/protocol.js';
 import type { ModelConfig } from './config.js';
 import { architectureWeights, buildGraph, graphKey, ROW_BLOCKS, VOCAB_CHUNK, type GraphKind } from './graphs.js';
 import { auxFeeds } from './positions.js';
@@ -99,12 +100,12 @@ export class PretrainedModel {
     return this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' ? this.weightSet : null, transfer);
   }
 
-  /** A weight, or rows A..B of one for inputs named `NAME#rows=A:B` (the engine makes those views itself). */
+  /** A weight, or the rows a row-view input names (see parseRowView), for weights baked in as initializers. */
   private weightOrView(name: string): Float32Array {
-    const m = /^(.*)#rows=(\d+):(\d+)$/.exec(name);
-    if (!m) return this.weights.float32(name);
-    const width = this.weights.shape(m[1]).slice(1).reduce((a, b) => a * b, 1);
-    return this.weights.float32(m[1]).subarray(Number(m[2]) * width, Number(m[3]) * width);
+    const view = parseRowView(name);
+    if (!view) return this.weights.float32(name);
+    const width = this.weights.shape(view.weight).slice(1).reduce((a, b) => a * b, 1);
+    return this.weights.float32(view.weight).subarray(view.start * width, view.end * width);
   }
 
   /** Sends every weight a graph reads to the engine once; graphs built later reuse the same set. */

@@ -17,3 +17,16 @@ export type Request =
   | { id: number; type: 'release'; key: string };
 
 export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
+
+/**
+ * A weight input named `NAME#rows=A:B` is rows A..B of bound weight NAME: the engine makes it a view of that weight's
+ * data, so a graph can split a vocabulary-sized head into chunks without copying it.
+ */
+export function rowViewName(weight: string, start: number, end: number): string {
+  return `${weight}#rows=${start}:${end}`;
+}
+
+export function parseRowView(name: string): { weight: string; start: number; end: number } | null {
+  const m = /^(.*)#rows=(\d+):(\d+)$/.exec(name);
+  return m ? { weight: m[1], start: Number(m[2]), end: Number(m[3]) } : null;
+}

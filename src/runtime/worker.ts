@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import type { Reply, Request, SessionConfig, TensorData } from './protocol.js';
+import { parseRowView, type Reply, type Request, type SessionConfig, type TensorData } from './protocol.js';
 import { transferable } from './transfer.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
@@ -20,16 +20,13 @@ function fromOrt(t: ort.Tensor): TensorData {
   return { dtype: t.type as TensorData['dtype'], dims: [...t.dims], data: t.data as never };
 }
 
-/**
- * A weight input named `NAME#rows=A:B` is rows A..B of weight NAME, made as a view of the bound data (no copy):
- * graphs use it to split a vocabulary-sized head into chunks.
- */
+/** A bound weight, or a row view of one (see parseRowView), made once and kept with the set. */
 function weightOrView(set: Record<string, ort.Tensor>, name: string): ort.Tensor | undefined {
   if (set[name]) return set[name];
-  const m = /^(.*)#rows=(\d+):(\d+)$/.exec(name);
-  const base = m ? set[m[1]] : undefined;
-  if (!m || !base) return undefined;
-  const [start, end] = [Number(m[2]), Number(m[3])];
+  const view = parseRowView(name);
+  const base = view ? set[view.weight] : undefined;
+  if (!view || !base) return undefined;
+  const { start, end } = view;
   const width = base.dims.slice(1).reduce((a, b) => a * b, 1);
   const data = (base.data as Float32Array).subarray(start * width, end * width);
   return (set[name] = new ort.Tensor('float32', data, [end - start, ...base.dims.slice(1)]));
