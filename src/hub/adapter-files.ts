@@ -1,19 +1,16 @@
 /** Reads and writes a PEFT adapter directory on disk (the format itself is in peft/adapter.ts). */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MissingError } from '../errors.js';
 import {
   ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, serializeAdapterConfig, serializeAdapterWeights, type Adapter,
 } from '../peft/adapter.js';
 import type { PromptTuningConfig } from '../peft/config.js';
-import { readJson, writeFileAtomic } from './local.js';
+import { orMissing, readJson, writeFileAtomic } from './local.js';
 
 export async function loadAdapter(dir: string): Promise<Adapter> {
   const config = await readJson(join(dir, ADAPTER_CONFIG));
   const path = join(dir, ADAPTER_WEIGHTS);
-  const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
-    throw e.code === 'ENOENT' ? new MissingError('file not found', path) : e;
-  });
+  const bytes = await orMissing(path, () => readFile(path));
   return parseAdapter(config, bytes, dir);
 }
 

@@ -208,7 +208,8 @@ function readRange(path: string, begin: number, end: number): Uint8Array {
   return out;
 }
 
-async function orMissing<T>(path: string, read: () => Promise<T>): Promise<T> {
+/** Runs a read of `path`, turning "no such file" into a MissingError that names it. */
+export async function orMissing<T>(path: string, read: () => Promise<T>): Promise<T> {
   try {
     return await read();
   } catch (e) {
