@@ -99,7 +99,7 @@ export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: Tens
   const B = positions.length;
   const Sq = positions[0]?.length ?? 0;
   const d = cfg.headDim;
-  const maxPos = Math.max(0, ...positions.flat()) + 1;
+  const maxPos = positions.reduce((m, row) => row.reduce((a, p) => Math.max(a, p), m), 0) + 1;
   const inv = ropeInvFreq(cfg, maxPos);
   const scale = cfg.ropeScaling?.type === 'linear' ? cfg.ropeScaling.factor : 1;
   const cos = new Float32Array(B * Sq * d);
