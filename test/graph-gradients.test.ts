@@ -6,6 +6,9 @@ import * as op from '../src/graph/ops.js';
 import { gradients } from '../src/graph/autodiff.js';
 import { toOnnx } from '../src/graph/onnx.js';
 import { Engine, type TensorData } from '../src/runtime/engine.js';
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
 
 const engine = Engine.create({ threads: 1 });
 after(() => engine.close());
@@ -178,4 +181,19 @@ test('gradients emit no rules for branches that do not reach the differentiated 
   const added = g.nodes.slice(before).map((n) => n.op);
   // d/dp of sum(tanh(w) * exp(p)) needs Mul rules and Exp's rule, never Tanh's (1 - y^2 would add a Sub).
   assert.ok(!added.includes('Sub'), `unexpected ops: ${added.join(',')}`);
+});
+
+test('WithGradient sends the given gradient to x, beside x\'s ordinary uses, and nothing through the value\'s ops', async () => {
+  // log-sum-exp as max - log(max softmax): ReduceMax has no gradient rule, so only the given softmax can be right.
+  const lse = (a: Tensor) => op.sub(op.reduceMax(a, [-1]), op.log(op.reduceMax(op.softmax(a, -1), [-1])));
+  await checkGrad([{ name: 'a', shape: [3, 5] }], ([a]) => op.withGradient(lse(a), a, op.softmax(a, -1)));
+  await checkGrad([{ name: 'a', shape: [3, 5] }], ([a]) => op.add(op.withGradient(lse(a), a, op.softmax(a, -1)), op.reduceSum(op.mul(a, a), [-1])));
+});
+
+test('a graph that outputs only a WithGradient value exports without the ops computing its gradient', () => {
+  const g = new Graph();
+  const a = g.input('a', 'float32', [3, 5]);
+  const y = op.withGradient(op.reduceMax(a, [-1]), a, op.softmax(a, -1));
+  const ops = onnx.ModelProto.decode(toOnnx(g, { y })).graph!.node!.map((n) => n.opType);
+  assert.deepEqual(ops, ['ReduceMax', 'Identity', 'Identity']);
 });

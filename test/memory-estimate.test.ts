@@ -10,12 +10,13 @@ const bloomz = parseModelConfig(
   'bloomz-560m config',
 );
 
-test('activation memory grows with batch and sequence, and the head dominates for a 250k vocabulary', () => {
+test('activation memory grows with batch and sequence', () => {
   const b4 = trainingActivationBytes(bloomz, 4, 136);
   assert.ok(trainingActivationBytes(bloomz, 8, 136) > 1.9 * b4);
   assert.ok(trainingActivationBytes(bloomz, 4, 272) > 1.9 * b4);
-  // Measured peak over the weights for this step: ~1.5 GB (docs/benchmarks.md); the estimate must not be below it.
-  assert.ok(b4 > 1.5e9 && b4 < 2.5e9, `${b4}`);
+  // Measured peak over the weights and the runtime (~0.14 GB) for this step: ~0.95 GB (docs/benchmarks.md); the
+  // estimate must not be below it.
+  assert.ok(b4 > 0.95e9 && b4 < 1.5e9, `${b4}`);
 });
 
 test('batchSizeForBudget halves until the step fits, and never goes below 1', () => {

@@ -44,6 +44,11 @@ function expandLogSumExp(n: Node, name: string, initializers: onnxProto.onnx.ITe
   ];
 }
 
+/** The inputs a node's exported form reads: WithGradient's gradient is read only by the backward nodes that use it. */
+function readInputs(node: Node): Tensor[] {
+  return node.op === 'WithGradient' ? node.inputs.slice(0, 1) : node.inputs;
+}
+
 /** Nodes needed for `outputs`, in graph order. */
 export function liveNodes(graph: Graph, outputs: Tensor[]): Node[] {
   const needed = new Set<Tensor>(outputs);
@@ -52,7 +57,7 @@ export function liveNodes(graph: Graph, outputs: Tensor[]): Node[] {
     const node = graph.nodes[i];
     if (!node.outputs.some((o) => needed.has(o))) continue;
     keep.push(node);
-    for (const t of node.inputs) needed.add(t);
+    for (const t of readInputs(node)) needed.add(t);
   }
   return keep.reverse();
 }
@@ -66,11 +71,12 @@ export function toOnnx(graph: Graph, outputs: Record<string, Tensor>, options: E
   const outs = Object.entries(outputs);
   const nodes = liveNodes(graph, outs.map(([, t]) => t));
   const used = new Set<Tensor>(outs.map(([, t]) => t));
-  for (const n of nodes) for (const t of n.inputs) used.add(t);
+  for (const n of nodes) for (const t of readInputs(n)) used.add(t);
 
   const extraInitializers: onnxProto.onnx.ITensorProto[] = [];
   const protoNodes: onnxProto.onnx.INodeProto[] = nodes.flatMap((n, i) => {
     if (n.op === 'LogSumExp') return expandLogSumExp(n, `${n.op}_${i}`, extraInitializers);
+    if (n.op === 'WithGradient') return [{ name: `${n.op}_${i}`, opType: 'Identity', input: [n.inputs[0].name], output: [n.outputs[0].name] }];
     return [{
       name: `${n.op}_${i}`,
       opType: n.op,

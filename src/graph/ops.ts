@@ -72,6 +72,15 @@ export function logSumExp(x: Tensor): Tensor {
   return x.graph.node('LogSumExp', [x], {}, [{ dtype: x.dtype, shape: [...x.shape.slice(0, -1), 1] }])[0];
 }
 
+/**
+ * `value` (one entry per row of `x`: x's shape with the last axis kept as 1) whose gradient w.r.t. `x` is given rather
+ * than derived: row i of `grad` is d value[i] / d x[i, :], already computed in the forward pass. Exported as Identity of
+ * `value`; autodiff sends `g * grad` to `x` and nothing through the ops that computed `value` or `grad`.
+ */
+export function withGradient(value: Tensor, x: Tensor, grad: Tensor): Tensor {
+  return value.graph.node('WithGradient', [value, x, grad], {}, [{ dtype: value.dtype, shape: value.shape }])[0];
+}
+
 /** GELU with the tanh approximation as one fused op: the backward rule then keeps only x, not five temporaries. */
 export function geluTanh(x: Tensor): Tensor {
   return x.graph.node('Gelu', [x], { approximate: 'tanh' }, [{ dtype: x.dtype, shape: x.shape }])[0];

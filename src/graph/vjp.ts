@@ -145,6 +145,7 @@ export const RULES: Record<string, Rule> = {
     const axes = axesOf(node);
     return [div(expandBack(g!, x, axes, node.attrs.keepdims === 1), reducedCount(x, axes))];
   },
+  WithGradient: ({ inputs: [, , grad] }, [g], need) => [null, need[1] ? mul(g!, grad) : null, null],
   // The Jacobian of log-sum-exp is the softmax: one fused pass over a vocabulary-sized input.
   LogSumExp: ({ inputs: [x] }, [g]) => [mul(softmax(x, -1), g!)],
   Softmax: ({ outputs: [y], attrs }, [g]) => {

@@ -6,7 +6,7 @@
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
-import { add, concat, gather, logSumExp, matmul, mul, reduceSum, reshape, sub, transposeLast } from '../graph/ops.js';
+import { concat, gather, log, logSumExp, matmul, mul, reduceMax, reduceSum, reshape, softmax, split, sub, transposeLast, unsqueeze, withGradient } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
 import { rowViewName } from '../runtime/protocol.js';
 import type { ArchitectureBuilder, AuxTensors, CausalLM } from './architecture.js';
@@ -29,13 +29,11 @@ export interface GraphKind {
   weightGrads?: boolean;
   /** Vocabulary rows per chunk of the loss's head product (default VOCAB_CHUNK). */
   vocabChunk?: number;
-  /** Blocks the labelled positions are split into for the loss (default ROW_BLOCKS). */
-  rowBlocks?: number;
 }
 
 export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
   const flags = (['prompt', 'logits', 'loss', 'grad', 'weightGrads'] as const).filter((k) => kind[k]).join('+');
-  return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}:${kind.rowBlocks ?? ROW_BLOCKS}`;
+  return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}`;
 }
 
 /** Shape of each checkpoint tensor the graph reads, as the architecture declared it. */
@@ -46,45 +44,65 @@ export type WeightShapes = Map<string, number[]>;
  * logits are computed for prompt, padding or final positions. The target's logit is a row-wise dot product with its
  * head row, so the only vocabulary-sized work is the head product and its log-sum-exp (whose gradient is a softmax).
  * `rows` index the flattened [B*S] positions, `ids` are their targets, `weights` 1/N each (a mean over N targets).
+ * With `fused`, the log-sum-exp's gradient w.r.t. the hidden states is computed in the forward pass (see headLogSumExp);
+ * only for graphs that differentiate nothing upstream of the head weight, and that want a gradient at all.
  */
-function causalLmLoss(hidden: Tensor, arch: CausalLM, blocks: Tensor[][], chunk: number): Tensor {
-  const flat = reshape(hidden, [-1, hidden.shape[2] as number]);
-  const terms = blocks.map(([rows, ids, weights]) => {
-    const h = gather(flat, rows, 0);
-    const lse = reshape(chunkedLogSumExp(h, arch.headWeight(), chunk), [-1]);
-    const picked = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
-    return reduceSum(mul(sub(lse, picked), weights), [0], false);
-  });
-  return terms.reduce((a, b) => add(a, b));
+function causalLmLoss(hidden: Tensor, arch: CausalLM, targets: Tensor[], chunk: number, fused: boolean): Tensor {
+  const [rows, ids, weights] = targets;
+  const h = gather(reshape(hidden, [-1, hidden.shape[2] as number]), rows, 0);
+  const lse = reshape(headLogSumExp(h, arch.headWeight(), chunk, fused), [-1]);
+  const picked = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
+  return reduceSum(mul(sub(lse, picked), weights), [0], false);
 }
 
 /**
- * The labelled positions go through the head in this many blocks, each with its own loss term. A block's backward
- * needs only its own logits, so they are freed before the next block's are computed instead of all being kept:
- * at bloomz-560m scale 2 blocks save ~0.33 GB and cost ~1.3 s a step (docs/benchmarks.md), so 1 is the default.
+ * Vocabulary rows per chunk of the head: [N, 16384] fp32 is 32 MB per 512 targets. Measured at bloomz-560m scale, 8k to
+ * 32k rows per chunk take the same time; smaller chunks hold less at once.
  */
-export const ROW_BLOCKS = 1;
-
-/** Vocabulary rows per chunk of the head: [N, 32768] fp32 is 64 MB per 512 targets. */
-export const VOCAB_CHUNK = 32768;
+export const VOCAB_CHUNK = 16384;
 
 /**
  * log-sum-exp over the vocabulary of h @ W^T, one chunk of W's rows at a time, then across the chunks. The chunks are
- * views of the bound weight (engine inputs named `W#rows=A:B`), and the backward pass then works on one [N, chunk]
- * softmax at a time instead of several [N, V] tensors. The logits themselves are kept for the backward pass: one
- * [N, V] in all, cheaper than recomputing a vocabulary-sized product.
+ * views of the bound weight (engine inputs named `W#rows=A:B`).
+ *
+ * Fused (for the prompt gradient), each chunk's gradient is taken while its logits are alive, as in fused
+ * linear-cross-entropy kernels: d lse_c / dh = softmax(logits_c) @ W_c, and d lse / dh = sum_c exp(lse_c - lse) *
+ * d lse_c / dh. Only an [N, H] per chunk outlives it, and the FLOPs are the ones the backward pass would spend;
+ * differentiated through instead, every chunk's [N, chunk] logits would wait for the backward pass: 514 MB at
+ * bloomz-560m's 250,880 words and 512 targets. Unfused: the value alone (evaluation), or the plain chain for autodiff
+ * (weight gradients).
  */
-function chunkedLogSumExp(h: Tensor, weight: Tensor, chunk: number): Tensor {
+function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean): Tensor {
   const [V, H] = weight.shape as number[];
-  if (V <= chunk || weight.producer !== null) return logSumExp(matmul(h, transposeLast(weight)));
-  const parts: Tensor[] = [];
-  for (let start = 0; start < V; start += chunk) {
-    const end = Math.min(V, start + chunk);
-    const name = rowViewName(weight.name, start, end);
-    const rows = weight.graph.inputs.find((t) => t.name === name) ?? weight.graph.input(name, 'float32', [end - start, H]);
-    parts.push(logSumExp(matmul(h, transposeLast(rows))));
+  const views: Tensor[] = [];
+  if (V <= chunk || weight.producer !== null) views.push(weight);
+  else {
+    for (let start = 0; start < V; start += chunk) {
+      const end = Math.min(V, start + chunk);
+      const name = rowViewName(weight.name, start, end);
+      views.push(weight.graph.inputs.find((t) => t.name === name) ?? weight.graph.input(name, 'float32', [end - start, H]));
+    }
   }
-  return logSumExp(concat(parts, 1));
+  if (!fused) {
+    const lses = views.map((w) => logSumExp(matmul(h, transposeLast(w))));
+    return lses.length === 1 ? lses[0] : logSumExp(concat(lses, 1));
+  }
+  // Each chunk yields one [N, 1, H + 1] tensor (its gradient beside its log-sum-exp), and nothing else reads the
+  // chunk's logits: onnxruntime orders nodes depth-first from the outputs, so a chunk is finished, and its logits freed,
+  // before the next chunk's product starts. With separate consumers it computed every chunk's logits first.
+  const results = views.map((w) => {
+    const logits = matmul(h, transposeLast(w));
+    const p = softmax(logits, -1);
+    // The largest logit's probability is exp(max - lse) >= 1/chunk, so lse = max - log(max p) loses nothing to
+    // underflow, and costs two reductions instead of a second exponential pass (LogSoftmax) over the logits.
+    const lse = sub(reduceMax(logits, [-1]), log(reduceMax(p, [-1])));
+    return unsqueeze(concat([matmul(p, w), lse], 1), [1]);
+  });
+  const [grads, lses] = split(concat(results, 1), [H, 1], 2);
+  const perChunk = reshape(lses, [-1, results.length]);
+  const shares = unsqueeze(softmax(perChunk, -1), [1]);
+  const grad = reshape(matmul(shares, grads), [-1, H]);
+  return withGradient(logSumExp(perChunk), h, grad);
 }
 
 /**
@@ -147,12 +165,11 @@ export function buildGraph(
   const outputs: Record<string, Tensor> = {};
   if (kind.logits) outputs.logits = arch.head(hidden);
   if (kind.loss || kind.grad || kind.weightGrads) {
-    const blocks = Array.from({ length: kind.rowBlocks ?? ROW_BLOCKS }, (_, b) =>
-      ['target_rows', 'target_ids', 'target_weights'].map((name, i) => g.input(`${name}.${b}`, i < 2 ? 'int64' : 'float32', [`targets.${b}`])),
-    );
-    // Head chunks are separate views of the weight, which would hide their share of its gradient.
+    const targets = ['target_rows', 'target_ids', 'target_weights'].map((name, i) => g.input(name, i < 2 ? 'int64' : 'float32', ['targets']));
+    // Head chunks are separate views of the weight, and the fused gradient covers the hidden states only: both would
+    // hide the head weight's own gradient.
     const chunk = kind.weightGrads ? Infinity : (kind.vocabChunk ?? VOCAB_CHUNK);
-    const loss = causalLmLoss(hidden, arch, blocks, chunk);
+    const loss = causalLmLoss(hidden, arch, targets, chunk, Boolean(kind.grad) && !kind.weightGrads);
     if (kind.loss) outputs.loss = loss;
     if (kind.grad) {
       if (!prompt) throw new ShapeError('a gradient needs a soft prompt to differentiate', 'graph');

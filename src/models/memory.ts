@@ -2,13 +2,15 @@
  * What a prompt-tuning step holds in memory, estimated from the config, so auto_find_batch_size can choose a batch
  * that fits a budget up front instead of waiting for an allocation to fail. The terms follow what the backward pass
  * keeps per token and layer (residual inputs of both norms, q/k/v, attention probabilities, the MLP activation's
- * input), the head's logits for every labelled position (kept for their softmax), and the fp32 weights held once.
- * Checked against measured peaks in docs/benchmarks.md; the margin covers the allocator's slack.
+ * input), one vocabulary chunk of the head's logits and softmax (the loss takes its gradient chunk by chunk, see
+ * headLogSumExp), and the fp32 weights held once. Checked against measured peaks in docs/benchmarks.md; the margin
+ * covers the allocator's slack.
  */
 import type { ModelConfig } from './config.js';
+import { VOCAB_CHUNK } from './graphs.js';
 
 const FLOAT = 4;
-const MARGIN = 1.35;
+const MARGIN = 1.5;
 
 /** Bytes of the fp32 weights the engine holds (tied embeddings once). */
 export function weightBytes(cfg: ModelConfig, parameters: number): number {
@@ -24,7 +26,7 @@ export function trainingActivationBytes(cfg: ModelConfig, batch: number, seq: nu
   const perTokenLayer = 2 * H + H + 2 * kv + mlp + cfg.numHeads * seq;
   const tokens = batch * seq;
   const layers = cfg.numLayers * tokens * perTokenLayer;
-  const head = tokens * cfg.vocabSize;
+  const head = 2 * tokens * Math.min(cfg.vocabSize, VOCAB_CHUNK);
   return MARGIN * (layers + head) * FLOAT;
 }
 

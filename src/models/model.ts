@@ -8,7 +8,7 @@ import type { WeightSource } from '../hub/local.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
 import { parseRowView } from '../runtime/protocol.js';
 import type { ModelConfig } from './config.js';
-import { architectureWeights, buildGraph, graphKey, ROW_BLOCKS, VOCAB_CHUNK, type GraphKind } from './graphs.js';
+import { architectureWeights, buildGraph, graphKey, VOCAB_CHUNK, type GraphKind } from './graphs.js';
 import { auxFeeds } from './positions.js';
 
 export interface ForwardBatch {
@@ -45,8 +45,6 @@ export class PretrainedModel {
   private bound: Promise<void> | null = null;
   /** Vocabulary rows per chunk in the loss (memory vs. per-chunk overhead); tests lower it to exercise chunking. */
   vocabChunk = VOCAB_CHUNK;
-  /** Blocks of labelled positions in the loss (memory vs. time, see ROW_BLOCKS). */
-  rowBlocks = ROW_BLOCKS;
   private allWeights: string[] | null = null;
 
   constructor(
@@ -183,7 +181,6 @@ export class PretrainedModel {
       grad: opts.grad ?? false,
       weightGrads: opts.weightGrads ?? false,
       vocabChunk: this.vocabChunk,
-      rowBlocks: this.rowBlocks,
     };
     if (!kind.logits && !kind.loss) throw new OptionError('nothing to compute: ask for logits, or give labels for a loss', 'logits');
     const key = await this.graph(kind);
@@ -201,7 +198,7 @@ export class PretrainedModel {
       prompts.forEach((p, b) => data.set(p, b * n * H));
       feeds.prompt = { dtype: 'float32', dims: [B, n, H], data };
     }
-    if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n, this.rowBlocks));
+    if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n));
 
     const names = kind.weightGrads ? this.weightNames() : [];
     const outputs = [...(['logits', 'loss', 'grad'] as const).filter((k) => kind[k]), ...names.map((n) => `grad.${n}`)];
@@ -241,7 +238,7 @@ function sumRows(rows: Float32Array[]): Float32Array {
  * HF's causal-LM loss: logits at position t predict the label at t+1; the n virtual positions carry no labels.
  * Returned as the flat [B*S] index of each position that has a target, the target id, and a weight of 1/N.
  */
-export function shiftedTargets(labels: number[][], n: number, blocks = 1): Record<string, TensorData> {
+export function shiftedTargets(labels: number[][], n: number): Record<string, TensorData> {
   const B = labels.length;
   const S = n + (labels[0]?.length ?? 0);
   const rows: number[] = [];
@@ -256,16 +253,9 @@ export function shiftedTargets(labels: number[][], n: number, blocks = 1): Recor
   }
   const N = rows.length;
   if (N === 0) throw new ShapeError('no position has a label to predict (all -100 after the shift)', 'labels');
-  const feeds: Record<string, TensorData> = {};
-  const size = Math.ceil(N / blocks);
-  for (let k = 0; k < blocks; k++) {
-    // A block left without targets gets one that weighs nothing, so no graph input is ever empty.
-    const slice = (xs: number[]) => (k * size < N ? xs.slice(k * size, (k + 1) * size) : [0]);
-    const r = slice(rows);
-    const weight = k * size < N ? 1 / N : 0;
-    feeds[`target_rows.${k}`] = { dtype: 'int64', dims: [r.length], data: BigInt64Array.from(r, BigInt) };
-    feeds[`target_ids.${k}`] = { dtype: 'int64', dims: [r.length], data: BigInt64Array.from(slice(ids), BigInt) };
-    feeds[`target_weights.${k}`] = { dtype: 'float32', dims: [r.length], data: new Float32Array(r.length).fill(weight) };
-  }
-  return feeds;
+  return {
+    target_rows: { dtype: 'int64', dims: [N], data: BigInt64Array.from(rows, BigInt) },
+    target_ids: { dtype: 'int64', dims: [N], data: BigInt64Array.from(ids, BigInt) },
+    target_weights: { dtype: 'float32', dims: [N], data: new Float32Array(N).fill(1 / N) },
+  };
 }
