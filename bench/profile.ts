@@ -1,12 +1,14 @@
 /**
  * `node dist/bench/profile.js [--layers 4 --hidden 1024 --vocab 8192 --batch 4 --seq 128 --virtual 8]`: one
  * prompt-gradient step of a BLOOM-shaped random model run in-process with onnxruntime's profiler, printing time per
- * op type and the slowest nodes — where to look before optimising the engine.
+ * op type, the slowest nodes, and the largest set of tensors alive at once in the order onnxruntime ran the nodes —
+ * where to look before optimising the engine's time or memory.
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
 import { parseModelConfig } from '../src/models/config.js';
 import { buildGraph } from '../src/models/graphs.js';
 import { shiftedTargets } from '../src/models/model.js';
@@ -28,9 +30,10 @@ const cfg = parseModelConfig(
   'profile config',
 );
 const weights = randomWeights(cfg);
+const OPTIMIZED = '/tmp/softprompt-profile-optimized.onnx';
 const session = await ort.InferenceSession.create(
   buildGraph(cfg, { prompt: true, logits: false, loss: true, grad: true }, (name) => name),
-  { enableProfiling: true, profileFilePrefix: '/tmp/softprompt-profile', executionMode: 'sequential', intraOpNumThreads: availableParallelism(), extra: { session: { intra_op: { allow_spinning: '0' }, set_denormal_as_zero: process.env.DAZ ?? '0' } }, enableMemPattern: process.env.PATTERN !== '0' },
+  { enableProfiling: true, profileFilePrefix: '/tmp/softprompt-profile', optimizedModelFilePath: OPTIMIZED, logSeverityLevel: 3, executionMode: 'sequential', intraOpNumThreads: availableParallelism(), extra: { session: { intra_op: { allow_spinning: '0' }, set_denormal_as_zero: process.env.DAZ ?? '0' } }, enableMemPattern: process.env.PATTERN !== '0' },
 );
 const feeds: Record<string, ort.Tensor> = {};
 for (const name of session.inputNames) {
@@ -50,7 +53,7 @@ for (let i = 0; i < runs; i++) await session.run(feeds);
 session.endProfiling();
 const dir = readdirSync('/tmp').filter((f) => f.startsWith('softprompt-profile')).sort();
 
-interface Event { cat?: string; name: string; dur: number; ts: number; args?: { op_name?: string; output_type_shape?: unknown } }
+interface Event { cat?: string; name: string; dur: number; ts: number; args?: { op_name?: string; output_type_shape?: Array<Record<string, number[]>> } }
 const path = `/tmp/${dir.at(-1)}`;
 const events: Event[] = JSON.parse(readFileSync(path, 'utf8'));
 rmSync(path);
@@ -66,3 +69,38 @@ for (const e of kernels.sort((a, b) => b.dur - a.dur).slice(0, 12)) console.log(
 const elementwise = kernels.filter((e) => ['Mul', 'Add', 'Sub'].includes(e.args!.op_name!)).sort((a, b) => b.dur - a.dur);
 console.log('slowest elementwise nodes:');
 for (const e of elementwise.slice(0, 10)) console.log(`  ${(e.dur / 1000).toFixed(1)} ms  ${e.name.replace('_kernel_time', '')} ${shape(e)}`);
+
+// Liveness in the order onnxruntime ran the nodes (its own graph after optimisation): a tensor lives from its node
+// to its last reader. Ops that alias their input (Reshape, Unsqueeze, ...) are counted as copies, so this is an upper
+// bound on what the allocator must hold besides the weights.
+const optimized = onnxProto.onnx.ModelProto.decode(readFileSync(OPTIMIZED)).graph!;
+rmSync(OPTIMIZED);
+const byName = new Map(optimized.node!.map((node) => [node.name!, node]));
+const ran = [...kernels].sort((a, b) => a.ts - b.ts).map((e) => ({ e, node: byName.get(e.name.replace('_kernel_time', ''))! }));
+const outputs = new Set(optimized.output!.map((o) => o.name!));
+const lastRead = new Map<string, number>();
+ran.forEach(({ node }, i) => node.input!.forEach((t) => lastRead.set(t, i)));
+const live = new Map<string, { bytes: number; op: string }>();
+let now = 0;
+let peak = { bytes: 0, at: '', live: [] as Array<[string, { bytes: number; op: string }]> };
+ran.forEach(({ e, node }, i) => {
+  node.output!.forEach((name, j) => {
+    const [type, dims] = Object.entries(e.args?.output_type_shape?.[j] ?? {})[0] ?? [];
+    if (!dims) return;
+    const bytes = dims.reduce((a, b) => a * b, 1) * (type === 'int64' ? 8 : 4);
+    live.set(name, { bytes, op: node.opType! });
+    now += bytes;
+  });
+  if (now > peak.bytes) peak = { bytes: now, at: `${node.opType} ${node.name}`, live: [...live] };
+  for (const t of [...node.input!, ...node.output!]) {
+    if ((lastRead.get(t) ?? i) <= i && live.has(t) && !outputs.has(t)) {
+      now -= live.get(t)!.bytes;
+      live.delete(t);
+    }
+  }
+});
+const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
+console.log(`most tensors alive at once: ${mb(peak.bytes)} MB, at ${peak.at}; by producing op:`);
+const byProducer = new Map<string, number>();
+for (const [, t] of peak.live) byProducer.set(t.op, (byProducer.get(t.op) ?? 0) + t.bytes);
+for (const [op, bytes] of [...byProducer].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`  ${op.padEnd(24)} ${mb(bytes)} MB`);
