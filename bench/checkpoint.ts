@@ -1,5 +1,5 @@
 /**
- * `npm run bench:checkpoint -- --config FILE --dtype fp32|fp16 --out DIR`: a random-weight checkpoint in Hugging Face
+ * `npm run bench:checkpoint -- --config FILE --dtype fp32|fp16|bf16 --out DIR`: a random-weight checkpoint in Hugging Face
  * layout (config.json + model.safetensors) with the shape of any supported config, for speed and memory benchmarks
  * at real scale without downloading a model. Tensors are streamed to disk, so a 2 GB checkpoint needs little memory.
  */
@@ -8,31 +8,34 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseModelConfig } from '../src/models/config.js';
 import { architectureWeights } from '../src/models/graphs.js';
-import { f32ToF16 } from '../src/weights/safetensors.js';
+import { f32ToBf16, f32ToF16 } from '../src/weights/safetensors.js';
 import { randomFloats } from './util.js';
 
 const { values } = parseArgs({
   options: { config: { type: 'string' }, dtype: { type: 'string', default: 'fp32' }, out: { type: 'string' } },
 });
-if (!values.config || !values.out || !['fp32', 'fp16'].includes(values.dtype!)) {
-  console.error('usage: npm run bench:checkpoint -- --config config.json --dtype fp32|fp16 --out DIR');
+const DTYPES: Record<string, { safetensors: string; torch: string; bytes: number; convert?: (x: Float32Array) => Uint16Array }> = {
+  fp32: { safetensors: 'F32', torch: 'float32', bytes: 4 },
+  fp16: { safetensors: 'F16', torch: 'float16', bytes: 2, convert: f32ToF16 },
+  bf16: { safetensors: 'BF16', torch: 'bfloat16', bytes: 2, convert: f32ToBf16 },
+};
+const dtype = DTYPES[values.dtype!];
+if (!values.config || !values.out || !dtype) {
+  console.error('usage: npm run bench:checkpoint -- --config config.json --dtype fp32|fp16|bf16 --out DIR');
   process.exit(2);
 }
-const fp16 = values.dtype === 'fp16';
 const rawConfig = JSON.parse(readFileSync(values.config, 'utf8'));
 const cfg = parseModelConfig(rawConfig, values.config);
 
 const shapes = architectureWeights(cfg);
 
-
 const names = [...shapes.keys()].sort();
 const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
 let offset = 0;
-const elementBytes = fp16 ? 2 : 4;
 for (const name of names) {
   const n = shapes.get(name)!.reduce((a, b) => a * b, 1);
-  header[name] = { dtype: fp16 ? 'F16' : 'F32', shape: shapes.get(name), data_offsets: [offset, offset + n * elementBytes] };
-  offset += n * elementBytes;
+  header[name] = { dtype: dtype.safetensors, shape: shapes.get(name), data_offsets: [offset, offset + n * dtype.bytes] };
+  offset += n * dtype.bytes;
 }
 let json = JSON.stringify(header);
 json += ' '.repeat((8 - (json.length % 8)) % 8);
@@ -54,11 +57,11 @@ for (const name of names) {
   for (let at = 0; at < n; at += chunk) {
     const m = Math.min(chunk, n - at);
     const data = isNorm ? new Float32Array(m).fill(1) : randomFloats(m, seed++);
-    const bytes = fp16 ? f32ToF16(data) : data;
+    const bytes = dtype.convert ? dtype.convert(data) : data;
     writeSync(fd, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 }
 closeSync(fd);
 renameSync(temp, path);
-writeFileSync(join(values.out, 'config.json'), JSON.stringify({ ...rawConfig, torch_dtype: fp16 ? 'float16' : 'float32' }, null, 2));
+writeFileSync(join(values.out, 'config.json'), JSON.stringify({ ...rawConfig, torch_dtype: dtype.torch }, null, 2));
 console.log(`wrote ${path}: ${names.length} tensors, ${(offset / 1e9).toFixed(2)} GB (${values.dtype})`);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError, MissingError, UnsupportedError } from '../src/errors.js';
-import { f32ToF16, Safetensors, serializeSafetensors } from '../src/weights/safetensors.js';
+import { f32ToBf16, f32ToF16, Safetensors, serializeSafetensors } from '../src/weights/safetensors.js';
 import { FIXTURE_MODELS, fixture } from './fixtures.js';
 
 /** A file with a hand-written header (unpadded, so the data may sit at an odd address) and the given data. */
@@ -238,5 +238,21 @@ test('F16 serialization rounds to nearest even as numpy does, and every half val
   const file = serializeSafetensors([{ name: 'x', shape: [asF32.length], data: asF32, dtype: 'F16' }]);
   const back = Safetensors.parse(file, 'mem');
   assert.equal(back.entry('x').dtype, 'F16');
+  assert.deepEqual(new Uint16Array(back.raw('x').slice().buffer), halves);
+});
+
+test('BF16 serialization rounds to nearest even as torch does, and every bfloat16 value round-trips', () => {
+  // 1, the tie 1 + 2^-8 (to even: down), the tie above 0x3f81 (to even: up), just above a tie, FLT_MAX (to inf),
+  // -0.99999994 (to -1), the smallest subnormal (to 0), -0, -inf.
+  const bits = [0x3f800000, 0x3f808000, 0x3f818000, 0x3f808001, 0x7f7fffff, 0xbf7fffff, 0x00000001, 0x80000000, 0xff800000];
+  const want = [0x3f80, 0x3f80, 0x3f82, 0x3f81, 0x7f80, 0xbf80, 0x0000, 0x8000, 0xff80];
+  assert.deepEqual(Array.from(f32ToBf16(new Float32Array(new Uint32Array(bits).buffer))), want);
+  assert.ok(Number.isNaN(new Float32Array(Uint32Array.of(f32ToBf16(Float32Array.of(NaN))[0] << 16).buffer)[0]));
+
+  const halves = Uint16Array.from({ length: 65536 }, (_, i) => i).filter((h) => (h & 0x7f80) !== 0x7f80);
+  const header = { x: { dtype: 'BF16', shape: [halves.length], data_offsets: [0, halves.length * 2] } };
+  const asF32 = Safetensors.parse(fileWith(header, new Uint8Array(halves.buffer)), 'mem').float32('x');
+  const back = Safetensors.parse(serializeSafetensors([{ name: 'x', shape: [asF32.length], data: asF32, dtype: 'BF16' }]), 'mem');
+  assert.equal(back.entry('x').dtype, 'BF16');
   assert.deepEqual(new Uint16Array(back.raw('x').slice().buffer), halves);
 });

@@ -145,10 +145,10 @@ export class Safetensors {
 /**
  * Serializes float32 tensors as the Python `safetensors` library does (byte for byte): tensors ordered by name,
  * compact JSON with "__metadata__" first, header padded with spaces to a multiple of 8 so the data is aligned.
- * A tensor with dtype F16 is rounded to half precision (to nearest, ties to even, as torch's .half()).
+ * A tensor with dtype F16 or BF16 is rounded to it (to nearest, ties to even, as torch's .half() and .bfloat16()).
  */
 export function serializeSafetensors(
-  tensors: Array<{ name: string; shape: number[]; data: Float32Array; dtype?: 'F32' | 'F16' }>,
+  tensors: Array<{ name: string; shape: number[]; data: Float32Array; dtype?: 'F32' | 'F16' | 'BF16' }>,
   metadata?: Record<string, string>,
 ): Uint8Array {
   const sorted = [...tensors].sort((a, b) => compareCodePoints(a.name, b.name));
@@ -170,7 +170,7 @@ export function serializeSafetensors(
     if (t.data.length !== product(t.shape)) {
       throw new ShapeError(`${t.data.length} values do not fill shape [${t.shape}]`, where);
     }
-    const data = t.dtype === 'F16' ? f32ToF16(t.data) : t.data;
+    const data = t.dtype === 'F16' ? f32ToF16(t.data) : t.dtype === 'BF16' ? f32ToBf16(t.data) : t.data;
     bytes.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     const info = { dtype: t.dtype ?? 'F32', shape: t.shape, data_offsets: [offset, offset + data.byteLength] };
     members.push(`${JSON.stringify(t.name)}:${JSON.stringify(info)}`);
@@ -298,6 +298,17 @@ export function f32ToF16(values: Float32Array): Uint16Array {
       if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
       out[i] = sign | h;
     }
+  }
+  return out;
+}
+
+/** float32 -> bfloat16 (its top half), rounding to nearest even as torch's .bfloat16(); NaN stays a (quiet) NaN. */
+export function f32ToBf16(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = bits[i];
+    out[i] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
   }
   return out;
 }
