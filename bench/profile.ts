@@ -29,7 +29,10 @@ const cfg = parseModelConfig(
   { architectures: ['BloomForCausalLM'], hidden_size: H, n_head: H / 64, n_layer: L, vocab_size: V, layer_norm_epsilon: 1e-5 },
   'profile config',
 );
-const weights = randomWeights(cfg);
+const random = randomWeights(cfg);
+const made = new Map<string, Float32Array>();
+// Each read makes the tensor anew; the head's vocabulary views all read the same one.
+const weights = { has: random.has, shape: random.shape, float32: (name: string) => made.get(name) ?? made.set(name, random.float32(name)).get(name)! };
 const OPTIMIZED = '/tmp/softprompt-profile-optimized.onnx';
 const session = await ort.InferenceSession.create(
   buildGraph(cfg, { prompt: true, logits: false, loss: true, grad: true }, (name) => name),

@@ -21,22 +21,25 @@ export function randomFloats(n: number, seed: number, scale = 0.02): Float32Arra
   return out;
 }
 
-/** Every tensor the architecture reads, with the shape it declares, filled with random values. */
+/**
+ * Every tensor the architecture reads, with the shape it declares, filled with random values. Each tensor is made
+ * when it is read (the same values every time), so the engine can take it over instead of both threads holding
+ * the weights, as with a checkpoint read from disk.
+ */
 export function randomWeights(cfg: ModelConfig): WeightSource {
   const shapes = architectureWeights(cfg);
-  const data = new Map<string, Float32Array>();
-  let seed = 1;
-  for (const [name, shape] of shapes) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    // Norm weights near 1 keep activations in a realistic range.
-    data.set(name, name.includes('norm') || name.includes('ln') ? new Float32Array(n).fill(1) : randomFloats(n, seed++));
-  }
+  const seeds = new Map([...shapes.keys()].map((name, i) => [name, i + 1]));
   return {
     names: () => [...shapes.keys()],
     has: (name) => shapes.has(name),
     shape: (name) => shapes.get(name)!,
-    float32: (name) => data.get(name)!,
+    float32: (name) => {
+      const n = shapes.get(name)!.reduce((a, b) => a * b, 1);
+      // Norm weights near 1 keep activations in a realistic range.
+      return name.includes('norm') || name.includes('ln') ? new Float32Array(n).fill(1) : randomFloats(n, seeds.get(name)!);
+    },
     source: () => 'random',
+    freshArrays: true,
   };
 }
 
