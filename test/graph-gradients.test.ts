@@ -197,3 +197,8 @@ test('a graph that outputs only a WithGradient value exports without the ops com
   const ops = onnx.ModelProto.decode(toOnnx(g, { y })).graph!.node!.map((n) => n.opType);
   assert.deepEqual(ops, ['ReduceMax', 'Identity', 'Identity']);
 });
+
+test('SwiGlu gradient w.r.t. gate and up, with broadcasting', async () => {
+  await checkGrad([A, B], ([a, b]) => op.swiGlu(a, b));
+  await checkGrad([A, { name: 'b', shape: [3] }], ([a, b]) => op.swiGlu(a, b));
+});

@@ -44,6 +44,16 @@ function expandLogSumExp(n: Node, name: string, initializers: onnxProto.onnx.ITe
   ];
 }
 
+/** silu(gate) * up as Sigmoid, Mul, Mul. */
+function expandSwiGlu(n: Node, name: string): onnxProto.onnx.INodeProto[] {
+  const [gate, up] = n.inputs.map((t) => t.name);
+  return [
+    { name: `${name}_sigmoid`, opType: 'Sigmoid', input: [gate], output: [`${name}_s`] },
+    { name: `${name}_silu`, opType: 'Mul', input: [gate, `${name}_s`], output: [`${name}_silu`] },
+    { name, opType: 'Mul', input: [`${name}_silu`, up], output: [n.outputs[0].name] },
+  ];
+}
+
 /** The inputs a node's exported form reads: WithGradient's gradient is read only by the backward nodes that use it. */
 function readInputs(node: Node): Tensor[] {
   return node.op === 'WithGradient' ? node.inputs.slice(0, 1) : node.inputs;
@@ -76,6 +86,7 @@ export function toOnnx(graph: Graph, outputs: Record<string, Tensor>, options: E
   const extraInitializers: onnxProto.onnx.ITensorProto[] = [];
   const protoNodes: onnxProto.onnx.INodeProto[] = nodes.flatMap((n, i) => {
     if (n.op === 'LogSumExp') return expandLogSumExp(n, `${n.op}_${i}`, extraInitializers);
+    if (n.op === 'SwiGlu') return expandSwiGlu(n, `${n.op}_${i}`);
     if (n.op === 'WithGradient') return [{ name: `${n.op}_${i}`, opType: 'Identity', input: [n.inputs[0].name], output: [n.outputs[0].name] }];
     return [{
       name: `${n.op}_${i}`,

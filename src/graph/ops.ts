@@ -81,6 +81,15 @@ export function withGradient(value: Tensor, x: Tensor, grad: Tensor): Tensor {
   return value.graph.node('WithGradient', [value, x, grad], {}, [{ dtype: value.dtype, shape: value.shape }])[0];
 }
 
+/**
+ * silu(gate) * up, the gated MLP activation of Llama-family models, as one op: its gradient rule recomputes the
+ * sigmoid from `gate`, so the backward pass keeps gate and up only, not also sigmoid(gate) and silu(gate).
+ * Not an ONNX op: export expands it (onnx.ts) into Sigmoid, Mul, Mul.
+ */
+export function swiGlu(gate: Tensor, up: Tensor): Tensor {
+  return gate.graph.node('SwiGlu', [gate, up], {}, [{ dtype: gate.dtype, shape: broadcastShapes(gate.shape, up.shape) }])[0];
+}
+
 /** GELU with the tanh approximation as one fused op: the backward rule then keeps only x, not five temporaries. */
 export function geluTanh(x: Tensor): Tensor {
   return x.graph.node('Gelu', [x], { approximate: 'tanh' }, [{ dtype: x.dtype, shape: x.shape }])[0];

@@ -6,7 +6,7 @@
 import type { Node, Tensor } from './graph.js';
 import {
   add, concat, div, exp, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
-  shapeOf, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast,
+  shapeOf, shapeTensor, sigmoid, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast,
 } from './ops.js';
 
 export type Rule = (node: Node, grads: (Tensor | null)[], need: boolean[]) => (Tensor | null)[];
@@ -24,7 +24,19 @@ export function unbroadcast(g: Tensor, target: Tensor): Tensor {
   if (lead === 0) return summed;
   return target.shape.every((d) => typeof d === 'number')
     ? reshape(summed, target.shape as number[])
-    : reshapeTo(summed, shapeOf(target), target.shape);
+    : reshapeTo(summed, shapeVia(target, g), target.shape);
+}
+
+/**
+ * x's shape as a run-time tensor, read off `alive` (a tensor the backward pass holds anyway) where x's symbolic dims
+ * appear there too: a Shape(x) node would keep all of x alive until the backward pass reaches it.
+ */
+function shapeVia(x: Tensor, alive: Tensor): Tensor {
+  const parts = x.shape.map((d) => {
+    const axis = d === '?' ? -1 : alive.shape.indexOf(d);
+    return typeof d === 'number' ? d : axis >= 0 ? { of: alive, axis } : null;
+  });
+  return parts.every((p) => p !== null) ? shapeTensor(x.graph, parts) : shapeOf(x);
 }
 
 /** The size of the reduced axes as a float scalar, static when the dims are known. */
@@ -37,7 +49,7 @@ function reducedCount(x: Tensor, axes: number[]): Tensor | number {
 
 function expandBack(g: Tensor, x: Tensor, axes: number[], keepdims: boolean): Tensor {
   const kept = keepdims ? g : unsqueeze(g, axes);
-  return expand(kept, shapeOf(x), x.shape);
+  return expand(kept, shapeVia(x, g), x.shape);
 }
 
 function invertPerm(perm: number[]): number[] {
@@ -92,6 +104,16 @@ export const RULES: Record<string, Rule> = {
   ],
   Neg: (_n, [g]) => [neg(g!)],
   Gelu: ({ inputs: [x] }, [g]) => [geluTanhGrad(x, g!)],
+  // d/da silu(a) = s (1 + a (1 - s)), s = sigmoid(a). What comes from the forward pass is grouped into two tensors,
+  // b * silu'(a) and silu(a): onnxruntime computes such g-free parts of the backward pass as soon as it can, and
+  // keeps them instead of a, b and the forward pass's own sigmoid and silu.
+  SwiGlu: ({ inputs: [a, b] }, [g], need) => {
+    const s = sigmoid(a);
+    return [
+      need[0] ? unbroadcast(mul(g!, mul(b, mul(s, add(mul(a, sub(1, s)), 1)))), a) : null,
+      need[1] ? unbroadcast(mul(g!, mul(a, s)), b) : null,
+    ];
+  },
   Exp: ({ outputs: [y] }, [g]) => [mul(g!, y)],
   Log: ({ inputs: [x] }, [g]) => [div(g!, x)],
   Sqrt: ({ outputs: [y] }, [g]) => [div(mul(g!, 0.5), y)],
@@ -110,9 +132,9 @@ export const RULES: Record<string, Rule> = {
   ],
   MatMul: ({ inputs: [a, b] }, [g], need) => matmulGrads(a, b, g!, need),
   Transpose: ({ attrs }, [g]) => [transpose(g!, invertPerm(attrs.perm as number[]))],
-  Reshape: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeOf(x), x.shape), null],
-  Unsqueeze: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeOf(x), x.shape), null],
-  Squeeze: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeOf(x), x.shape), null],
+  Reshape: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeVia(x, g!), x.shape), null],
+  Unsqueeze: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeVia(x, g!), x.shape), null],
+  Squeeze: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeVia(x, g!), x.shape), null],
   Expand: ({ inputs: [x] }, [g]) => [unbroadcast(g!, x), null],
   Concat: ({ inputs, attrs }, [g]) => {
     const axis = attrs.axis as number;

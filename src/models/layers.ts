@@ -2,7 +2,7 @@
 import type { Tensor } from '../graph/graph.js';
 import type { KvCache } from './architecture.js';
 import {
-  add, concat, div, matmul, mul, neg, reduceMean, reshape, softmax, split, sqrt, transpose, transposeLast, sigmoid, unsqueeze,
+  add, concat, div, matmul, mul, neg, reduceMean, reshape, softmax, split, sqrt, transpose, transposeLast, unsqueeze,
 } from '../graph/ops.js';
 
 /** torch.nn.Linear: weight [out, in]. */
@@ -24,10 +24,6 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
 
 /** gelu with the tanh approximation (BLOOM's gelu, GPT-2's gelu_new): one fused op, see graph/ops.ts. */
 export { geluTanh } from '../graph/ops.js';
-
-export function silu(x: Tensor): Tensor {
-  return mul(x, sigmoid(x));
-}
 
 /** [B, S, heads * d] -> [B, heads, S, d] */
 export function splitHeads(x: Tensor, heads: number, headDim: number): Tensor {

@@ -3,10 +3,10 @@
  * Follows transformers' modeling_llama.py.
  */
 import type { Tensor } from '../graph/graph.js';
-import { add, gather, mul, unsqueeze } from '../graph/ops.js';
+import { add, gather, mul, swiGlu, unsqueeze } from '../graph/ops.js';
 import type { ArchitectureBuilder, AuxTensors, KvCache, Param } from './architecture.js';
 import type { ModelConfig } from './config.js';
-import { attention, linear, mergeHeads, rmsNorm, rope, silu, splitHeads, withCache } from './layers.js';
+import { attention, linear, mergeHeads, rmsNorm, rope, splitHeads, withCache } from './layers.js';
 
 export interface LlamaBiases {
   qkv: boolean;
@@ -40,7 +40,7 @@ export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): Ret
     const m = `model.layers.${i}.mlp.`;
     const gate = linear(x, p(m + 'gate_proj.weight', [I, H]));
     const up = linear(x, p(m + 'up_proj.weight', [I, H]));
-    return linear(mul(silu(gate), up), p(m + 'down_proj.weight', [H, I]));
+    return linear(swiGlu(gate, up), p(m + 'down_proj.weight', [H, I]));
   }
 
   return {

@@ -1,8 +1,8 @@
 /**
  * What a prompt-tuning step holds in memory, estimated from the config, so auto_find_batch_size can choose a batch
  * that fits a budget up front instead of waiting for an allocation to fail. The terms follow what the backward pass
- * keeps per token and layer (residual inputs of both norms, q/k/v, attention probabilities, the MLP activation's
- * input), one vocabulary chunk of the head's logits and softmax (the loss takes its gradient chunk by chunk, see
+ * keeps per token and layer (residual inputs of both norms, q/k/v, attention probabilities, what the MLP activation's
+ * gradient needs), one vocabulary chunk of the head's logits and softmax (the loss takes its gradient chunk by chunk, see
  * headLogSumExp), and the fp32 weights held once. Checked against measured peaks in docs/benchmarks.md; the margin
  * covers the allocator's slack.
  */
@@ -22,7 +22,8 @@ export function trainingActivationBytes(cfg: ModelConfig, batch: number, seq: nu
   const H = cfg.hiddenSize;
   const kv = cfg.numKvHeads * cfg.headDim;
   const gated = cfg.arch === 'llama' || cfg.arch === 'qwen2';
-  const mlp = (gated ? 3 : 1) * cfg.intermediateSize;
+  // GELU's derivative, or SwiGLU's two forward factors (vjp.ts): the only MLP-sized tensors the backward pass keeps.
+  const mlp = (gated ? 2 : 1) * cfg.intermediateSize;
   const perTokenLayer = 2 * H + H + 2 * kv + mlp + cfg.numHeads * seq;
   const tokens = batch * seq;
   const layers = cfg.numLayers * tokens * perTokenLayer;
