@@ -82,8 +82,8 @@ export function withGradient(value: Tensor, x: Tensor, grad: Tensor): Tensor {
 }
 
 /**
- * silu(gate) * up, the gated MLP activation of Llama-family models, as one op: its gradient rule recomputes the
- * sigmoid from `gate`, so the backward pass keeps gate and up only, not also sigmoid(gate) and silu(gate).
+ * silu(gate) * up, the gated MLP activation of Llama-family models, as one op: its gradient rule (vjp.ts) keeps two
+ * tensors from the forward pass instead of gate, up, sigmoid(gate) and silu(gate).
  * Not an ONNX op: export expands it (onnx.ts) into Sigmoid, Mul, Mul.
  */
 export function swiGlu(gate: Tensor, up: Tensor): Tensor {
