@@ -25,6 +25,10 @@ if (!values.model) {
   process.exit(2);
 }
 const [B, T, n, steps] = [values.batch, values.seq, values.virtual, values.steps].map(Number);
+if (![B, T, n, steps].every((x) => Number.isInteger(x) && x >= 1)) {
+  console.error('--batch, --seq, --virtual and --steps take whole numbers >= 1');
+  process.exit(2);
+}
 
 /** Matmul FLOPs of one step: forward over all positions, backward to the inputs (no weight gradients), head on labels. */
 function stepFlops(cfg: ModelConfig, tokens: number, labelled: number): number {
