@@ -5,10 +5,9 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { BOOKS } from '../data/corpora.js';
+import { int, withModelAndBook } from './book-options.js';
 import { MissingError, OptionError } from '../errors.js';
 import { compare, markdownTable } from '../compare/compare.js';
-import { DEFAULT_MODEL } from '../hub/default-model.js';
 import type { CompareSettings } from '../compare/methods.js';
 
 
@@ -40,12 +39,7 @@ export async function runCompare(flags: CompareFlags): Promise<void> {
 }
 
 export function registerCompare(program: Command): void {
-  const int = (v: string) => Number.parseInt(v, 10);
-  program
-    .command('compare')
-    .description('prompt engineering vs prompt tuning vs fine-tuning on one task: parameters, storage, time, memory, held-out loss')
-    .option('--model <dir>', 'model directory (default: the embedded model)', DEFAULT_MODEL)
-    .option('--dataset <name|file.json>', `${Object.keys(BOOKS).join(' or ')} (reserved passages), or a JSON array of texts`, 'moby-dick')
+  withModelAndBook(program.command('compare').description('prompt engineering vs prompt tuning vs fine-tuning on one task: parameters, storage, time, memory, held-out loss'))
     .option('--prompt <text>', 'the hand-written prompt (prompt engineering; also the TEXT init of prompt tuning)', 'CHAPTER 1. The sea and the whale. ')
     .option('--num_virtual_tokens <n>', 'soft prompt length', int, 8)
     .option('--prompt_tuning_learning_rate <lr>', 'AdamW learning rate of prompt tuning', Number, 0.3)

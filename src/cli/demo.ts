@@ -9,13 +9,13 @@ import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { int, withModelAndBook } from './book-options.js';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
-import { BOOKS, taskTexts } from '../data/corpora.js';
+import { taskTexts } from '../data/corpora.js';
 import { tokenizeTexts } from '../data/dataset.js';
 import { trainValidationSplit } from '../data/select.js';
 import { MissingError } from '../errors.js';
 import { generate } from '../generate/generate.js';
-import { DEFAULT_MODEL } from '../hub/default-model.js';
 import { modelFromPretrained, tokenizerFromPretrained } from '../hub/pretrained.js';
 import { promptTuningConfig } from '../peft/config.js';
 import { PeftModel } from '../peft/peft-model.js';
@@ -105,12 +105,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
 }
 
 export function registerDemo(program: Command): void {
-  const int = (v: string) => Number.parseInt(v, 10);
-  program
-    .command('demo')
-    .description('baseline generation, prompt tuning with held-out loss before/after, tuned generation side by side, adapter and loss curve saved')
-    .option('--model <dir>', 'model directory (default: the embedded model)', DEFAULT_MODEL)
-    .option('--dataset <name|file.json>', `${Object.keys(BOOKS).join(' or ')} (reserved passages), or a JSON array of texts`, 'moby-dick')
+  withModelAndBook(program.command('demo').description('baseline generation, prompt tuning with held-out loss before/after, tuned generation side by side, adapter and loss curve saved'))
     .option('--prompt <text>', 'generation prompt (also the TEXT init of the soft prompt)', 'It was')
     .option('--output_dir <dir>', 'where the adapter and loss curve are saved', 'softprompt-demo-adapter')
     .option('--num_virtual_tokens <n>', 'soft prompt length', int, 8)
