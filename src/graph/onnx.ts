@@ -54,6 +54,15 @@ function expandSwiGlu(n: Node, name: string): onnxProto.onnx.INodeProto[] {
   ];
 }
 
+type Expansion = (n: Node, name: string, initializers: onnxProto.onnx.ITensorProto[]) => onnxProto.onnx.INodeProto[];
+
+/** Graph ops that are not ONNX ops, and the ONNX nodes each exports as. */
+const EXPANSIONS: Record<string, Expansion> = {
+  LogSumExp: expandLogSumExp,
+  SwiGlu: expandSwiGlu,
+  WithGradient: (n, name) => [{ name, opType: 'Identity', input: [n.inputs[0].name], output: [n.outputs[0].name] }],
+};
+
 /** The inputs a node's exported form reads: WithGradient's gradient is read only by the backward nodes that use it. */
 function readInputs(node: Node): Tensor[] {
   return node.op === 'WithGradient' ? node.inputs.slice(0, 1) : node.inputs;
@@ -85,9 +94,8 @@ export function toOnnx(graph: Graph, outputs: Record<string, Tensor>, options: E
 
   const extraInitializers: onnxProto.onnx.ITensorProto[] = [];
   const protoNodes: onnxProto.onnx.INodeProto[] = nodes.flatMap((n, i) => {
-    if (n.op === 'LogSumExp') return expandLogSumExp(n, `${n.op}_${i}`, extraInitializers);
-    if (n.op === 'SwiGlu') return expandSwiGlu(n, `${n.op}_${i}`);
-    if (n.op === 'WithGradient') return [{ name: `${n.op}_${i}`, opType: 'Identity', input: [n.inputs[0].name], output: [n.outputs[0].name] }];
+    const expansion = EXPANSIONS[n.op];
+    if (expansion) return expansion(n, `${n.op}_${i}`, extraInitializers);
     return [{
       name: `${n.op}_${i}`,
       opType: n.op,
