@@ -10,7 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { generateStream } from '../src/generate/generate.js';
-import { loadConfig, loadWeights } from '../src/hub/local.js';
+import { loadConfig } from '../src/models/pretrained.js';
+import { loadWeights } from '../src/weights/files.js';
 import { parseModelConfig } from '../src/models/config.js';
 import { PretrainedModel } from '../src/models/model.js';
 import { Engine } from '../src/runtime/engine.js';

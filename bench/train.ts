@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { modelFromPretrained } from '../src/hub/pretrained.js';
+import { modelFromPretrained } from '../src/models/pretrained.js';
 import type { ModelConfig } from '../src/models/config.js';
 import { machine, matmulGflops, median, peakRssGb, randomFloats } from './util.js';
 

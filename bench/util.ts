@@ -3,7 +3,7 @@ import { cpus } from 'node:os';
 import { Graph } from '../src/graph/graph.js';
 import { matmul } from '../src/graph/ops.js';
 import { toOnnx } from '../src/graph/onnx.js';
-import type { WeightSource } from '../src/hub/local.js';
+import type { WeightSource } from '../src/weights/files.js';
 import type { ModelConfig } from '../src/models/config.js';
 import { architectureWeights } from '../src/models/graphs.js';
 import type { Engine } from '../src/runtime/engine.js';

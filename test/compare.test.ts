@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../src/hub/local.js';
+import { loadConfig } from '../src/models/pretrained.js';
 import { countBaseParameters } from '../src/peft/parameters.js';
 import type { Comparison } from '../src/compare/compare.js';
 import { fixture } from './fixtures.js';

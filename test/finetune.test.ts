@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dataCollatorForLanguageModeling } from '../src/data/collator.js';
 import { UnsupportedError } from '../src/errors.js';
-import { modelFromPretrained } from '../src/hub/pretrained.js';
+import { modelFromPretrained } from '../src/models/pretrained.js';
 import { Engine } from '../src/runtime/engine.js';
 import { FullFineTuning } from '../src/train/finetune.js';
 import { Trainer } from '../src/train/trainer.js';

@@ -4,7 +4,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { generate } from '../src/generate/generate.js';
-import { loadAdapter } from '../src/hub/adapter-files.js';
+import { loadAdapter } from '../src/peft/adapter-files.js';
 import { Engine } from '../src/runtime/engine.js';
 import { FIXTURES, FIXTURE_MODELS, fixture } from './fixtures.js';
 import { loadFixtureModel, readGolden } from './golden.js';

@@ -4,7 +4,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generate, generateStream, type StreamChunk } from '../src/generate/generate.js';
 import { RowText } from '../src/generate/text.js';
-import { loadTokenizer } from '../src/hub/local.js';
+import { loadTokenizer } from '../src/tokenizer/pretrained.js';
 import { Engine } from '../src/runtime/engine.js';
 import { fixture } from './fixtures.js';
 import { loadFixtureModel } from './golden.js';

@@ -1,7 +1,8 @@
 // Reads a fixture model and its goldens (what transformers + PEFT computed) for the parity tests.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig, loadWeights } from '../src/hub/local.js';
+import { loadConfig } from '../src/models/pretrained.js';
+import { loadWeights } from '../src/weights/files.js';
 import { PretrainedModel } from '../src/models/model.js';
 import type { Engine } from '../src/runtime/engine.js';
 import { Safetensors } from '../src/weights/safetensors.js';

@@ -1,7 +1,8 @@
 // fromPretrained by hub id: the downloaded snapshot gives the same model and tokenizer as the local directory.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { modelFromPretrained, tokenizerFromPretrained } from '../src/hub/pretrained.js';
+import { modelFromPretrained } from '../src/models/pretrained.js';
+import { tokenizerFromPretrained } from '../src/tokenizer/pretrained.js';
 import type { ProgressInfo } from '../src/hub/progress.js';
 import { Engine } from '../src/runtime/engine.js';
 import { fixture } from './fixtures.js';

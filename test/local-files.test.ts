@@ -4,7 +4,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FormatError, MissingError } from '../src/errors.js';
-import { loadConfig, loadTokenizer, loadWeights, readJson, writeFileAtomic } from '../src/hub/local.js';
+import { loadConfig } from '../src/models/pretrained.js';
+import { loadTokenizer } from '../src/tokenizer/pretrained.js';
+import { loadWeights } from '../src/weights/files.js';
+import { readJson, writeFileAtomic } from '../src/hub/local.js';
 import { Safetensors, serializeSafetensors } from '../src/weights/safetensors.js';
 import { FIXTURE_MODELS, fixture } from './fixtures.js';
 

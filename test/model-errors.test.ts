@@ -5,7 +5,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MissingError, ShapeError } from '../src/errors.js';
-import { modelFromPretrained } from '../src/hub/pretrained.js';
+import { modelFromPretrained } from '../src/models/pretrained.js';
 import { Engine } from '../src/runtime/engine.js';
 import { fixture } from './fixtures.js';
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { OptionError } from '../src/errors.js';
-import { loadConfig } from '../src/hub/local.js';
+import { loadConfig } from '../src/models/pretrained.js';
 import { parseModelConfig } from '../src/models/config.js';
 import { serializeAdapterConfig } from '../src/peft/adapter.js';
 import { promptTuningConfig, type PromptTuningOptions } from '../src/peft/config.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OptionError } from '../src/errors.js';
-import { loadTokenizer } from '../src/hub/local.js';
+import { loadTokenizer } from '../src/tokenizer/pretrained.js';
 import { parseModelConfig } from '../src/models/config.js';
 import { promptTuningConfig, type PromptTuningInit } from '../src/peft/config.js';
 import { embeddingRows, initPrompt, inputEmbeddingName } from '../src/peft/init.js';

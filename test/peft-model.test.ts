@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FormatError, MissingError, OptionError, ShapeError, UnsupportedError } from '../src/errors.js';
-import { loadTokenizer } from '../src/hub/local.js';
+import { loadTokenizer } from '../src/tokenizer/pretrained.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../src/peft/adapter.js';
 import { promptTuningConfig } from '../src/peft/config.js';
 import { PeftModel } from '../src/peft/peft-model.js';

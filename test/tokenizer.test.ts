@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError } from '../src/errors.js';
-import { loadTokenizer } from '../src/hub/local.js';
+import { loadTokenizer } from '../src/tokenizer/pretrained.js';
 import { TextTokenizer } from '../src/tokenizer/tokenizer.js';
 import { FIXTURE_MODELS, fixture } from './fixtures.js';
 

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadAdapter } from '../src/hub/adapter-files.js';
+import { loadAdapter } from '../src/peft/adapter-files.js';
 import { parseCheckpoint } from '../src/train/checkpoint.js';
 import { FIXTURES, fixture } from './fixtures.js';
 import { relDiff } from './golden.js';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dataCollatorForLanguageModeling } from '../src/data/collator.js';
 import { tokenizeTexts } from '../src/data/dataset.js';
-import { loadTokenizer } from '../src/hub/local.js';
+import { loadTokenizer } from '../src/tokenizer/pretrained.js';
 import { promptTuningConfig } from '../src/peft/config.js';
 import { PeftModel } from '../src/peft/peft-model.js';
 import { Engine } from '../src/runtime/engine.js';

@@ -5,9 +5,9 @@
  */
 import type { Command } from 'commander';
 import { FormatError, OptionError } from '../errors.js';
-import { loadAdapter } from '../hub/adapter-files.js';
+import { loadAdapter } from '../peft/adapter-files.js';
 import { readJson, writeFileAtomic } from '../hub/local.js';
-import { modelFromPretrained } from '../hub/pretrained.js';
+import { modelFromPretrained } from '../models/pretrained.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
 import type { ForwardBatch } from '../models/model.js';
 import { checkAdapterFits } from '../peft/adapter.js';

@@ -8,9 +8,10 @@ import type { Command } from 'commander';
 import { MissingError, OptionError } from '../errors.js';
 import { generateStream, type GenerateOutput, type GenerateRequest } from '../generate/generate.js';
 import { GENERATION_DEFAULTS as D, type GenerationOptions } from '../generate/options.js';
-import { loadAdapter } from '../hub/adapter-files.js';
+import { loadAdapter } from '../peft/adapter-files.js';
 import { readJson } from '../hub/local.js';
-import { modelFromPretrained, tokenizerFromPretrained } from '../hub/pretrained.js';
+import { modelFromPretrained } from '../models/pretrained.js';
+import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { checkAdapterFits } from '../peft/adapter.js';
 
 interface GenerateFlags extends GenerationOptions {

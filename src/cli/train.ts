@@ -14,9 +14,12 @@ import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.
 import { loadHubDataset } from '../data/hub-source.js';
 import type { Row } from '../data/rows.js';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
-import { DirectoryCheckpointStore } from '../hub/checkpoint-files.js';
-import { loadConfig, readJson } from '../hub/local.js';
-import { modelFromPretrained, resolveModelDir, tokenizerFromPretrained } from '../hub/pretrained.js';
+import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
+import { loadConfig } from '../models/pretrained.js';
+import { readJson } from '../hub/local.js';
+import { modelFromPretrained } from '../models/pretrained.js';
+import { resolveModelDir } from '../hub/model-files.js';
+import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
 import { promptTuningConfig, type PromptTuningInit } from '../peft/config.js';
 import { PeftModel } from '../peft/peft-model.js';

@@ -6,7 +6,8 @@
 import { trainValidationSplit } from '../data/select.js';
 import { taskTexts } from '../data/corpora.js';
 import { SoftpromptError } from '../errors.js';
-import { modelFromPretrained, tokenizerFromPretrained } from '../hub/pretrained.js';
+import { modelFromPretrained } from '../models/pretrained.js';
+import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { runMethod, type CompareSettings, type Method, type MethodResult } from './methods.js';
 
 export interface MethodRequest {

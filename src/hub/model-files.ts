@@ -52,3 +52,13 @@ async function shardsOf(revision: Revision): Promise<string[]> {
   await revision.fetch([INDEX]);
   return [...new Set((await readWeightMap(join(revision.dir, INDEX))).map(([, file]) => file))];
 }
+
+/**
+ * The directory holding a model's files and its tokenizer's: `pathOrId` itself when it is a directory, else the
+ * cache snapshot of that hub repo, downloaded as needed (for the CLI's `--model`; `offline` is its `--offline`).
+ */
+export async function resolveModelDir(pathOrId: string, opts: HubOptions = {}): Promise<string> {
+  const dir = await locateModel(pathOrId, opts, { model: true, tokenizer: true });
+  opts.progress_callback?.({ status: 'ready', name: pathOrId, model: pathOrId, task: 'text-generation' });
+  return dir;
+}

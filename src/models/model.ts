@@ -4,7 +4,7 @@
  */
 import { MissingError, OptionError, ShapeError, UnsupportedError } from '../errors.js';
 import type { ExportOptions } from '../graph/onnx.js';
-import type { WeightSource } from '../hub/local.js';
+import type { WeightSource } from '../weights/files.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
 import { parseRowView } from '../runtime/protocol.js';
 import type { ModelConfig } from './config.js';

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
-import { loadAdapter, saveAdapter } from '../hub/adapter-files.js';
+import { loadAdapter, saveAdapter } from './adapter-files.js';
 import type { ModelConfig } from '../models/config.js';
 import type { ForwardBatch, ForwardOptions, ForwardResult, PretrainedModel } from '../models/model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';

@@ -2,7 +2,7 @@
  * Weights held in memory as one flat float32 array, each tensor a view of it: full fine-tuning updates the flat array
  * in place with one optimizer, and every reader (the engine binding, prompt initialisation, saving) sees the update.
  */
-import type { WeightSource } from '../hub/local.js';
+import type { WeightSource } from './files.js';
 import { MissingError } from '../errors.js';
 
 export interface FlatWeights extends WeightSource {

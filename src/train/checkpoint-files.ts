@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MissingError } from '../errors.js';
-import type { CheckpointStore } from '../train/checkpoint.js';
+import type { CheckpointStore } from './checkpoint.js';
 
 export class DirectoryCheckpointStore implements CheckpointStore {
   constructor(readonly dir: string) {}

@@ -5,7 +5,7 @@ import {
   ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, serializeAdapterConfig, serializeAdapterWeights, type Adapter,
 } from '../peft/adapter.js';
 import type { PromptTuningConfig } from '../peft/config.js';
-import { orMissing, readJson, writeFileAtomic } from './local.js';
+import { orMissing, readJson, writeFileAtomic } from '../hub/local.js';
 
 export async function loadAdapter(dir: string): Promise<Adapter> {
   const config = await readJson(join(dir, ADAPTER_CONFIG));
