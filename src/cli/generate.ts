@@ -3,14 +3,12 @@
  * transformers' option names and defaults, which the model's generation_config.json overrides. Prints the decoded
  * sequences (input included, as batch_decode), token by token with --stream, or JSON with --json.
  */
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { MissingError, OptionError } from '../errors.js';
+import { OptionError } from '../errors.js';
 import { generateStream, type GenerateOutput, type GenerateRequest } from '../generate/generate.js';
 import { GENERATION_DEFAULTS as D, type GenerationOptions } from '../generate/options.js';
 import { loadAdapter } from '../peft/adapter-files.js';
-import { readJson } from '../hub/local.js';
-import { modelFromPretrained } from '../models/pretrained.js';
+import { modelFromPretrained, readGenerationConfig } from '../models/pretrained.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { checkAdapterFits } from '../peft/adapter.js';
 
@@ -33,16 +31,13 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     const tokenizer = await tokenizerFromPretrained(modelDir);
     const adapter = adapterDir ? await loadAdapter(adapterDir) : null;
     if (adapter) checkAdapterFits(adapter, model.config, adapterDir!);
-    const generationConfig = await readJson(join(model.source, 'generation_config.json')).catch((e: unknown) => {
-      if (e instanceof MissingError) return null;
-      throw e;
-    });
+    const generationConfig = await readGenerationConfig(model.source);
     const request: GenerateRequest = {
       ...options,
       text: texts,
       prompt: adapter,
       stop_strings: stop,
-      generation_config: generationConfig as Record<string, unknown> | null,
+      generation_config: generationConfig,
     };
     const steps = generateStream(model, tokenizer, request);
     if (stream && !json) process.stdout.write(tokenizer.decode(tokenizer.encode(texts[0]), { skip_special_tokens: true }));

@@ -3,6 +3,7 @@
  * a loaded model, its weights bound in an engine.
  */
 import { join } from 'node:path';
+import { MissingError } from '../errors.js';
 import { readJson } from '../hub/local.js';
 import { locateModel } from '../hub/model-files.js';
 import type { HubOptions } from '../hub/settings.js';
@@ -29,4 +30,13 @@ export async function modelFromPretrained(pathOrId: string, opts: PretrainedOpti
   const model = new PretrainedModel(config, weights, opts.engine ?? Engine.create({ threads: opts.threads }), dir);
   opts.progress_callback?.({ status: 'ready', name: pathOrId, model: pathOrId, task: 'text-generation' });
   return model;
+}
+
+/** The model's generation_config.json (defaults beneath generate's options), or null when it has none. */
+export async function readGenerationConfig(dir: string): Promise<Record<string, unknown> | null> {
+  const config = await readJson(join(dir, 'generation_config.json')).catch((e: unknown) => {
+    if (e instanceof MissingError) return null;
+    throw e;
+  });
+  return config as Record<string, unknown> | null;
 }

@@ -40,11 +40,10 @@ export interface PromptTuningOptions {
   revision?: string | null;
 }
 
-/**
- * A config for `model`, filled in as get_peft_model does: token_dim, num_attention_heads and num_layers from the model
- * config (PEFT's `_prepare_prompt_learning_config`), one transformer submodule for a causal LM.
- */
-export function promptTuningConfig(opts: PromptTuningOptions, model: ModelConfig, baseModelNameOrPath?: string): PromptTuningConfig {
+/** The fields of a PromptTuningConfig that do not depend on the model, validated as PEFT's __post_init__ does. */
+export type PromptTuningFields = Omit<PromptTuningConfig, 'token_dim' | 'num_attention_heads' | 'num_layers'>;
+
+export function promptTuningFields(opts: PromptTuningOptions, baseModelNameOrPath?: string | null): PromptTuningFields {
   const n = opts.num_virtual_tokens;
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new OptionError(`is ${n}; expected an integer >= 1`, 'num_virtual_tokens');
@@ -70,10 +69,7 @@ export function promptTuningConfig(opts: PromptTuningOptions, model: ModelConfig
     peft_type: 'PROMPT_TUNING',
     task_type: 'CAUSAL_LM',
     num_virtual_tokens: n,
-    token_dim: model.hiddenSize,
     num_transformer_submodules: 1,
-    num_attention_heads: model.numHeads,
-    num_layers: model.numLayers,
     prompt_tuning_init: init,
     prompt_tuning_init_text: text,
     tokenizer_name_or_path: tokenizer,
@@ -83,4 +79,17 @@ export function promptTuningConfig(opts: PromptTuningOptions, model: ModelConfig
     inference_mode: false,
     auto_mapping: null,
   };
+}
+
+/**
+ * A config for `model`, filled in as get_peft_model does: token_dim, num_attention_heads and num_layers from the model
+ * config (PEFT's `_prepare_prompt_learning_config`), one transformer submodule for a causal LM.
+ */
+export function promptTuningConfig(opts: PromptTuningOptions, model: ModelConfig, baseModelNameOrPath?: string): PromptTuningConfig {
+  return withModelDims(promptTuningFields(opts, baseModelNameOrPath), model);
+}
+
+/** The model-dependent fields, as get_peft_model fills them in. */
+export function withModelDims(fields: PromptTuningFields, model: ModelConfig): PromptTuningConfig {
+  return { ...fields, token_dim: model.hiddenSize, num_attention_heads: model.numHeads, num_layers: model.numLayers };
 }

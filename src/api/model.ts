@@ -1,0 +1,103 @@
+/**
+ * transformers' AutoModelForCausalLM / PreTrainedModel over softprompt's engine: `forward` gives logits (and a loss
+ * with labels) as a transformers.js-shaped Tensor, `generate` gives input ids + new ids as transformers does.
+ */
+import { generate, type GenerateRequest } from '../generate/generate.js';
+import type { GenerationOptions } from '../generate/options.js';
+import type { PretrainedModel } from '../models/model.js';
+import { modelFromPretrained, readGenerationConfig } from '../models/pretrained.js';
+import type { Engine } from '../runtime/engine.js';
+import { hubOptions, type FromPretrainedOptions } from './hub-options.js';
+import type { PreTrainedTokenizer } from './tokenizer.js';
+
+/** A dense tensor as transformers.js returns it: row-major `data` of shape `dims`. */
+export class Tensor {
+  readonly type = 'float32';
+  constructor(
+    readonly data: Float32Array,
+    readonly dims: number[],
+  ) {}
+
+  get size(): number {
+    return this.data.length;
+  }
+}
+
+export interface ModelInputs {
+  input_ids: number[][];
+  attention_mask?: number[][];
+  /** Same shape as input_ids; -100 marks positions without a label. The loss is HF's shifted mean cross-entropy. */
+  labels?: number[][];
+}
+
+export interface CausalLMOutput {
+  /** [batch, (virtual tokens +) tokens, vocab] */
+  logits: Tensor;
+  loss?: number;
+}
+
+export interface GenerateOptions extends GenerationOptions {
+  input_ids: number[][];
+  attention_mask?: number[][];
+  /** Needed only for stop_strings (transformers takes it as generate's `tokenizer` argument too). */
+  tokenizer?: PreTrainedTokenizer;
+}
+
+export interface ModelFromPretrainedOptions extends FromPretrainedOptions {
+  /** Share one engine (worker thread) between models; default: a new one. */
+  engine?: Engine;
+  /** onnxruntime intra-op threads; default: the number of cores. */
+  threads?: number;
+}
+
+/** A loaded causal LM. Call `dispose()` when done: it holds a worker thread. */
+export class PreTrainedModel {
+  /** @internal */
+  constructor(
+    /** The engine-level model (config, weights bound in the worker). */
+    readonly model: PretrainedModel,
+    /** The model's generation_config.json, read as defaults beneath generate's options. */
+    readonly generation_config: Record<string, unknown> | null,
+  ) {}
+
+  /** config.json as read. */
+  get config(): Record<string, unknown> {
+    return this.model.config.raw;
+  }
+
+  /** The directory the model was loaded from (a hub id's cache snapshot). */
+  get name_or_path(): string {
+    return this.model.source;
+  }
+
+  async forward(inputs: ModelInputs): Promise<CausalLMOutput> {
+    const out = await this.model.forward(inputs);
+    return { logits: new Tensor(out.logits!.data as Float32Array, out.logits!.dims), ...(out.loss === undefined ? {} : { loss: out.loss }) };
+  }
+
+  /** Greedy or sampled decoding with transformers' option names; returns each row's input ids then its new ids. */
+  async generate(opts: GenerateOptions): Promise<number[][]> {
+    return (await generate(this.model, opts.tokenizer?.text_tokenizer ?? null, this.request(opts))).sequences;
+  }
+
+  /** @internal The engine-level request for `opts`, with this model's generation_config beneath it. */
+  request({ tokenizer: _tokenizer, ...opts }: GenerateOptions): GenerateRequest {
+    return { ...opts, generation_config: this.generation_config };
+  }
+
+  /** Stops the engine's worker thread. */
+  async dispose(): Promise<void> {
+    await this.model.engine.close();
+  }
+}
+
+export const AutoModelForCausalLM = {
+  /**
+   * A model directory (config.json + safetensors) or a hub id (`org/name`), fetched into the cache shared with
+   * Python. Architectures: see the README's table.
+   */
+  async from_pretrained(pretrained_model_name_or_path: string, opts: ModelFromPretrainedOptions = {}): Promise<PreTrainedModel> {
+    const model = await modelFromPretrained(pretrained_model_name_or_path, { ...hubOptions(opts), engine: opts.engine, threads: opts.threads });
+    return new PreTrainedModel(model, await readGenerationConfig(model.source));
+  },
+};

@@ -1,0 +1,181 @@
+/**
+ * PEFT's prompt-tuning API: PromptTuningConfig, get_peft_model, and PeftModel with named adapters (save_pretrained,
+ * from_pretrained, load_adapter, set_adapter, delete_adapter), plus per-row adapters in one generate batch
+ * (`adapter_names`, PEFT's keyword for mixed batches; '__base__' = no prompt).
+ */
+import { MissingError, OptionError, ShapeError } from '../errors.js';
+import { generate } from '../generate/generate.js';
+import { promptTuningFields, withModelDims, type PromptTuningFields, type PromptTuningInit as Init, type PromptTuningOptions } from '../peft/config.js';
+import { DEFAULT_ADAPTER, PeftModel as EnginePeftModel } from '../peft/peft-model.js';
+import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
+import type { CausalLMOutput, GenerateOptions, ModelInputs, PreTrainedModel } from './model.js';
+import { Tensor } from './model.js';
+
+export const TaskType = { CAUSAL_LM: 'CAUSAL_LM' } as const;
+export const PromptTuningInit = { RANDOM: 'RANDOM', TEXT: 'TEXT', SAMPLE_VOCAB: 'SAMPLE_VOCAB' } as const satisfies Record<Init, Init>;
+
+/** The adapter name that means "no soft prompt" in `adapter_names`, as PEFT's mixed batches use it. */
+export const BASE_ADAPTER = '__base__';
+
+export interface PromptTuningConfigOptions extends PromptTuningOptions {
+  task_type: 'CAUSAL_LM';
+  base_model_name_or_path?: string | null;
+  inference_mode?: boolean;
+}
+
+/** PEFT's PromptTuningConfig; its fields are adapter_config.json's. Validated on construction, as PEFT does. */
+export class PromptTuningConfig implements PromptTuningFields {
+  readonly peft_type = 'PROMPT_TUNING';
+  task_type: 'CAUSAL_LM';
+  num_virtual_tokens: number;
+  num_transformer_submodules: 1 = 1;
+  prompt_tuning_init: Init;
+  prompt_tuning_init_text: string | null;
+  tokenizer_name_or_path: string | null;
+  tokenizer_kwargs: Record<string, unknown> | null;
+  base_model_name_or_path: string | null;
+  revision: string | null;
+  inference_mode: boolean;
+  auto_mapping: Record<string, unknown> | null = null;
+  /** Filled in by get_peft_model from the model: the hidden size, heads and layers. */
+  token_dim: number | null = null;
+  num_attention_heads: number | null = null;
+  num_layers: number | null = null;
+
+  constructor(opts: PromptTuningConfigOptions) {
+    if (opts.task_type !== TaskType.CAUSAL_LM) {
+      throw new OptionError(`is ${JSON.stringify(opts.task_type)}; softprompt runs causal LMs: expected "CAUSAL_LM"`, 'task_type');
+    }
+    const fields = promptTuningFields(opts, opts.base_model_name_or_path);
+    this.task_type = fields.task_type;
+    this.num_virtual_tokens = fields.num_virtual_tokens;
+    this.prompt_tuning_init = fields.prompt_tuning_init;
+    this.prompt_tuning_init_text = fields.prompt_tuning_init_text;
+    this.tokenizer_name_or_path = fields.tokenizer_name_or_path;
+    this.tokenizer_kwargs = fields.tokenizer_kwargs;
+    this.base_model_name_or_path = fields.base_model_name_or_path;
+    this.revision = fields.revision;
+    this.inference_mode = opts.inference_mode ?? false;
+  }
+}
+
+export interface PeftModelOptions {
+  adapter_name?: string;
+}
+
+export interface LoadAdapterOptions {
+  /** PEFT loads adapters for inference unless told otherwise; a Trainer refuses a model whose active adapter is not trainable. */
+  is_trainable?: boolean;
+}
+
+/**
+ * get_peft_model: the model with a freshly initialised soft prompt (TEXT init tokenizes the init text with the
+ * tokenizer at tokenizer_name_or_path, as PEFT does). `seed` fixes RANDOM / SAMPLE_VOCAB init (default 42).
+ */
+export async function get_peft_model(model: PreTrainedModel, config: PromptTuningConfig, opts: PeftModelOptions & { seed?: number } = {}): Promise<PeftModel> {
+  const fields = { ...config, base_model_name_or_path: config.base_model_name_or_path ?? model.name_or_path };
+  const tokenizer = fields.prompt_tuning_init === 'TEXT' ? await tokenizerFromPretrained(fields.tokenizer_name_or_path!) : null;
+  const engine = EnginePeftModel.create(model.model, withModelDims(fields, model.model.config), {
+    tokenizer, seed: opts.seed, adapterName: opts.adapter_name ?? DEFAULT_ADAPTER,
+  });
+  return new PeftModel(model, engine, new Set([engine.activeAdapter]));
+}
+
+/** A frozen base model plus named soft prompts, one of them active. */
+export class PeftModel {
+  /** @internal */
+  constructor(
+    readonly base_model: PreTrainedModel,
+    /** The engine-level PeftModel (its live prompts are what a Trainer updates). */
+    readonly peft: EnginePeftModel,
+    private readonly trainable: Set<string>,
+  ) {}
+
+  /** PeftModel.from_pretrained: the adapter saved in `dir` (PEFT's files), as the active adapter. */
+  static async from_pretrained(model: PreTrainedModel, dir: string, opts: PeftModelOptions & LoadAdapterOptions = {}): Promise<PeftModel> {
+    const name = opts.adapter_name ?? DEFAULT_ADAPTER;
+    const engine = await EnginePeftModel.fromPretrained(model.model, dir, name);
+    return new PeftModel(model, engine, new Set(opts.is_trainable ? [name] : []));
+  }
+
+  get active_adapter(): string {
+    return this.peft.activeAdapter;
+  }
+
+  /** Every adapter's config by name, as PEFT's `peft_config`. */
+  get peft_config(): Record<string, Readonly<PromptTuningFields & { token_dim: number }>> {
+    return Object.fromEntries(this.peft.listAdapters().map((name) => [name, this.peft.adapterConfig(name)]));
+  }
+
+  /** Whether the active adapter may be trained (false for adapters loaded without is_trainable, as in PEFT). */
+  get is_trainable(): boolean {
+    return this.trainable.has(this.active_adapter);
+  }
+
+  async load_adapter(dir: string, adapter_name: string, opts: LoadAdapterOptions = {}): Promise<void> {
+    await this.peft.loadAdapter(dir, adapter_name);
+    if (opts.is_trainable) this.trainable.add(adapter_name);
+  }
+
+  set_adapter(adapter_name: string): void {
+    this.peft.setAdapter(adapter_name);
+  }
+
+  delete_adapter(adapter_name: string): void {
+    this.peft.deleteAdapter(adapter_name);
+    this.trainable.delete(adapter_name);
+  }
+
+  /** PEFT's files: the default adapter in `dir`, every other one in `dir/<name>`. */
+  async save_pretrained(dir: string, opts: { selected_adapters?: string[] } = {}): Promise<void> {
+    await this.peft.savePretrained(dir, { selectedAdapters: opts.selected_adapters });
+  }
+
+  /** [trainable, all] parameters, as PEFT's get_nb_trainable_parameters. */
+  get_nb_trainable_parameters(): [number, number] {
+    const { trainable, all } = this.peft.trainableParameters();
+    return [trainable, all];
+  }
+
+  /** Prints (and returns) PEFT's line: `trainable params: 4,096 || all params: ... || trainable%: ...`. */
+  print_trainable_parameters(): string {
+    const line = this.peft.printTrainableParameters();
+    console.log(line);
+    return line;
+  }
+
+  /** With the active soft prompt; logits have num_virtual_tokens more positions than the input, as in PEFT. */
+  async forward(inputs: ModelInputs): Promise<CausalLMOutput> {
+    const out = await this.peft.forward(inputs);
+    return { logits: new Tensor(out.logits!.data as Float32Array, out.logits!.dims), ...(out.loss === undefined ? {} : { loss: out.loss }) };
+  }
+
+  /**
+   * Generates with the active adapter, or with `adapter_names` one adapter per row ('__base__' = the base model):
+   * each row then comes out as it would alone. Returns input ids + new ids per row (virtual tokens never appear).
+   */
+  async generate(opts: GenerateOptions & { adapter_names?: string[] }): Promise<number[][]> {
+    const { adapter_names, ...rest } = opts;
+    const request = this.base_model.request(rest);
+    if (adapter_names === undefined) request.prompt = this.peft.prompt();
+    else {
+      if (adapter_names.length !== opts.input_ids.length) {
+        throw new ShapeError(`has ${adapter_names.length} names for ${opts.input_ids.length} rows; expected one per row`, 'adapter_names');
+      }
+      request.prompts = adapter_names.map((name) => (name === BASE_ADAPTER ? null : this.promptOf(name)));
+    }
+    return (await generate(this.base_model.model, opts.tokenizer?.text_tokenizer ?? null, request)).sequences;
+  }
+
+  /** Stops the base model's engine. */
+  async dispose(): Promise<void> {
+    await this.base_model.dispose();
+  }
+
+  private promptOf(name: string): Float32Array {
+    if (!this.peft.listAdapters().includes(name)) {
+      throw new MissingError(`no adapter "${name}" (adapters: ${this.peft.listAdapters().join(', ')}, or ${BASE_ADAPTER})`, 'adapter_names');
+    }
+    return this.peft.prompt(name);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * transformers' TrainingArguments, DataCollatorForLanguageModeling and Trainer over softprompt's training loop (HF
+ * 4.40 semantics: AdamW, linear decay, clipping, accumulation, evaluation, checkpoints in output_dir, resume).
+ */
+import { OptionError, UnsupportedError } from '../errors.js';
+import { dataCollatorForLanguageModeling } from '../data/collator.js';
+import type { ForwardBatch } from '../models/model.js';
+import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
+import type { TrainerState } from '../train/checkpoint.js';
+import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments as Args } from '../train/args.js';
+import { Trainer as Loop, type TrainerCallbacks } from '../train/trainer.js';
+import { Callable } from './callable.js';
+import type { Dataset } from './datasets.js';
+import type { PeftModel } from './peft.js';
+import type { PreTrainedTokenizer } from './tokenizer.js';
+
+/**
+ * HF arguments accepted for a Python script's sake that change nothing here: softprompt always runs on the CPU,
+ * reports to no tracker and keeps only the columns it reads.
+ */
+const NO_EFFECT = ['use_cpu', 'no_cuda', 'report_to', 'logging_dir', 'overwrite_output_dir', 'remove_unused_columns', 'disable_tqdm', 'do_train', 'do_eval'];
+const KNOWN = new Set([...Object.keys(TRAINING_DEFAULTS), 'eval_strategy', 'eval_steps', 'max_memory', 'output_dir', ...NO_EFFECT]);
+
+export type TrainingArgumentsOptions = Partial<Args> & { output_dir?: string | null } & { [noEffect: string]: unknown };
+
+/** transformers' TrainingArguments: its names and defaults, validated on construction; unknown names are refused. */
+export class TrainingArguments {
+  /** Checkpoints go to output_dir/checkpoint-<step>; without one, nothing is saved during training. */
+  readonly output_dir: string | null;
+  readonly args: Readonly<Args>;
+
+  constructor(opts: TrainingArgumentsOptions = {}) {
+    const unknown = Object.keys(opts).filter((k) => !KNOWN.has(k));
+    if (unknown.length > 0) throw new OptionError(`is not a TrainingArguments field softprompt knows (known: ${[...KNOWN].sort().join(', ')})`, unknown[0]);
+    const { output_dir = null, ...rest } = opts;
+    const given = Object.fromEntries(Object.entries(rest).filter(([k]) => !NO_EFFECT.includes(k))) as Partial<Args>;
+    this.output_dir = output_dir;
+    this.args = trainingArguments(given);
+  }
+}
+
+export interface PaddedFeatures extends ForwardBatch {
+  attention_mask: number[][];
+  labels: number[][];
+}
+
+/** A tokenized example: a row with `input_ids` (one list, or the one-row list a tokenizer call returns), or the ids. */
+export type Features = { input_ids: number[] | number[][] } | number[];
+
+export interface DataCollatorForLanguageModeling {
+  (features: Features[]): PaddedFeatures;
+}
+
+/**
+ * Pads a list of examples to the longest (on the tokenizer's padding side) and sets labels = input_ids with pad ids
+ * set to -100. A tokenizer without a pad token pads with its EOS, as the CLI does.
+ */
+export class DataCollatorForLanguageModeling extends Callable<[Features[]], PaddedFeatures> {
+  private readonly collate: (examples: number[][]) => ForwardBatch;
+
+  constructor(opts: { tokenizer: PreTrainedTokenizer; mlm?: boolean }) {
+    super();
+    if (opts.mlm !== false) throw new UnsupportedError('masked language modelling is for encoder models; pass mlm: false', 'mlm');
+    const { tokenizer } = opts;
+    const pad = tokenizer.pad_token_id ?? tokenizer.eos_token_id;
+    if (pad === null) throw new OptionError('the tokenizer has neither a pad nor an EOS token; set tokenizer.pad_token_id', 'tokenizer');
+    this.collate = dataCollatorForLanguageModeling({ pad_token_id: pad, padding_side: tokenizer.padding_side });
+  }
+
+  protected _call(features: Features[]): PaddedFeatures {
+    return this.collate(features.map(exampleIds)) as PaddedFeatures;
+  }
+
+  /** @internal The engine-level collator over plain id lists. */
+  get examples(): (examples: number[][]) => ForwardBatch {
+    return this.collate;
+  }
+}
+
+export interface TrainerOptions {
+  /** A PeftModel from get_peft_model (or loaded with is_trainable): its active soft prompt is trained in place. */
+  model: PeftModel;
+  args: TrainingArguments;
+  train_dataset: Dataset | Features[];
+  eval_dataset?: Dataset | Features[];
+  data_collator: DataCollatorForLanguageModeling;
+  /** on_log, on_step_end, on_save, ... (softprompt's callback names follow HF's TrainerCallback events). */
+  callbacks?: TrainerCallbacks;
+}
+
+export interface TrainOutput {
+  global_step: number;
+  training_loss: number;
+  metrics: Record<string, number>;
+}
+
+export class Trainer {
+  readonly model: PeftModel;
+  readonly args: TrainingArguments;
+  private readonly loop: Loop;
+
+  constructor(opts: TrainerOptions) {
+    if (!opts.model.is_trainable) {
+      throw new OptionError(`adapter "${opts.model.active_adapter}" was loaded for inference; load it with is_trainable: true to train it`, 'model');
+    }
+    this.model = opts.model;
+    this.args = opts.args;
+    const dir = opts.args.output_dir;
+    this.loop = new Loop({
+      model: opts.model.peft,
+      args: opts.args.args,
+      train_dataset: [...opts.train_dataset].map(exampleIds),
+      eval_dataset: opts.eval_dataset && [...opts.eval_dataset].map(exampleIds),
+      data_collator: opts.data_collator.examples,
+      checkpoints: dir === null ? undefined : new DirectoryCheckpointStore(dir),
+      callbacks: opts.callbacks,
+    });
+  }
+
+  /** Trains the active prompt; `resume_from_checkpoint`: true for output_dir's latest checkpoint, or a checkpoint name. */
+  async train(opts: { resume_from_checkpoint?: string | boolean } = {}): Promise<TrainOutput> {
+    const { global_step, training_loss, metrics } = await this.loop.train(opts);
+    return { global_step, training_loss, metrics };
+  }
+
+  /** eval_loss (and eval_perplexity) of the current prompt on eval_dataset. */
+  evaluate(): Promise<Record<string, number>> {
+    return this.loop.evaluate();
+  }
+
+  /** Step, epoch and log_history of the run so far (null before train()). */
+  get state(): Readonly<TrainerState> | null {
+    return this.loop.state;
+  }
+
+  /** The adapter, as PEFT's save_pretrained writes it (default: output_dir). */
+  async save_model(dir: string | null = this.args.output_dir): Promise<void> {
+    if (dir === null) throw new OptionError('no directory given and no output_dir set', 'output_dir');
+    await this.model.save_pretrained(dir);
+  }
+}
+
+function exampleIds(example: Features | Record<string, unknown>): number[] {
+  const ids = Array.isArray(example) ? example : example?.input_ids;
+  const row = Array.isArray(ids) && ids.length === 1 && Array.isArray(ids[0]) ? ids[0] : ids;
+  if (!Array.isArray(row) || !row.every((id) => Number.isSafeInteger(id))) {
+    throw new OptionError('expected each example to have input_ids, a list of token ids (tokenize the dataset with map first)', 'train_dataset');
+  }
+  return row as number[];
+}
