@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { architectureOf } from '../src/models/architectures.js';
 import { modelFromPretrained } from '../src/models/pretrained.js';
 import type { ModelConfig } from '../src/models/config.js';
 import { machine, matmulGflops, median, peakRssGb, randomFloats } from './util.js';
@@ -34,7 +35,7 @@ if (![B, T, n, steps].every((x) => Number.isInteger(x) && x >= 1)) {
 function stepFlops(cfg: ModelConfig, tokens: number, labelled: number): number {
   const H = cfg.hiddenSize;
   const kv = cfg.numKvHeads * cfg.headDim;
-  const mlp = cfg.arch === 'llama' || cfg.arch === 'qwen2' ? 3 * H * cfg.intermediateSize : 2 * H * cfg.intermediateSize;
+  const mlp = (architectureOf(cfg).gatedMlp ? 3 : 2) * H * cfg.intermediateSize;
   const perToken = cfg.numLayers * (H * H * 2 + 2 * H * kv + mlp);
   const S = tokens / B;
   const attention = cfg.numLayers * 4 * S * H; // q.k and p.v per token

@@ -23,7 +23,7 @@ async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> 
 const isError = (type: typeof MissingError | typeof FormatError, pattern: RegExp) => (e: unknown) =>
   e instanceof type && pattern.test(e.message);
 
-const EMBEDDINGS = {
+const EMBEDDINGS: Record<string, string> = {
   bloom: 'transformer.word_embeddings.weight',
   gpt2: 'transformer.wte.weight',
   llama: 'model.embed_tokens.weight',

@@ -6,6 +6,7 @@
  * length limit is reached.
  */
 import { OptionError, ShapeError } from '../errors.js';
+import { hardPositionLimit } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import type { PretrainedModel } from '../models/model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
@@ -162,22 +163,23 @@ function newTokenBudget(c: GenerationConfig, T: number): number {
 }
 
 /**
- * GPT-2's learned positions end at n_positions, and its positions count the virtual tokens. (RoPE and ALiBi have
- * no hard end; transformers does not check them either.) Without `maxNew`, checks the input alone.
+ * A learned position table ends (GPT-2: at n_positions), and its positions count the virtual tokens. (RoPE and ALiBi
+ * have no hard end; transformers does not check them either.) Without `maxNew`, checks the input alone.
  */
 function checkContext(cfg: ModelConfig, batch: PreparedBatch, maxNew = 1): void {
-  if (cfg.arch !== 'gpt2') return;
-  const limit = cfg.maxPositions!;
+  const hard = hardPositionLimit(cfg);
+  if (hard === null) return;
+  const { max: limit, key } = hard;
   const n = batch.prompt?.length ?? 0;
   const used = batch.mask.map((row, b) => (batch.positions === 'slots' ? n + row.length : sum(row) + sum(batch.prompt?.mask[b] ?? [])));
   const input = Math.max(...used);
   if (input > limit) {
-    throw new ShapeError(`the input takes ${input} positions (${n} virtual tokens included) but the model has n_positions ${limit}`, 'input_ids');
+    throw new ShapeError(`the input takes ${input} positions (${n} virtual tokens included) but the model has ${key} ${limit}`, 'input_ids');
   }
   // The last new token is never fed back, so it needs no position.
   if (input + maxNew - 1 > limit) {
     const room = limit - input + 1;
-    throw new OptionError(`${maxNew} new tokens after a ${input}-position input exceed n_positions ${limit} (at most ${room})`, 'max_new_tokens');
+    throw new OptionError(`${maxNew} new tokens after a ${input}-position input exceed ${key} ${limit} (at most ${room})`, 'max_new_tokens');
   }
 }
 

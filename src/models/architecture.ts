@@ -1,22 +1,25 @@
 /**
- * What every architecture file provides: how token ids become embeddings, how embeddings (soft-prompt rows
- * included) become final hidden states, and how hidden states become logits. Checkpoint tensor names appear only in
- * the architecture files, through `Param`, which declares the weight as a graph input and checks its shape.
+ * What every architecture file provides: the facts the rest of softprompt asks about a family (which HF classes it
+ * loads, how it reads config.json, its position scheme, its embedding and head weights), and its model: how token ids
+ * become embeddings, how embeddings (soft-prompt rows included) become final hidden states, and how hidden states
+ * become logits. Checkpoint tensor names appear only in the architecture files, through `Param`, which declares the
+ * weight as a graph input and checks its shape.
  */
 import type { Tensor } from '../graph/graph.js';
-import type { ModelConfig } from './config.js';
+import type { ConfigFields } from './config-fields.js';
+import type { FamilyConfig, ModelConfig } from './config.js';
 
 /** Declares (once) and returns the graph input for a checkpoint tensor, checking it has `shape`. */
 export type Param = (name: string, shape: number[]) => Tensor;
 
 /** Per-batch inputs computed outside the graph from the attention mask (see positions.ts). */
 export interface AuxTensors {
-  /** [B, 1 or heads, Sq, Sk]: 0 where attending, the fp32 minimum where masked (plus ALiBi for BLOOM). */
+  /** [B, 1 or heads, Sq, Sk]: 0 where attending, the fp32 minimum where masked (plus the ALiBi distances). */
   bias: Tensor;
-  /** RoPE tables [B, Sq, headDim] (Llama, Qwen2). */
+  /** RoPE tables [B, Sq, headDim] (the 'rope' scheme). */
   cos?: Tensor;
   sin?: Tensor;
-  /** Learned-position ids [B, Sq] (GPT-2). */
+  /** Position ids [B, Sq] (the 'learned' scheme). */
   positionIds?: Tensor;
 }
 
@@ -38,3 +41,49 @@ export interface CausalLM {
 }
 
 export type ArchitectureBuilder = (cfg: ModelConfig, p: Param) => CausalLM;
+
+/**
+ * How positions reach the model: ALiBi distances added to the attention bias (one bias per head), RoPE cos/sin tables
+ * that rotate q and k, or ids into a learned position table.
+ */
+export type PositionScheme = 'alibi' | 'rope' | 'learned';
+
+/**
+ * How the attention bias combines causality and padding, as the family's eager attention in transformers does:
+ * 'either' writes the fp32 minimum where a key is in the future or padded; 'sum' (GPT-2) writes it for the future and
+ * then adds the padding mask, so a future pad is -inf. The goldens compare logits at pad positions, which see this.
+ */
+export type MaskCombination = 'either' | 'sum';
+
+/** One model family, declared once in its file under src/models/ and listed in architectures.ts. */
+export interface Architecture {
+  /** ModelConfig.arch: the family's name, also its file's name. */
+  name: string;
+  /** config.json `architectures[0]` values that load as this family (tried first). */
+  classes: string[];
+  /** config.json `model_type` values that load as this family (when `architectures` names no known class). */
+  modelTypes: string[];
+  /**
+   * Reads the hyper-parameters this family spells its own way, with HF's aliases and its config class's defaults.
+   * parseModelConfig reads the rest (layers, heads, vocabulary, special tokens, the position limit).
+   */
+  config(f: ConfigFields, numHeads: number): FamilyConfig;
+  /** transformers' config-class defaults for special tokens absent from config.json. */
+  tokenDefaults: { bos: number | null; eos: number | null };
+  /** Config switches that change the math in ways this file does not implement: refused rather than run wrong. */
+  unsupported: Array<[key: string, value: unknown]>;
+  positions: PositionScheme;
+  mask: MaskCombination;
+  /**
+   * The config key holding the number of positions and its default; null when the family has none (ALiBi). Only a
+   * learned table makes it a hard limit; for RoPE it is what dynamic scaling measures against.
+   */
+  positionLimit: { key: string; default: number } | null;
+  /** Checkpoint name of the input embedding table [V, H]: what `embed` reads and prompt initialisation samples. */
+  embeddingWeight: string;
+  /** Checkpoint name of the output projection [V, H] when it is not tied; null when the family always ties it. */
+  headWeight: string | null;
+  /** The MLP multiplies an activated gate by an up projection (two intermediate-sized tensors per token, not one). */
+  gatedMlp: boolean;
+  build: ArchitectureBuilder;
+}

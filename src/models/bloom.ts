@@ -5,15 +5,36 @@
  */
 import type { Tensor } from '../graph/graph.js';
 import { add, gather, layerNorm, reshape, split, transpose } from '../graph/ops.js';
-import type { ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
+import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
+import { evenSplit, type ConfigFields } from './config-fields.js';
+import type { FamilyConfig } from './config.js';
 import { attention, geluTanh, linear, mergeHeads, withCache } from './layers.js';
 
-export const bloom: ArchitectureBuilder = (cfg, p) => {
+const EMBEDDINGS = 'transformer.word_embeddings.weight';
+
+/** BloomConfig: `n_embed` overrides `hidden_size`; the MLP is always 4x wide and the GELU always tanh (gelu_new). */
+function config(f: ConfigFields, numHeads: number): FamilyConfig {
+  const hiddenSize = f.int('n_embed', 'hidden_size');
+  return {
+    hiddenSize,
+    numKvHeads: numHeads,
+    headDim: evenSplit(hiddenSize, numHeads, f.source),
+    intermediateSize: 4 * hiddenSize,
+    normEps: f.optionalNumber('layer_norm_epsilon') ?? 1e-5,
+    ropeTheta: 10000,
+    ropeScaling: null,
+    tieWordEmbeddings: true,
+    activation: 'gelu_new',
+    attentionBias: true,
+  };
+}
+
+const build: ArchitectureBuilder = (cfg, p) => {
   const H = cfg.hiddenSize;
   const nh = cfg.numHeads;
   const hd = cfg.headDim;
   const eps = cfg.normEps;
-  const embeddings = () => p('transformer.word_embeddings.weight', [cfg.vocabSize, H]);
+  const embeddings = () => p(EMBEDDINGS, [cfg.vocabSize, H]);
   const ln = (x: Tensor, name: string) => layerNorm(x, p(name + '.weight', [H]), p(name + '.bias', [H]), eps);
 
   function selfAttention(x: Tensor, i: number, aux: AuxTensors, cache?: KvCache): Tensor {
@@ -47,4 +68,20 @@ export const bloom: ArchitectureBuilder = (cfg, p) => {
       return linear(h, this.headWeight());
     },
   };
+};
+
+export const bloom: Architecture = {
+  name: 'bloom',
+  classes: ['BloomForCausalLM'],
+  modelTypes: ['bloom'],
+  config,
+  tokenDefaults: { bos: 1, eos: 2 },
+  unsupported: [['apply_residual_connection_post_layernorm', true]],
+  positions: 'alibi',
+  mask: 'either',
+  positionLimit: null,
+  embeddingWeight: EMBEDDINGS,
+  headWeight: null,
+  gatedMlp: false,
+  build,
 };

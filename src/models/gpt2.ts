@@ -4,16 +4,37 @@
  */
 import type { Tensor } from '../graph/graph.js';
 import { add, gather, layerNorm, split } from '../graph/ops.js';
-import type { ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
+import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
+import { evenSplit, type ConfigFields } from './config-fields.js';
+import type { FamilyConfig } from './config.js';
 import { attention, conv1d, geluTanh, linear, mergeHeads, splitHeads, withCache } from './layers.js';
 
-export const gpt2: ArchitectureBuilder = (cfg, p) => {
+const WTE = 'transformer.wte.weight';
+
+/** GPT2Config: `n_embd`, `n_inner` (null means 4 × n_embd), `activation_function`. */
+function config(f: ConfigFields, numHeads: number): FamilyConfig {
+  const hiddenSize = f.int('n_embd', 'hidden_size');
+  return {
+    hiddenSize,
+    numKvHeads: numHeads,
+    headDim: evenSplit(hiddenSize, numHeads, f.source),
+    intermediateSize: f.optionalInt('n_inner') ?? 4 * hiddenSize,
+    normEps: f.optionalNumber('layer_norm_epsilon') ?? 1e-5,
+    ropeTheta: 10000,
+    ropeScaling: null,
+    tieWordEmbeddings: true,
+    activation: f.optionalString('activation_function') ?? 'gelu_new',
+    attentionBias: true,
+  };
+}
+
+const build: ArchitectureBuilder = (cfg, p) => {
   const H = cfg.hiddenSize;
   const nh = cfg.numHeads;
   const hd = cfg.headDim;
   const I = cfg.intermediateSize;
   const eps = cfg.normEps;
-  const wte = () => p('transformer.wte.weight', [cfg.vocabSize, H]);
+  const wte = () => p(WTE, [cfg.vocabSize, H]);
   const ln = (x: Tensor, name: string) => layerNorm(x, p(name + '.weight', [H]), p(name + '.bias', [H]), eps);
 
   function attn(x: Tensor, i: number, aux: AuxTensors, cache?: KvCache): Tensor {
@@ -46,4 +67,20 @@ export const gpt2: ArchitectureBuilder = (cfg, p) => {
       return linear(h, this.headWeight());
     },
   };
+};
+
+export const gpt2: Architecture = {
+  name: 'gpt2',
+  classes: ['GPT2LMHeadModel'],
+  modelTypes: ['gpt2'],
+  config,
+  tokenDefaults: { bos: 50256, eos: 50256 },
+  unsupported: [['scale_attn_by_inverse_layer_idx', true], ['scale_attn_weights', false]],
+  positions: 'learned',
+  mask: 'sum',
+  positionLimit: { key: 'n_positions', default: 1024 },
+  embeddingWeight: WTE,
+  headWeight: null,
+  gatedMlp: false,
+  build,
 };

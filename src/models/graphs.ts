@@ -9,14 +9,9 @@ import { toOnnx, type ExportOptions } from '../graph/onnx.js';
 import { concat, gather, log, logSumExp, matmul, mul, reduceMax, reduceSum, reshape, softmax, split, sub, transposeLast, unsqueeze, withGradient } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
 import { rowViewName } from '../runtime/protocol.js';
-import type { ArchitectureBuilder, AuxTensors, CausalLM } from './architecture.js';
+import type { AuxTensors, CausalLM } from './architecture.js';
+import { architectureOf } from './architectures.js';
 import type { ModelConfig } from './config.js';
-import { bloom } from './bloom.js';
-import { gpt2 } from './gpt2.js';
-import { llama } from './llama.js';
-import { qwen2 } from './qwen2.js';
-
-export const ARCHITECTURES: Record<ModelConfig['arch'], ArchitectureBuilder> = { bloom, gpt2, llama, qwen2 };
 
 export interface GraphKind {
   /** Prepend per-row soft prompts (graph input `prompt` [B, n, H]). */
@@ -107,8 +102,8 @@ function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean)
 
 /**
  * A new graph with the architecture's weights as inputs (declared once each, under the names `resolve` gives),
- * `input_ids`, and the per-batch inputs positions.ts computes: `attn_bias` [B, 1|heads, queries, keys] and, by
- * architecture, RoPE tables or position ids for the queries.
+ * `input_ids`, and the per-batch inputs positions.ts computes: `attn_bias` [B, 1|heads, queries, keys] (heads for
+ * ALiBi) and, by position scheme, RoPE tables or position ids for the queries.
  */
 export function modelInputs(
   cfg: ModelConfig,
@@ -118,18 +113,19 @@ export function modelInputs(
 ): { g: Graph; arch: CausalLM; ids: Tensor; aux: AuxTensors; params: Map<string, Tensor> } {
   const g = new Graph();
   const params = new Map<string, Tensor>();
-  const arch = ARCHITECTURES[cfg.arch](cfg, (name, shape) => {
+  const { positions, build } = architectureOf(cfg);
+  const arch = build(cfg, (name, shape) => {
     const actual = resolve(name, shape);
     if (!params.has(actual)) params.set(actual, g.input(actual, 'float32', shape));
     return params.get(actual)!;
   });
   const ids = g.input('input_ids', 'int64', ['batch', 'tokens']);
-  const aux: AuxTensors = { bias: g.input('attn_bias', 'float32', ['batch', cfg.arch === 'bloom' ? cfg.numHeads : 1, queries, keys]) };
-  if (cfg.arch === 'llama' || cfg.arch === 'qwen2') {
+  const aux: AuxTensors = { bias: g.input('attn_bias', 'float32', ['batch', positions === 'alibi' ? cfg.numHeads : 1, queries, keys]) };
+  if (positions === 'rope') {
     aux.cos = g.input('rope_cos', 'float32', ['batch', queries, cfg.headDim]);
     aux.sin = g.input('rope_sin', 'float32', ['batch', queries, cfg.headDim]);
   }
-  if (cfg.arch === 'gpt2') aux.positionIds = g.input('position_ids', 'int64', ['batch', queries]);
+  if (positions === 'learned') aux.positionIds = g.input('position_ids', 'int64', ['batch', queries]);
   return { g, arch, ids, aux, params };
 }
 

@@ -4,23 +4,44 @@
  */
 import type { Tensor } from '../graph/graph.js';
 import { add, gather, mul, swiGlu, unsqueeze } from '../graph/ops.js';
-import type { ArchitectureBuilder, AuxTensors, KvCache, Param } from './architecture.js';
-import type { ModelConfig } from './config.js';
+import type { Architecture, AuxTensors, CausalLM, KvCache, Param } from './architecture.js';
+import { evenSplit, parseRopeScaling, type ConfigFields } from './config-fields.js';
+import type { FamilyConfig, ModelConfig } from './config.js';
 import { attention, linear, mergeHeads, rmsNorm, rope, splitHeads, withCache } from './layers.js';
+
+const EMBED_TOKENS = 'model.embed_tokens.weight';
+const LM_HEAD = 'lm_head.weight';
+
+/** LlamaConfig (Qwen2Config reads the same keys): GQA heads, an explicit head_dim may break hidden = heads × head_dim. */
+export function llamaConfig(f: ConfigFields, numHeads: number): FamilyConfig {
+  const hiddenSize = f.int('hidden_size');
+  return {
+    hiddenSize,
+    numKvHeads: f.optionalInt('num_key_value_heads') ?? numHeads,
+    headDim: f.optionalInt('head_dim') ?? evenSplit(hiddenSize, numHeads, f.source),
+    intermediateSize: f.int('intermediate_size'),
+    normEps: f.optionalNumber('rms_norm_eps') ?? 1e-6,
+    ropeTheta: f.optionalNumber('rope_theta') ?? 10000,
+    ropeScaling: parseRopeScaling(f.raw.rope_scaling, f.source),
+    tieWordEmbeddings: f.optionalBool('tie_word_embeddings') ?? false,
+    activation: f.optionalString('hidden_act') ?? 'silu',
+    attentionBias: f.optionalBool('attention_bias') ?? false,
+  };
+}
 
 export interface LlamaBiases {
   qkv: boolean;
   out: boolean;
 }
 
-export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): ReturnType<ArchitectureBuilder> {
+export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): CausalLM {
   const H = cfg.hiddenSize;
   const hd = cfg.headDim;
   const nh = cfg.numHeads;
   const nkv = cfg.numKvHeads;
   const I = cfg.intermediateSize;
   const eps = cfg.normEps;
-  const embedTokens = () => p('model.embed_tokens.weight', [cfg.vocabSize, H]);
+  const embedTokens = () => p(EMBED_TOKENS, [cfg.vocabSize, H]);
 
   function selfAttention(x: Tensor, i: number, aux: AuxTensors, cache?: KvCache): Tensor {
     const a = `model.layers.${i}.self_attn.`;
@@ -53,11 +74,25 @@ export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): Ret
       }
       return rmsNorm(x, p('model.norm.weight', [H]), eps);
     },
-    headWeight: () => cfg.tieWordEmbeddings ? embedTokens() : p('lm_head.weight', [cfg.vocabSize, H]),
+    headWeight: () => cfg.tieWordEmbeddings ? embedTokens() : p(LM_HEAD, [cfg.vocabSize, H]),
     head(h) {
       return linear(h, this.headWeight());
     },
   };
 }
 
-export const llama: ArchitectureBuilder = (cfg, p) => buildLlama(cfg, p, { qkv: cfg.attentionBias, out: cfg.attentionBias });
+export const llama: Architecture = {
+  name: 'llama',
+  classes: ['LlamaForCausalLM'],
+  modelTypes: ['llama'],
+  config: llamaConfig,
+  tokenDefaults: { bos: 1, eos: 2 },
+  unsupported: [['mlp_bias', true]],
+  positions: 'rope',
+  mask: 'either',
+  positionLimit: { key: 'max_position_embeddings', default: 2048 },
+  embeddingWeight: EMBED_TOKENS,
+  headWeight: LM_HEAD,
+  gatedMlp: true,
+  build: (cfg, p) => buildLlama(cfg, p, { qkv: cfg.attentionBias, out: cfg.attentionBias }),
+};

@@ -6,6 +6,7 @@
  * headLogSumExp), and the fp32 weights held once. Checked against measured peaks in docs/benchmarks.md; the margin
  * covers the allocator's slack.
  */
+import { architectureOf } from './architectures.js';
 import type { ModelConfig } from './config.js';
 import { VOCAB_CHUNK } from './graphs.js';
 
@@ -21,7 +22,7 @@ export function weightBytes(cfg: ModelConfig, parameters: number): number {
 export function trainingActivationBytes(cfg: ModelConfig, batch: number, seq: number): number {
   const H = cfg.hiddenSize;
   const kv = cfg.numKvHeads * cfg.headDim;
-  const gated = cfg.arch === 'llama' || cfg.arch === 'qwen2';
+  const gated = architectureOf(cfg).gatedMlp;
   // GELU's derivative, or SwiGLU's two forward factors (vjp.ts): the only MLP-sized tensors the backward pass keeps.
   const mlp = (gated ? 2 : 1) * cfg.intermediateSize;
   const perTokenLayer = 2 * H + H + 2 * kv + mlp + cfg.numHeads * seq;

@@ -7,6 +7,7 @@ import type { ExportOptions } from '../graph/onnx.js';
 import type { WeightSource } from '../weights/files.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
 import { parseRowView } from '../runtime/protocol.js';
+import { hardPositionLimit } from './architectures.js';
 import type { ModelConfig } from './config.js';
 import { architectureWeights, buildGraph, graphKey, VOCAB_CHUNK, type GraphKind } from './graphs.js';
 import { auxFeeds } from './positions.js';
@@ -217,9 +218,9 @@ export class PretrainedModel {
   }
 
   private checkContext(S: number): void {
-    const max = this.config.arch === 'gpt2' ? this.config.maxPositions : null;
-    if (max !== null && S > max) {
-      throw new ShapeError(`sequence of ${S} positions (virtual tokens included) exceeds n_positions ${max}`, 'input_ids');
+    const limit = hardPositionLimit(this.config);
+    if (limit !== null && S > limit.max) {
+      throw new ShapeError(`sequence of ${S} positions (virtual tokens included) exceeds ${limit.key} ${limit.max}`, 'input_ids');
     }
   }
 }

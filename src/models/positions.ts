@@ -1,9 +1,11 @@
 /**
  * Per-batch inputs that depend only on the attention mask and positions, computed here rather than in the graph:
- * the additive attention bias (causal + padding mask, ALiBi for BLOOM), RoPE tables, and GPT-2 position ids.
+ * the additive attention bias (causal + padding mask, plus ALiBi), RoPE tables, and learned-position ids: whichever
+ * the architecture's position scheme asks for.
  * Values follow transformers 4.40's eager attention exactly, including what fully masked rows see, since the
  * goldens compare logits at pad positions too.
  */
+import { architectureOf } from './architectures.js';
 import type { ModelConfig } from './config.js';
 import type { TensorData } from '../runtime/protocol.js';
 
@@ -37,13 +39,14 @@ export function attentionBias(cfg: ModelConfig, req: AuxRequest): TensorData {
   const B = req.mask.length;
   const Sk = req.mask[0]?.length ?? 0;
   const Sq = Sk - req.queryStart;
-  const alibi = cfg.arch === 'bloom';
+  const { positions, mask: combination } = architectureOf(cfg);
+  const alibi = positions === 'alibi';
   const Hb = alibi ? cfg.numHeads : 1;
   const slopes = alibi ? alibiSlopes(cfg.numHeads) : [0];
   const out = new Float32Array(B * Hb * Sq * Sk);
   for (let b = 0; b < B; b++) {
     const mask = req.mask[b];
-    // BLOOM's ALiBi position of a key: the number of attended keys before it (pads do not count).
+    // ALiBi's position of a key (BLOOM's build_alibi_tensor): the number of attended keys before it (pads do not count).
     const alibiPos = new Array<number>(Sk);
     let seen = 0;
     for (let j = 0; j < Sk; j++) alibiPos[j] = mask[j] ? seen++ : 0;
@@ -55,8 +58,8 @@ export function attentionBias(cfg: ModelConfig, req: AuxRequest): TensorData {
           const future = j > i;
           const pad = !mask[j];
           let v: number;
-          // GPT-2 replaces future scores with the minimum and then adds the padding mask, so a future pad is -inf.
-          if (cfg.arch === 'gpt2') v = (future ? FP32_MIN : 0) + (pad ? FP32_MIN : 0);
+          // 'sum' (GPT-2): a future pad gets both minima, i.e. -inf (see MaskCombination).
+          if (combination === 'sum') v = (future ? FP32_MIN : 0) + (pad ? FP32_MIN : 0);
           else if (future || pad) v = FP32_MIN;
           else v = alibi ? slopes[h] * alibiPos[j] : 0;
           out[row + j] = v;
@@ -122,12 +125,13 @@ export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: Tens
 /** The graph inputs an architecture needs besides ids and embeddings, keyed by graph input name. */
 export function auxFeeds(cfg: ModelConfig, req: AuxRequest): Record<string, TensorData> {
   const feeds: Record<string, TensorData> = { attn_bias: attentionBias(cfg, req) };
-  if (cfg.arch === 'llama' || cfg.arch === 'qwen2') {
+  const { positions } = architectureOf(cfg);
+  if (positions === 'rope') {
     const { cos, sin } = ropeTables(cfg, req.positions);
     feeds.rope_cos = cos;
     feeds.rope_sin = sin;
   }
-  if (cfg.arch === 'gpt2') {
+  if (positions === 'learned') {
     const B = req.positions.length;
     const Sq = req.positions[0]?.length ?? 0;
     feeds.position_ids = { dtype: 'int64', dims: [B, Sq], data: BigInt64Array.from(req.positions.flat(), BigInt) };

@@ -6,6 +6,7 @@
  */
 import { Generator } from '../random.js';
 import { OptionError, ShapeError } from '../errors.js';
+import { architectureOf } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import type { PretrainedModel } from '../models/model.js';
 import type { PromptTuningConfig } from './config.js';
@@ -57,15 +58,7 @@ function checked(rows: Float32Array, config: PromptTuningConfig): Float32Array {
 
 /** The canonical checkpoint name of the input embedding table (what the architecture files' `embed` reads). */
 export function inputEmbeddingName(cfg: ModelConfig): string {
-  switch (cfg.arch) {
-    case 'bloom':
-      return 'transformer.word_embeddings.weight';
-    case 'gpt2':
-      return 'transformer.wte.weight';
-    case 'llama':
-    case 'qwen2':
-      return 'model.embed_tokens.weight';
-  }
+  return architectureOf(cfg).embeddingWeight;
 }
 
 /** Reads rows of `model`'s input embedding table as float32 (converting fp16/bf16 checkpoints). */

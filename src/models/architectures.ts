@@ -1,0 +1,50 @@
+/**
+ * The families softprompt implements. Adding one is a file in src/models/ that exports its `Architecture`, and a line
+ * here; everything else asks `architectureOf(config)` for the family's facts instead of checking its name.
+ */
+import { UnsupportedError } from '../errors.js';
+import type { Architecture } from './architecture.js';
+import { bloom } from './bloom.js';
+import type { ConfigFields } from './config-fields.js';
+import type { ModelConfig } from './config.js';
+import { gpt2 } from './gpt2.js';
+import { llama } from './llama.js';
+import { qwen2 } from './qwen2.js';
+
+export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2];
+
+const byName = new Map(ARCHITECTURES.map((a) => [a.name, a]));
+
+export function architectureOf(cfg: ModelConfig): Architecture {
+  const arch = byName.get(cfg.arch);
+  if (!arch) throw new UnsupportedError(`no architecture named ${JSON.stringify(cfg.arch)}`, 'arch');
+  return arch;
+}
+
+/** The family config.json describes: by `architectures[0]`, else by `model_type` (e.g. a bare GPT2Model export). */
+export function findArchitecture(f: ConfigFields): Architecture {
+  const listed = f.raw.architectures;
+  const first = Array.isArray(listed) ? listed[0] : undefined;
+  const byClass = ARCHITECTURES.find((a) => typeof first === 'string' && a.classes.includes(first));
+  if (byClass) return byClass;
+  const modelType = f.optionalString('model_type');
+  const byType = ARCHITECTURES.find((a) => modelType !== null && a.modelTypes.includes(modelType));
+  if (byType) return byType;
+  const found = [first, modelType].filter((v) => v !== undefined && v !== null).map((v) => JSON.stringify(v));
+  throw new UnsupportedError(
+    `unsupported model ${found.length ? found.join(' / ') : '(no architectures or model_type)'}; ` +
+      `supported: ${ARCHITECTURES.flatMap((a) => a.classes).join(', ')} ` +
+      `(model_type ${ARCHITECTURES.flatMap((a) => a.modelTypes).join(', ')})`,
+    f.source,
+  );
+}
+
+/**
+ * The most positions a sequence may take (virtual tokens included), with the config key that sets it; null where
+ * positions are computed (RoPE, ALiBi) and transformers checks no limit either.
+ */
+export function hardPositionLimit(cfg: ModelConfig): { max: number; key: string } | null {
+  const arch = architectureOf(cfg);
+  if (arch.positions !== 'learned' || arch.positionLimit === null || cfg.maxPositions === null) return null;
+  return { max: cfg.maxPositions, key: arch.positionLimit.key };
+}
