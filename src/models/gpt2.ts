@@ -7,7 +7,8 @@ import { add, gather, layerNorm, split } from '../graph/ops.js';
 import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
 import { evenSplit, type ConfigFields } from './config-fields.js';
 import type { FamilyConfig } from './config.js';
-import { attention, conv1d, geluTanh, linear, mergeHeads, splitHeads, withCache } from './layers.js';
+import { activation, checkActivation } from './activations.js';
+import { attention, conv1d, linear, mergeHeads, splitHeads, withCache } from './layers.js';
 
 const WTE = 'transformer.wte.weight';
 
@@ -23,7 +24,7 @@ function config(f: ConfigFields, numHeads: number): FamilyConfig {
     ropeTheta: 10000,
     ropeScaling: null,
     tieWordEmbeddings: true,
-    activation: f.optionalString('activation_function') ?? 'gelu_new',
+    activation: checkActivation(f.optionalString('activation_function') ?? 'gelu_new', 'activation_function', f.source, false),
     attentionBias: true,
   };
 }
@@ -48,7 +49,7 @@ const build: ArchitectureBuilder = (cfg, p) => {
 
   function mlp(x: Tensor, i: number): Tensor {
     const m = `transformer.h.${i}.mlp.`;
-    const h = geluTanh(conv1d(x, p(m + 'c_fc.weight', [H, I]), p(m + 'c_fc.bias', [I])));
+    const h = activation(cfg.activation)(conv1d(x, p(m + 'c_fc.weight', [H, I]), p(m + 'c_fc.bias', [I])));
     return conv1d(h, p(m + 'c_proj.weight', [I, H]), p(m + 'c_proj.bias', [H]));
   }
 

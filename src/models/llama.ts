@@ -3,7 +3,8 @@
  * Follows transformers' modeling_llama.py.
  */
 import type { Tensor } from '../graph/graph.js';
-import { add, gather, mul, swiGlu, unsqueeze } from '../graph/ops.js';
+import { add, gather, unsqueeze } from '../graph/ops.js';
+import { checkActivation, gatedActivation } from './activations.js';
 import type { Architecture, AuxTensors, CausalLM, KvCache, Param } from './architecture.js';
 import { evenSplit, parseRopeScaling, type ConfigFields } from './config-fields.js';
 import type { FamilyConfig, ModelConfig } from './config.js';
@@ -24,7 +25,7 @@ export function llamaConfig(f: ConfigFields, numHeads: number): FamilyConfig {
     ropeTheta: f.optionalNumber('rope_theta') ?? 10000,
     ropeScaling: parseRopeScaling(f.raw.rope_scaling, f.source),
     tieWordEmbeddings: f.optionalBool('tie_word_embeddings') ?? false,
-    activation: f.optionalString('hidden_act') ?? 'silu',
+    activation: checkActivation(f.optionalString('hidden_act') ?? 'silu', 'hidden_act', f.source, true),
     attentionBias: f.optionalBool('attention_bias') ?? false,
   };
 }
@@ -61,7 +62,7 @@ export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): Cau
     const m = `model.layers.${i}.mlp.`;
     const gate = linear(x, p(m + 'gate_proj.weight', [I, H]));
     const up = linear(x, p(m + 'up_proj.weight', [I, H]));
-    return linear(swiGlu(gate, up), p(m + 'down_proj.weight', [H, I]));
+    return linear(gatedActivation(cfg.activation, gate, up), p(m + 'down_proj.weight', [H, I]));
   }
 
   return {
