@@ -141,7 +141,7 @@ export function reshape(x: Tensor, dims: number[]): Tensor {
   const shape: Dim[] = dims.map((d, i) => (d === 0 ? x.shape[i] : d));
   const inferred = shape.indexOf(-1);
   if (inferred >= 0) {
-    const rest = shape.filter((d, i) => i !== inferred) as Dim[];
+    const rest = shape.filter((_, i) => i !== inferred) as Dim[];
     shape[inferred] =
       known && rest.every((d) => typeof d === 'number')
         ? (x.shape as number[]).reduce((p, d) => p * d, 1) / (rest as number[]).reduce((p, d) => p * d, 1)

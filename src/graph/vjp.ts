@@ -5,7 +5,7 @@
  */
 import type { Node, Tensor } from './graph.js';
 import {
-  add, concat, div, exp, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
+  add, concat, div, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
   shapeOf, shapeTensor, sigmoid, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast,
 } from './ops.js';
 

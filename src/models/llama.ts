@@ -3,7 +3,7 @@
  * Follows transformers' modeling_llama.py.
  */
 import type { Tensor } from '../graph/graph.js';
-import { add, gather, mul, swiGlu, unsqueeze } from '../graph/ops.js';
+import { add, gather, swiGlu, unsqueeze } from '../graph/ops.js';
 import type { ArchitectureBuilder, AuxTensors, KvCache, Param } from './architecture.js';
 import type { ModelConfig } from './config.js';
 import { attention, linear, mergeHeads, rmsNorm, rope, splitHeads, withCache } from './layers.js';
