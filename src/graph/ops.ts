@@ -4,6 +4,7 @@
  * of the other operand's dtype.
  */
 import { type Dim, type DType, Graph, Tensor } from './graph.js';
+import { elementCount } from '../shape.js';
 
 type Operand = Tensor | number;
 
@@ -144,7 +145,7 @@ export function reshape(x: Tensor, dims: number[]): Tensor {
     const rest = shape.filter((_, i) => i !== inferred) as Dim[];
     shape[inferred] =
       known && rest.every((d) => typeof d === 'number')
-        ? (x.shape as number[]).reduce((p, d) => p * d, 1) / (rest as number[]).reduce((p, d) => p * d, 1)
+        ? elementCount(x.shape as number[]) / elementCount(rest as number[])
         : '?';
   }
   return x.graph.node('Reshape', [x, int64s(x.graph, dims)], {}, [{ dtype: x.dtype, shape }])[0];
