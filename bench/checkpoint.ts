@@ -10,6 +10,7 @@ import { parseModelConfig } from '../src/models/config.js';
 import { architectureWeights } from '../src/models/graphs.js';
 import { f32ToBf16, f32ToF16 } from '../src/weights/safetensors.js';
 import { randomFloats } from './util.js';
+import { elementCount } from '../src/shape.js';
 
 const { values } = parseArgs({
   options: { config: { type: 'string' }, dtype: { type: 'string', default: 'fp32' }, out: { type: 'string' } },
@@ -33,7 +34,7 @@ const names = [...shapes.keys()].sort();
 const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
 let offset = 0;
 for (const name of names) {
-  const n = shapes.get(name)!.reduce((a, b) => a * b, 1);
+  const n = elementCount(shapes.get(name)!);
   header[name] = { dtype: dtype.safetensors, shape: shapes.get(name), data_offsets: [offset, offset + n * dtype.bytes] };
   offset += n * dtype.bytes;
 }
@@ -51,7 +52,7 @@ writeSync(fd, json);
 let seed = 1;
 const chunk = 1 << 22;
 for (const name of names) {
-  const n = shapes.get(name)!.reduce((a, b) => a * b, 1);
+  const n = elementCount(shapes.get(name)!);
   // Norm scales near 1 keep activations realistic; everything else small and random.
   const isNorm = /norm|ln_/.test(name) && name.endsWith('weight');
   for (let at = 0; at < n; at += chunk) {

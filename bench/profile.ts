@@ -15,6 +15,7 @@ import { shiftedTargets } from '../src/models/model.js';
 import { auxFeeds } from '../src/models/positions.js';
 import { parseRowView } from '../src/runtime/protocol.js';
 import { randomFloats, randomWeights } from './util.js';
+import { elementCount } from '../src/shape.js';
 
 const { values } = parseArgs({
   options: Object.fromEntries(
@@ -90,7 +91,7 @@ ran.forEach(({ e, node }, i) => {
   node.output!.forEach((name, j) => {
     const [type, dims] = Object.entries(e.args?.output_type_shape?.[j] ?? {})[0] ?? [];
     if (!dims) return;
-    const bytes = dims.reduce((a, b) => a * b, 1) * (type === 'int64' ? 8 : 4);
+    const bytes = elementCount(dims) * (type === 'int64' ? 8 : 4);
     live.set(name, { bytes, op: node.opType! });
     now += bytes;
   });

@@ -7,6 +7,7 @@ import type { WeightSource } from '../src/weights/files.js';
 import type { ModelConfig } from '../src/models/config.js';
 import { architectureWeights } from '../src/models/graphs.js';
 import type { Engine } from '../src/runtime/engine.js';
+import { elementCount } from '../src/shape.js';
 
 /** Deterministic small random values (the benchmarks time arithmetic, not learning). */
 export function randomFloats(n: number, seed: number, scale = 0.02): Float32Array {
@@ -34,7 +35,7 @@ export function randomWeights(cfg: ModelConfig): WeightSource {
     has: (name) => shapes.has(name),
     shape: (name) => shapes.get(name)!,
     float32: (name) => {
-      const n = shapes.get(name)!.reduce((a, b) => a * b, 1);
+      const n = elementCount(shapes.get(name)!);
       // Norm weights near 1 keep activations in a realistic range.
       return name.includes('norm') || name.includes('ln') ? new Float32Array(n).fill(1) : randomFloats(n, seeds.get(name)!);
     },

@@ -54,5 +54,5 @@ test('compare names a missing model and refuses a bad option', () => {
   assert.match(missing.stderr, /no model directory here/);
   const bad = spawnSync(process.execPath, ['bin/softprompt.js', 'compare', '--model', dir, '--num_virtual_tokens', '0'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--num_virtual_tokens: is 0/);
+  assert.match(bad.stderr, /--num_virtual_tokens: is "0"; expected an integer >= 1/);
 });

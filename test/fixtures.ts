@@ -18,4 +18,3 @@ export function fixture(t: TestContext, ...parts: string[]): string | null {
 }
 
 export const FIXTURE_MODELS = ['bloom-tiny-4h', 'bloom-tiny-6h', 'gpt2-tiny', 'llama-tiny', 'stories260K'];
-export const fixturesPresent = existsSync(FIXTURES);

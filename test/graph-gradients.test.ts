@@ -7,6 +7,7 @@ import { gradients } from '../src/graph/autodiff.js';
 import { toOnnx } from '../src/graph/onnx.js';
 import { Engine, type TensorData } from '../src/runtime/engine.js';
 import onnxProto from 'onnx-proto';
+import { elementCount } from '../src/shape.js';
 
 const { onnx } = onnxProto;
 
@@ -30,7 +31,7 @@ async function checkGrad(specs: Spec[], f: (xs: Tensor[]) => Tensor, wrtNames = 
   const g = new Graph();
   const xs = specs.map((s) => g.input(s.name, s.int ? 'int64' : 'float32', s.shape));
   const y = f(xs);
-  const w = g.constant(randn((y.shape as number[]).reduce((a, b) => a * b, 1)), y.shape as number[]);
+  const w = g.constant(randn(elementCount(y.shape as number[])), y.shape as number[]);
   const loss = op.reduceSum(op.mul(y, w), y.shape.map((_, i) => i), false);
   const wrt = xs.filter((x) => wrtNames.includes(x.name));
   const grads = gradients(loss, wrt);
@@ -43,7 +44,7 @@ async function checkGrad(specs: Spec[], f: (xs: Tensor[]) => Tensor, wrtNames = 
 
   const feeds: Record<string, TensorData> = {};
   for (const s of specs) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
+    const n = elementCount(s.shape);
     feeds[s.name] = s.int
       ? { dtype: 'int64', dims: s.shape, data: BigInt64Array.from(s.int, BigInt) }
       : { dtype: 'float32', dims: s.shape, data: randn(n, s.lo, s.hi) };

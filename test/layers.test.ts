@@ -1,5 +1,5 @@
 // The top-level folders of src/ are layers: each imports only the layers below it (and the root files errors.ts,
-// random.ts); src/index.ts sits on top. The order is the one docs/design.md states.
+// random.ts, shape.ts); src/index.ts sits on top. The order is the one docs/design.md states.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SRC = join(repoRoot, 'src');
-const BASE = ['errors', 'random'];
+const BASE = ['errors', 'random', 'shape'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

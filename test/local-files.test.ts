@@ -10,6 +10,7 @@ import { loadWeights } from '../src/weights/files.js';
 import { readJson, writeFileAtomic } from '../src/hub/local.js';
 import { Safetensors, serializeSafetensors } from '../src/weights/safetensors.js';
 import { FIXTURE_MODELS, fixture } from './fixtures.js';
+import { elementCount } from '../src/shape.js';
 
 async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'softprompt-test-'));
@@ -41,7 +42,7 @@ test('every fixture model loads: config and weights agree', async (t) => {
     assert.equal(weights.has('lm_head.weight'), !config.tieWordEmbeddings, model);
     assert.equal(weights.source(embeddings), join(dir, 'model.safetensors'));
     for (const name of weights.names()) {
-      assert.equal(weights.float32(name).length, weights.shape(name).reduce((a, b) => a * b, 1), `${model} ${name}`);
+      assert.equal(weights.float32(name).length, elementCount(weights.shape(name)), `${model} ${name}`);
     }
   }
 });

@@ -14,6 +14,7 @@ import { PeftModel } from '../src/peft/peft-model.js';
 import { Engine } from '../src/runtime/engine.js';
 import { FIXTURES, fixture } from './fixtures.js';
 import { loadFixtureModel, readGolden } from './golden.js';
+import { elementCount } from '../src/shape.js';
 
 const engine = Engine.create();
 after(() => engine.close());
@@ -104,7 +105,7 @@ test('trainable parameters count the prompt; all params the base model (tied wei
     if (!fixture(t, 'models', name)) return;
     const model = await loadFixtureModel(name, engine);
     // These checkpoints hold exactly the model's parameters (no buffers), tied lm_head absent.
-    const base = model.weights.names().reduce((s, n) => s + model.weights.shape(n).reduce((a, b) => a * b, 1), 0);
+    const base = model.weights.names().reduce((s, n) => s + elementCount(model.weights.shape(n)), 0);
     const peft = PeftModel.create(model, promptTuningConfig({ num_virtual_tokens: 4 }, model.config));
     const trainable = 4 * model.config.hiddenSize;
     assert.deepEqual(peft.trainableParameters(), { trainable, all: base + trainable, percent: (100 * trainable) / (base + trainable) });

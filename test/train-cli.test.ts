@@ -71,7 +71,7 @@ describe('bad input ends with one line naming the problem and exit code 2', () =
 
   test('num_virtual_tokens 0 or negative', (t) => {
     if (!fixture(t, 'models', 'stories260K')) return;
-    for (const n of ['0', '-3']) expectError([...base(TEXTS), '--num_virtual_tokens', n], new RegExp(`num_virtual_tokens: is ${n}; expected an integer >= 1`));
+    for (const n of ['0', '-3']) expectError([...base(TEXTS), '--num_virtual_tokens', n], new RegExp(`--num_virtual_tokens: is "${n}"; expected an integer >= 1`));
   });
 
   test('TEXT init without text', (t) => {
@@ -80,8 +80,8 @@ describe('bad input ends with one line naming the problem and exit code 2', () =
   });
 
   test('a learning rate that is NaN or not a number', () => {
-    expectError([...base(TEXTS), '--learning_rate', 'nan'], /learning_rate: is NaN; expected a finite number >= 0/);
-    expectError([...base(TEXTS), '--learning_rate', 'fast'], /--learning_rate: is "fast"; expected a number/);
+    expectError([...base(TEXTS), '--learning_rate', 'nan'], /--learning_rate: is "nan"; expected a finite number/);
+    expectError([...base(TEXTS), '--learning_rate', 'fast'], /--learning_rate: is "fast"; expected a finite number/);
   });
 
   test('a dataset that does not exist', (t) => {

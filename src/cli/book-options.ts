@@ -8,5 +8,3 @@ export function withModelAndBook(command: Command): Command {
     .option('--model <dir>', 'model directory (default: the embedded model)', DEFAULT_MODEL)
     .option('--dataset <name|file.json>', `${Object.keys(BOOKS).join(' or ')} (reserved passages), or a JSON array of texts`, 'moby-dick');
 }
-
-export const int = (v: string) => Number.parseInt(v, 10);

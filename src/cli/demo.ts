@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { int, withModelAndBook } from './book-options.js';
+import { withModelAndBook } from './book-options.js';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
 import { taskTexts } from '../data/corpora.js';
 import { tokenizeTexts } from '../data/dataset.js';
@@ -23,6 +23,7 @@ import { PeftModel } from '../peft/peft-model.js';
 import { heldOutLoss } from '../train/evaluate.js';
 import { Trainer } from '../train/trainer.js';
 import { svgChart, terminalChart, type Series } from './chart.js';
+import { floatFlag, integerFlag } from './number-flags.js';
 import { trainProgress } from './train-progress.js';
 
 interface DemoFlags {
@@ -109,12 +110,12 @@ export function registerDemo(program: Command): void {
   withModelAndBook(program.command('demo').description('baseline generation, prompt tuning with held-out loss before/after, tuned generation side by side, adapter and loss curve saved'))
     .option('--prompt <text>', 'generation prompt (also the TEXT init of the soft prompt)', 'It was')
     .option('--output_dir <dir>', 'where the adapter and loss curve are saved', 'softprompt-demo-adapter')
-    .option('--num_virtual_tokens <n>', 'soft prompt length', int, 8)
-    .option('--learning_rate <lr>', 'AdamW learning rate (prompt tuning wants large ones)', Number, 0.3)
-    .option('--num_train_epochs <n>', 'epochs', Number, 10)
-    .option('--max_examples <n>', 'texts taken from the dataset', int, 400)
-    .option('--max_length <n>', 'tokens per text', int, 128)
-    .option('--max_new_tokens <n>', 'tokens to generate', int, 40)
+    .option(...integerFlag('--num_virtual_tokens <n>', 'soft prompt length', 1, 8))
+    .option(...floatFlag('--learning_rate <lr>', 'AdamW learning rate (prompt tuning wants large ones)', 0.3))
+    .option(...floatFlag('--num_train_epochs <n>', 'epochs', 10))
+    .option(...integerFlag('--max_examples <n>', 'texts taken from the dataset', 1, 400))
+    .option(...integerFlag('--max_length <n>', 'tokens per text', 1, 128))
+    .option(...integerFlag('--max_new_tokens <n>', 'tokens to generate', 1, 40))
     .option('--json', 'print a machine-readable summary')
     .action((flags: DemoFlags) => runDemo(flags));
 }

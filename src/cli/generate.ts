@@ -11,6 +11,7 @@ import { loadAdapter } from '../peft/adapter-files.js';
 import { modelFromPretrained, readGenerationConfig } from '../models/pretrained.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { checkAdapterFits } from '../peft/adapter.js';
+import { floatFlag, integerFlag } from './number-flags.js';
 
 interface GenerateFlags extends GenerationOptions {
   model: string;
@@ -57,22 +58,6 @@ function printResult(out: GenerateOutput, json: boolean, streamed: boolean): voi
   else process.stdout.write(`${out.text!.join('\n\n')}\n`);
 }
 
-function integer(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isSafeInteger(n)) throw new OptionError(`${JSON.stringify(value)} is not an integer`, flag);
-    return n;
-  };
-}
-
-function float(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n)) throw new OptionError(`${JSON.stringify(value)} is not a number`, flag);
-    return n;
-  };
-}
-
 export function registerGenerate(program: Command): void {
   program
     .command('generate')
@@ -80,17 +65,17 @@ export function registerGenerate(program: Command): void {
     .requiredOption('--model <dir>', 'model directory or hub repo id')
     .option('--adapter <dir>', 'PEFT prompt-tuning adapter directory')
     .requiredOption('--prompt <text>', 'text to continue (repeat for a batch)', (v: string, all?: string[]) => [...(all ?? []), v])
-    .option('--max_new_tokens <n>', 'new tokens per sequence (default: up to --max_length)', integer('--max_new_tokens'))
-    .option('--max_length <n>', `tokens per sequence, input included, soft prompt not (default: ${D.max_length})`, integer('--max_length'))
+    .option(...integerFlag('--max_new_tokens <n>', 'new tokens per sequence (default: up to --max_length)', 0))
+    .option(...integerFlag('--max_length <n>', `tokens per sequence, input included, soft prompt not (default: ${D.max_length})`, 1))
     .option('--do_sample', 'sample instead of greedy decoding (default: greedy)')
-    .option('--temperature <x>', `softmax temperature when sampling (default: ${D.temperature})`, float('--temperature'))
-    .option('--top_k <n>', `sample among the k most likely tokens; 0 = all (default: ${D.top_k})`, integer('--top_k'))
-    .option('--top_p <x>', `sample from the smallest set with probability > p, in (0, 1] (default: ${D.top_p})`, float('--top_p'))
-    .option('--repetition_penalty <x>', `divide the scores of tokens already present; 1 = off (default: ${D.repetition_penalty})`, float('--repetition_penalty'))
-    .option('--no_repeat_ngram_size <n>', `never repeat an n-gram of this size; 0 = off (default: ${D.no_repeat_ngram_size})`, integer('--no_repeat_ngram_size'))
+    .option(...floatFlag('--temperature <x>', `softmax temperature when sampling (default: ${D.temperature})`))
+    .option(...integerFlag('--top_k <n>', `sample among the k most likely tokens; 0 = all (default: ${D.top_k})`, 0))
+    .option(...floatFlag('--top_p <x>', `sample from the smallest set with probability > p, in (0, 1] (default: ${D.top_p})`))
+    .option(...floatFlag('--repetition_penalty <x>', `divide the scores of tokens already present; 1 = off (default: ${D.repetition_penalty})`))
+    .option(...integerFlag('--no_repeat_ngram_size <n>', `never repeat an n-gram of this size; 0 = off (default: ${D.no_repeat_ngram_size})`, 0))
     .option('--stop <string...>', 'stop a sequence once its text contains one of these (default: none)')
-    .option('--num_return_sequences <n>', `samples per prompt, with --do_sample (default: ${D.num_return_sequences})`, integer('--num_return_sequences'))
-    .option('--seed <n>', 'seed for reproducible sampling (default: a fresh one each run)', integer('--seed'))
+    .option(...integerFlag('--num_return_sequences <n>', `samples per prompt, with --do_sample (default: ${D.num_return_sequences})`, 1))
+    .option(...integerFlag('--seed <n>', 'seed for reproducible sampling (default: a fresh one each run)', 0))
     .option('--stream', 'print the text as it is generated')
     .option('--json', 'print {"sequences", "text"} as JSON (with --stream, first one line per step)')
     .addHelpText('after', "\nDefaults are transformers'; the model's generation_config.json overrides them, and these flags override both.")

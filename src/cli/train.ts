@@ -26,6 +26,7 @@ import { PeftModel } from '../peft/peft-model.js';
 import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments } from '../train/args.js';
 import { lastCheckpoint } from '../train/checkpoint.js';
 import { Trainer } from '../train/trainer.js';
+import { byteSize, floatFlag, integerFlag } from './number-flags.js';
 import { trainProgress } from './train-progress.js';
 
 interface TrainFlags extends Partial<TrainingArguments> {
@@ -59,9 +60,6 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   // A budget only matters to auto_find_batch_size; by default it leaves a fifth of the free memory to everything else.
   if (flags.auto_find_batch_size && flags.max_memory === undefined) flags.max_memory = Math.floor(0.8 * freemem());
   const args = trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
-  if (flags.max_length !== undefined && !(Number.isSafeInteger(flags.max_length) && flags.max_length >= 1)) {
-    throw new OptionError(`is ${flags.max_length}; expected an integer >= 1`, '--max_length');
-  }
   const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
   const store = new DirectoryCheckpointStore(flags.output_dir);
   const resume = await resumeTarget(flags, store);
@@ -185,24 +183,6 @@ function describe(s: Record<string, unknown> & { interrupted: boolean }, paramet
   return `${lines.join('\n')}\n`;
 }
 
-/** "3.5GB", "800MB", "512KiB" or a plain number of bytes. */
-function bytes(value: string): number {
-  const m = /^\s*([\d.]+)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$/i.exec(value);
-  const units: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
-  const x = m ? Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()] : NaN;
-  if (!Number.isFinite(x) || x <= 0) throw new OptionError(`is ${JSON.stringify(value)}; expected a size like 3.5GB, 800MB or a number of bytes`, '--max_memory');
-  return Math.floor(x);
-}
-
-/** Numbers as Python's float() reads them ("nan" and "inf" included, for the range checks to refuse); not words. */
-function number(flag: string) {
-  return (value: string): number => {
-    const x = Number(value.trim().replace(/^([+-]?)inf(inity)?$/i, '$1Infinity'));
-    if (Number.isNaN(x) && !/^\s*[+-]?nan\s*$/i.test(value)) throw new OptionError(`is ${JSON.stringify(value)}; expected a number`, flag);
-    return x;
-  };
-}
-
 function choice<T extends string>(flag: string, choices: readonly T[]) {
   return (value: string): T => {
     if (!choices.includes(value as T)) throw new OptionError(`is ${JSON.stringify(value)}; expected one of ${choices.join(', ')}`, flag);
@@ -212,8 +192,6 @@ function choice<T extends string>(flag: string, choices: readonly T[]) {
 
 export function registerTrain(program: Command): void {
   const d = TRAINING_DEFAULTS;
-  const num = (flags: string, description: string, fallback?: number) =>
-    [flags, description, number(flags.split(' ')[0]), fallback] as const;
   program
     .command('train')
     .description('prompt-tune a model on a dataset (PEFT prompt tuning with the HF Trainer defaults)')
@@ -223,7 +201,7 @@ export function registerTrain(program: Command): void {
     .option('--column <name>', 'the column to train on (default: "text", or the only column)')
     .option('--template <text>', 'build each text from columns, e.g. "Act as a {act}. Prompt: {prompt}"')
     .option('--select <range>', 'rows to use: "0:50" = select(range(50)), "100", "10:"')
-    .option(...num('--validation_split <fraction|count>', 'hold out this share (or number) of rows for evaluation'))
+    .option(...floatFlag('--validation_split <fraction|count>', 'hold out this share (or number) of rows for evaluation'))
     .option('--validation_file <file|org/name>', 'a separate evaluation dataset')
     .option('--format <format>', `dataset format (default: from the extension): ${DATASET_FORMATS.join(', ')}`, choice('--format', DATASET_FORMATS))
     .option('--delimiter <char>', 'field delimiter for csv (default ",") or tsv (default tab)')
@@ -231,34 +209,34 @@ export function registerTrain(program: Command): void {
     .option('--on_bad_row <error|skip>', 'a malformed row stops the run or is skipped with a warning', choice('--on_bad_row', ['error', 'skip'] as const), 'error')
     .option('--dataset_config_name <name>', 'hub dataset subset')
     .option('--dataset_split <name>', 'hub dataset split', 'train')
-    .option(...num('--max_length <n>', 'truncate each example to n tokens'))
-    .option(...num('--num_virtual_tokens <n>', 'soft prompt length', 8))
+    .option(...integerFlag('--max_length <n>', 'truncate each example to n tokens', 1))
+    .option(...integerFlag('--num_virtual_tokens <n>', 'soft prompt length', 1, 8))
     .option('--prompt_tuning_init <init>', 'RANDOM, TEXT or SAMPLE_VOCAB', choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const), 'RANDOM')
     .option('--prompt_tuning_init_text <text>', 'the text whose embeddings start the prompt (TEXT init)')
     .option('--tokenizer_name_or_path <name>', 'recorded in the adapter for TEXT init (default: --model)')
-    .option(...num('--learning_rate <lr>', 'AdamW learning rate', d.learning_rate))
-    .option(...num('--num_train_epochs <n>', 'epochs (may be fractional)', d.num_train_epochs))
-    .option(...num('--max_steps <n>', 'optimizer steps; > 0 overrides --num_train_epochs', d.max_steps))
-    .option(...num('--per_device_train_batch_size <n>', 'examples per micro-batch', d.per_device_train_batch_size))
-    .option(...num('--per_device_eval_batch_size <n>', 'examples per evaluation batch', d.per_device_eval_batch_size))
-    .option(...num('--gradient_accumulation_steps <n>', 'micro-batches per optimizer step', d.gradient_accumulation_steps))
-    .option(...num('--max_grad_norm <x>', 'clip the gradient norm (0: off)', d.max_grad_norm))
-    .option(...num('--weight_decay <x>', 'AdamW decoupled weight decay', d.weight_decay))
-    .option(...num('--adam_beta1 <x>', 'AdamW beta1', d.adam_beta1))
-    .option(...num('--adam_beta2 <x>', 'AdamW beta2', d.adam_beta2))
-    .option(...num('--adam_epsilon <x>', 'AdamW epsilon', d.adam_epsilon))
+    .option(...floatFlag('--learning_rate <lr>', 'AdamW learning rate', d.learning_rate))
+    .option(...floatFlag('--num_train_epochs <n>', 'epochs (may be fractional)', d.num_train_epochs))
+    .option(...integerFlag('--max_steps <n>', 'optimizer steps; > 0 overrides --num_train_epochs', -1, d.max_steps))
+    .option(...integerFlag('--per_device_train_batch_size <n>', 'examples per micro-batch', 1, d.per_device_train_batch_size))
+    .option(...integerFlag('--per_device_eval_batch_size <n>', 'examples per evaluation batch', 1, d.per_device_eval_batch_size))
+    .option(...integerFlag('--gradient_accumulation_steps <n>', 'micro-batches per optimizer step', 1, d.gradient_accumulation_steps))
+    .option(...floatFlag('--max_grad_norm <x>', 'clip the gradient norm (0: off)', d.max_grad_norm))
+    .option(...floatFlag('--weight_decay <x>', 'AdamW decoupled weight decay', d.weight_decay))
+    .option(...floatFlag('--adam_beta1 <x>', 'AdamW beta1', d.adam_beta1))
+    .option(...floatFlag('--adam_beta2 <x>', 'AdamW beta2', d.adam_beta2))
+    .option(...floatFlag('--adam_epsilon <x>', 'AdamW epsilon', d.adam_epsilon))
     .option('--lr_scheduler_type <type>', 'linear, cosine, constant or constant_with_warmup', d.lr_scheduler_type)
-    .option(...num('--warmup_steps <n>', 'linear warmup steps', d.warmup_steps))
-    .option(...num('--warmup_ratio <x>', 'warmup as a share of all steps (when --warmup_steps is 0)', d.warmup_ratio))
-    .option(...num('--seed <n>', 'seed for the prompt init, shuffling and the validation split', d.seed))
-    .option(...num('--logging_steps <n>', 'log loss, lr, grad norm and tokens/s every n steps', d.logging_steps))
+    .option(...integerFlag('--warmup_steps <n>', 'linear warmup steps', 0, d.warmup_steps))
+    .option(...floatFlag('--warmup_ratio <x>', 'warmup as a share of all steps (when --warmup_steps is 0)', d.warmup_ratio))
+    .option(...integerFlag('--seed <n>', 'seed for the prompt init, shuffling and the validation split', 0, d.seed))
+    .option(...floatFlag('--logging_steps <n>', 'log loss, lr, grad norm and tokens/s every n steps', d.logging_steps))
     .option('--logging_first_step', 'also log the first step')
     .option('--eval_strategy <no|steps|epoch>', 'when to evaluate (default: steps with --eval_steps, else epoch when there is a validation set)')
-    .option(...num('--eval_steps <n>', 'evaluate every n steps (default: --logging_steps)'))
+    .option(...floatFlag('--eval_steps <n>', 'evaluate every n steps (default: --logging_steps)'))
     .option('--save_strategy <no|steps|epoch>', 'when to write checkpoints', d.save_strategy)
-    .option(...num('--save_steps <n>', 'checkpoint every n steps', d.save_steps))
+    .option(...floatFlag('--save_steps <n>', 'checkpoint every n steps', d.save_steps))
     .option('--auto_find_batch_size', 'start at the largest batch (halving) that fits --max_memory; on out-of-memory, halve and start over')
-    .option('--max_memory <size>', 'memory a training step may use, e.g. 3.5GB or 800MB (default with --auto_find_batch_size: 80% of free memory)', bytes)
+    .option('--max_memory <size>', 'memory a training step may use, e.g. 3.5GB or 800MB (default with --auto_find_batch_size: 80% of free memory)', byteSize('--max_memory'))
     .option('--resume [checkpoint]', 'continue from the latest (or the named) checkpoint in --output_dir')
     .option('--json', 'print a machine-readable summary')
     .action((flags: TrainFlags) => runTrain(flags));

@@ -4,6 +4,7 @@
  * of the other operand's dtype.
  */
 import { type Dim, type DType, Graph, Tensor } from './graph.js';
+import { elementCount } from '../shape.js';
 
 type Operand = Tensor | number;
 
@@ -141,10 +142,10 @@ export function reshape(x: Tensor, dims: number[]): Tensor {
   const shape: Dim[] = dims.map((d, i) => (d === 0 ? x.shape[i] : d));
   const inferred = shape.indexOf(-1);
   if (inferred >= 0) {
-    const rest = shape.filter((d, i) => i !== inferred) as Dim[];
+    const rest = shape.filter((_, i) => i !== inferred) as Dim[];
     shape[inferred] =
       known && rest.every((d) => typeof d === 'number')
-        ? (x.shape as number[]).reduce((p, d) => p * d, 1) / (rest as number[]).reduce((p, d) => p * d, 1)
+        ? elementCount(x.shape as number[]) / elementCount(rest as number[])
         : '?';
   }
   return x.graph.node('Reshape', [x, int64s(x.graph, dims)], {}, [{ dtype: x.dtype, shape }])[0];

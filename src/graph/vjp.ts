@@ -5,9 +5,10 @@
  */
 import type { Node, Tensor } from './graph.js';
 import {
-  add, concat, div, exp, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
+  add, concat, div, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
   shapeOf, shapeTensor, sigmoid, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast,
 } from './ops.js';
+import { elementCount } from '../shape.js';
 
 export type Rule = (node: Node, grads: (Tensor | null)[], need: boolean[]) => (Tensor | null)[];
 
@@ -42,7 +43,7 @@ function shapeVia(x: Tensor, alive: Tensor): Tensor {
 /** The size of the reduced axes as a float scalar, static when the dims are known. */
 function reducedCount(x: Tensor, axes: number[]): Tensor | number {
   const dims = axes.map((a) => x.shape[a]);
-  if (dims.every((d) => typeof d === 'number')) return (dims as number[]).reduce((p, d) => p * d, 1);
+  if (dims.every((d) => typeof d === 'number')) return elementCount(dims as number[]);
   const picked = gather(shapeOf(x), int64s(x.graph, axes), 0);
   return cast(x.graph.node('ReduceProd', [picked], { keepdims: 0 }, [{ dtype: 'int64', shape: [] }])[0], 'float32');
 }

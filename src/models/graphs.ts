@@ -31,9 +31,6 @@ export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
   return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}`;
 }
 
-/** Shape of each checkpoint tensor the graph reads, as the architecture declared it. */
-export type WeightShapes = Map<string, number[]>;
-
 /**
  * HF's causal-LM loss over the positions that have a target only: their hidden states are gathered first, so no
  * logits are computed for prompt, padding or final positions. The target's logit is a row-wise dot product with its

@@ -14,7 +14,7 @@ const FLOAT = 4;
 const MARGIN = 1.5;
 
 /** Bytes of the fp32 weights the engine holds (tied embeddings once). */
-export function weightBytes(cfg: ModelConfig, parameters: number): number {
+export function weightBytes(parameters: number): number {
   return parameters * FLOAT;
 }
 

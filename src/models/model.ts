@@ -11,6 +11,7 @@ import { hardPositionLimit } from './architectures.js';
 import type { ModelConfig } from './config.js';
 import { architectureWeights, buildGraph, graphKey, VOCAB_CHUNK, type GraphKind } from './graphs.js';
 import { auxFeeds } from './positions.js';
+import { elementCount } from '../shape.js';
 
 export interface ForwardBatch {
   input_ids: number[][];
@@ -103,7 +104,7 @@ export class PretrainedModel {
   private weightOrView(name: string): Float32Array {
     const view = parseRowView(name);
     if (!view) return this.weights.float32(name);
-    const width = this.weights.shape(view.weight).slice(1).reduce((a, b) => a * b, 1);
+    const width = elementCount(this.weights.shape(view.weight).slice(1));
     return this.weights.float32(view.weight).subarray(view.start * width, view.end * width);
   }
 

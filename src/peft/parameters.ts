@@ -2,6 +2,7 @@
 import type { ModelConfig } from '../models/config.js';
 import { architectureWeights } from '../models/graphs.js';
 import { pythonFloatRepr } from './python.js';
+import { elementCount } from '../shape.js';
 
 export interface ParameterCounts {
   trainable: number;
@@ -18,7 +19,7 @@ export interface ParameterCounts {
  */
 export function countBaseParameters(cfg: ModelConfig): number {
   let total = 0;
-  for (const shape of architectureWeights(cfg).values()) total += shape.reduce((a, b) => a * b, 1);
+  for (const shape of architectureWeights(cfg).values()) total += elementCount(shape);
   return total;
 }
 

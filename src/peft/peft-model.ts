@@ -131,7 +131,7 @@ export class PeftModel {
   stepBytes(batch: number, seq: number): number {
     this.baseParameters ??= countBaseParameters(this.model.config);
     const n = this.adapters.get(this.active)!.config.num_virtual_tokens;
-    return weightBytes(this.model.config, this.baseParameters) + trainingActivationBytes(this.model.config, batch, seq + n);
+    return weightBytes(this.baseParameters) + trainingActivationBytes(this.model.config, batch, seq + n);
   }
 
   trainableParameters(): ParameterCounts {

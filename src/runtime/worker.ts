@@ -7,6 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { parseRowView, type Reply, type Request, type SessionConfig, type TensorData } from './protocol.js';
 import { transferable } from './transfer.js';
+import { elementCount } from '../shape.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
 const weightSets = new Map<string, Record<string, ort.Tensor>>();
@@ -27,7 +28,7 @@ function weightOrView(set: Record<string, ort.Tensor>, name: string): ort.Tensor
   const base = view ? set[view.weight] : undefined;
   if (!view || !base) return undefined;
   const { start, end } = view;
-  const width = base.dims.slice(1).reduce((a, b) => a * b, 1);
+  const width = elementCount(base.dims.slice(1));
   const data = (base.data as Float32Array).subarray(start * width, end * width);
   return (set[name] = new ort.Tensor('float32', data, [end - start, ...base.dims.slice(1)]));
 }

@@ -5,13 +5,14 @@
 import type { ModelConfig } from '../models/config.js';
 import { architectureWeights } from '../models/graphs.js';
 import { normals } from '../peft/init.js';
+import { elementCount } from '../shape.js';
 
 export function initWeights(cfg: ModelConfig, seed: number): Array<{ name: string; shape: number[]; data: Float32Array }> {
   const shapes = architectureWeights(cfg);
   const std = typeof cfg.raw.initializer_range === 'number' ? cfg.raw.initializer_range : 0.02;
   const normal = normals(seed);
   return [...shapes].map(([name, shape]) => {
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = elementCount(shape);
     const data = name.endsWith('norm.weight')
       ? new Float32Array(size).fill(1)
       : name.endsWith('.bias')

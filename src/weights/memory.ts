@@ -4,6 +4,7 @@
  */
 import type { WeightSource } from './files.js';
 import { MissingError } from '../errors.js';
+import { elementCount } from '../shape.js';
 
 export interface FlatWeights extends WeightSource {
   /** Every value, tensors back to back in `layout` order. */
@@ -15,7 +16,7 @@ export interface FlatWeights extends WeightSource {
 export function flatWeights(tensors: Array<{ name: string; shape: number[]; data: Float32Array }>, source: string): FlatWeights {
   let offset = 0;
   const layout = tensors.map(({ name, shape }) => {
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = elementCount(shape);
     const entry = { name, shape, offset, size };
     offset += size;
     return entry;

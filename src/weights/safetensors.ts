@@ -6,6 +6,7 @@
  * and finish at the end of the file.
  */
 import { FormatError, MissingError, ShapeError, UnsupportedError } from '../errors.js';
+import { elementCount } from '../shape.js';
 
 const DTYPE_SIZES = {
   BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1,
@@ -167,7 +168,7 @@ export function serializeSafetensors(
     const where = `tensor "${t.name}"`;
     if (seen.has(t.name)) throw new ShapeError('name is reserved or used twice', where);
     seen.add(t.name);
-    if (t.data.length !== product(t.shape)) {
+    if (t.data.length !== elementCount(t.shape)) {
       throw new ShapeError(`${t.data.length} values do not fill shape [${t.shape}]`, where);
     }
     const data = t.dtype === 'F16' ? f32ToF16(t.data) : t.dtype === 'BF16' ? f32ToBf16(t.data) : t.data;
@@ -216,7 +217,7 @@ function parseEntry(name: string, info: unknown, bad: Bad): TensorEntry {
     throw bad(`tensor "${name}" data_offsets ${JSON.stringify(offsets)} is not [begin, end] with 0 <= begin <= end`);
   }
   const [begin, end] = offsets as [number, number];
-  const expected = product(shape) * DTYPE_SIZES[dtype];
+  const expected = elementCount(shape) * DTYPE_SIZES[dtype];
   if (end - begin !== expected) {
     throw bad(`tensor "${name}" is ${dtype}[${shape}] = ${expected} bytes but data_offsets span ${end - begin}`);
   }
@@ -318,10 +319,6 @@ function bf16ToF32(halves: Uint16Array): Float32Array {
   const bits = new Uint32Array(halves.length);
   for (let i = 0; i < halves.length; i++) bits[i] = halves[i] << 16;
   return new Float32Array(bits.buffer);
-}
-
-function product(shape: number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
 }
 
 function isNonNegativeInt(v: unknown): v is number {
