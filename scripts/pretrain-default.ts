@@ -112,7 +112,7 @@ async function main(): Promise<void> {
       },
     },
   });
-  say(`model: ${tuning.prompt().length} parameters; training ${maxSteps} steps of ${TRAINING.per_device_train_batch_size} x ${BLOCK} tokens`);
+  say(`model: ${tuning.parameters().length} parameters; training ${maxSteps} steps of ${TRAINING.per_device_train_batch_size} x ${BLOCK} tokens`);
   const result = await trainer.train();
   const seconds = (Date.now() - started) / 1000;
 
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     'tokenizer.json': JSON.stringify(tokenizerJson),
     'tokenizer_config.json': `${JSON.stringify(tokenizerConfig, null, 2)}\n`,
     'generation_config.json': `${JSON.stringify({ bos_token_id: 0, eos_token_id: 0, pad_token_id: 0 }, null, 2)}\n`,
-    'training_log.json': `${JSON.stringify({ seed: SEED, config: CONFIG, training: { ...TRAINING, max_steps: maxSteps }, train_tokens: trainBlocks.length * BLOCK, parameters: tuning.prompt().length, seconds, train_loss: result.training_loss, log_history: log, samples }, null, 1)}\n`,
+    'training_log.json': `${JSON.stringify({ seed: SEED, config: CONFIG, training: { ...TRAINING, max_steps: maxSteps }, train_tokens: trainBlocks.length * BLOCK, parameters: tuning.parameters().length, seconds, train_loss: result.training_loss, log_history: log, samples }, null, 1)}\n`,
   };
   for (const [name, data] of Object.entries(files)) await writeFile(join(out, name), data);
   say(`wrote ${out} after ${seconds.toFixed(0)} s`);

@@ -1,13 +1,14 @@
-// A tiny stand-in for a PeftModel (a quadratic objective on a 2x2 prompt) and an in-memory checkpoint store, so the
-// Trainer's loop, schedule, logging and checkpoints can be tested exactly and fast.
+// A tiny stand-in for a PeftModel (a quadratic objective on a 2x2 prompt, checkpointed as PEFT adapter files) and an
+// in-memory checkpoint store, so the Trainer's loop, schedule, logging and checkpoints can be tested exactly and fast.
 import type { ModelConfig } from '../src/models/config.js';
-import type { ForwardBatch, ForwardOptions, ForwardResult } from '../src/models/model.js';
+import type { ForwardBatch, ForwardResult } from '../src/models/model.js';
+import { adapterFiles, parseAdapterFiles } from '../src/peft/adapter.js';
 import { promptTuningConfig, type PromptTuningConfig } from '../src/peft/config.js';
 import type { CheckpointStore } from '../src/train/checkpoint.js';
-import type { PromptTunedModel } from '../src/train/trainer.js';
+import type { TrainableModel, TrainForwardOptions } from '../src/train/trainable.js';
 
 /** loss = mean over rows of 0.5 * |prompt - t|^2 with t = the row's first token id (each prompt value). */
-export class QuadraticModel implements PromptTunedModel {
+export class QuadraticModel implements TrainableModel {
   readonly batches: ForwardBatch[] = [];
   private readonly p = Float32Array.of(0.5, -0.5, 1, 2);
   private readonly config: PromptTuningConfig = promptTuningConfig(
@@ -17,15 +18,24 @@ export class QuadraticModel implements PromptTunedModel {
   /** Called before each forward; may throw (an injected failure) or return a loss to report instead. */
   hook: (batch: ForwardBatch, call: number) => number | void = () => {};
 
+  parameters(): Float32Array {
+    return this.p;
+  }
+
+  /** The parameters under PeftModel's name for them. */
   prompt(): Float32Array {
     return this.p;
   }
 
-  adapterConfig(): PromptTuningConfig {
-    return this.config;
+  checkpointFiles(): Record<string, Uint8Array | string> {
+    return adapterFiles(this.config, this.p);
   }
 
-  async forward(batch: ForwardBatch, opts: Omit<ForwardOptions, 'prompt'> = {}): Promise<ForwardResult> {
+  parametersFrom(files: Record<string, Uint8Array>, where: string): Float32Array {
+    return parseAdapterFiles(files, where).prompt;
+  }
+
+  async forward(batch: ForwardBatch, opts: TrainForwardOptions = {}): Promise<ForwardResult> {
     const override = this.hook(batch, this.batches.length);
     this.batches.push(batch);
     const grad = new Float32Array(this.p.length);

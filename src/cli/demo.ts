@@ -62,7 +62,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     );
     const peft = PeftModel.create(model, config, { tokenizer });
     const collator = dataCollatorForLanguageModeling({ pad_token_id: tokenizer.pad_token_id ?? tokenizer.eos_token_id ?? 0 });
-    const before = await heldOutLoss((b, o) => model.forward(b, o), heldOut, collator);
+    const before = await heldOutLoss(model, heldOut, collator);
     const progress = trainProgress();
     const trainLoss: Series = { name: 'training loss', points: [] };
     const evalLoss: Series = { name: 'held-out loss', points: [[0, before]] };

@@ -8,7 +8,6 @@
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
 import { ShapeError } from '../errors.js';
 import type { ForwardBatch, PretrainedModel } from '../models/model.js';
-import { serializeAdapterConfig, serializeAdapterWeights } from '../peft/adapter.js';
 import { promptTuningConfig } from '../peft/config.js';
 import { PeftModel } from '../peft/peft-model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
@@ -59,12 +58,12 @@ export async function runMethod(
   };
 
   if (method === 'base model') {
-    const loss = await heldOutLoss((b, o) => model.forward(b, o), heldOut, collator);
+    const loss = await heldOutLoss(model, heldOut, collator);
     return { method, trainable_params: 0, bytes_per_task: 0, train_seconds: 0, held_out_loss: loss };
   }
   if (method === 'prompt engineering') {
     const prefix = tokenizer.encode(s.prompt);
-    const loss = await heldOutLoss((b, o) => model.forward(b, o), heldOut.map((ids) => [...prefix, ...ids.slice(1)]), prefixCollator(prefix.length, pad));
+    const loss = await heldOutLoss(model, heldOut.map((ids) => [...prefix, ...ids.slice(1)]), prefixCollator(prefix.length, pad));
     return { method, trainable_params: 0, bytes_per_task: new TextEncoder().encode(s.prompt).length, train_seconds: 0, held_out_loss: loss };
   }
   if (method === 'prompt tuning') {
@@ -75,19 +74,22 @@ export async function runMethod(
     );
     const peft = PeftModel.create(model, config, { tokenizer });
     const out = await new Trainer({ model: peft, args: { ...args, learning_rate: s.prompt_tuning_learning_rate }, train_dataset: train, data_collator: collator }).train();
-    const stored = serializeAdapterWeights(peft.adapterConfig(), peft.prompt()).length + serializeAdapterConfig(peft.adapterConfig()).length;
     return {
-      method, trainable_params: peft.prompt().length, bytes_per_task: stored, train_seconds: out.metrics.train_runtime,
-      held_out_loss: await heldOutLoss((b, o) => peft.forward(b, o), heldOut, collator),
+      method, trainable_params: peft.parameters().length, bytes_per_task: storedBytes(peft.checkpointFiles()), train_seconds: out.metrics.train_runtime,
+      held_out_loss: await heldOutLoss(peft, heldOut, collator),
     };
   }
   const tuning = FullFineTuning.of(model);
   const out = await new Trainer({ model: tuning, args: { ...args, learning_rate: s.fine_tuning_learning_rate }, train_dataset: train, data_collator: collator }).train();
-  const files = tuning.checkpointFiles('F32');
   return {
-    method, trainable_params: tuning.prompt().length, bytes_per_task: files['model.safetensors'].length + files['config.json'].length,
-    train_seconds: out.metrics.train_runtime, held_out_loss: await heldOutLoss((b, o) => tuning.forward(b, o), heldOut, collator),
+    method, trainable_params: tuning.parameters().length, bytes_per_task: storedBytes(tuning.checkpointFiles()),
+    train_seconds: out.metrics.train_runtime, held_out_loss: await heldOutLoss(tuning, heldOut, collator),
   };
+}
+
+/** The size of a trained model's own checkpoint files: what a task keeps besides the shared base model. */
+function storedBytes(files: Record<string, Uint8Array | string>): number {
+  return Object.values(files).reduce((n, f) => n + (typeof f === 'string' ? new TextEncoder().encode(f).length : f.length), 0);
 }
 
 /** Pads on the right and gives the first `prefix` positions (the hand-written prompt) no label. */

@@ -5,7 +5,7 @@
  * - `adapter_model.safetensors`: exactly one F32 tensor `prompt_embeddings` [num_virtual_tokens, token_dim],
  *   metadata `{"format": "pt"}`.
  */
-import { FormatError, ShapeError, UnsupportedError } from '../errors.js';
+import { FormatError, MissingError, ShapeError, UnsupportedError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
 import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
 import { PROMPT_TUNING_INITS, type PromptTuningConfig, type PromptTuningInit } from './config.js';
@@ -117,4 +117,26 @@ export function serializeAdapterWeights(config: PromptTuningConfig, prompt: Floa
     throw new ShapeError(`prompt has ${prompt.length} values; expected [${shape}] = ${shape[0] * shape[1]}`, 'prompt_embeddings');
   }
   return serializeSafetensors([{ name: 'prompt_embeddings', shape, data: prompt }], { format: 'pt' });
+}
+
+/** The directory's two files as save_pretrained writes them, for a checkpoint to hold. */
+export function adapterFiles(config: PromptTuningConfig, prompt: Float32Array): Record<string, Uint8Array | string> {
+  return { [ADAPTER_CONFIG]: serializeAdapterConfig(config), [ADAPTER_WEIGHTS]: serializeAdapterWeights(config, prompt) };
+}
+
+/** The adapter in a directory's files read as bytes (a checkpoint's); `dir` names it in errors. */
+export function parseAdapterFiles(files: Record<string, Uint8Array>, dir: string): Adapter {
+  const file = (name: string) => {
+    const bytes = files[name];
+    if (!bytes) throw new MissingError(`has no ${name}`, dir);
+    return bytes;
+  };
+  const configBytes = file(ADAPTER_CONFIG);
+  let config: unknown;
+  try {
+    config = JSON.parse(new TextDecoder().decode(configBytes));
+  } catch (e) {
+    throw new FormatError(`not valid JSON (${(e as Error).message})`, `${dir}/${ADAPTER_CONFIG}`);
+  }
+  return parseAdapter(config, file(ADAPTER_WEIGHTS), dir);
 }

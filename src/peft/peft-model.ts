@@ -1,7 +1,9 @@
 /**
  * PEFT's PeftModel for prompt tuning: a frozen PretrainedModel plus named soft prompts, one of them active. forward
  * prepends the active prompt; savePretrained writes the default adapter in `dir/` and every other one in
- * `dir/<name>/`, as PEFT does.
+ * `dir/<name>/`, as PEFT does. parameters(), checkpointFiles() and parametersFrom() are what train/'s TrainableModel
+ * asks for (peft sits below train, so it satisfies that interface without naming it): the active prompt and its
+ * adapter files.
  */
 import { join } from 'node:path';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
@@ -9,7 +11,7 @@ import { loadAdapter, saveAdapter } from './adapter-files.js';
 import type { ModelConfig } from '../models/config.js';
 import type { ForwardBatch, ForwardOptions, ForwardResult, PretrainedModel } from '../models/model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
-import { checkAdapterFits, promptTuningConfigOf } from './adapter.js';
+import { adapterFiles, checkAdapterFits, parseAdapterFiles, promptTuningConfigOf } from './adapter.js';
 import type { PromptTuningConfig } from './config.js';
 import { embeddingRows, initPrompt } from './init.js';
 import { trainingActivationBytes, weightBytes } from '../models/memory.js';
@@ -109,6 +111,21 @@ export class PeftModel {
 
   forward(batch: ForwardBatch, opts: Omit<ForwardOptions, 'prompt'> = {}): Promise<ForwardResult> {
     return this.model.forward(batch, { ...opts, prompt: this.prompt() });
+  }
+
+  /** The active prompt: what a trainer updates in place. */
+  parameters(): Float32Array {
+    return this.prompt();
+  }
+
+  /** The active adapter's files, for a training checkpoint. */
+  checkpointFiles(): Record<string, Uint8Array | string> {
+    return adapterFiles(this.adapterConfig(), this.prompt());
+  }
+
+  /** The prompt in a checkpoint's adapter files. */
+  parametersFrom(files: Record<string, Uint8Array>, where: string): Float32Array {
+    return parseAdapterFiles(files, where).prompt;
   }
 
   /** Every adapter (or the selected ones): `default` into `dir`, any other into `dir/<name>`. */

@@ -1,14 +1,14 @@
 /**
  * Checkpoints, as the HF Trainer lays them out: a directory `checkpoint-<global_step>/` holding
- * - the adapter files (adapter_config.json + adapter_model.safetensors, PEFT's format: the prompt at that step),
- * - `optimizer.safetensors`: AdamW's `exp_avg` and `exp_avg_sq` (F32, the prompt's length) and metadata `step`,
+ * - the model's own files (TrainableModel.checkpointFiles(): PEFT's adapter_config.json + adapter_model.safetensors
+ *   for prompt tuning, config.json + model.safetensors for full fine-tuning), holding the parameters at that step,
+ * - `optimizer.safetensors`: AdamW's `exp_avg` and `exp_avg_sq` (F32, one per parameter) and metadata `step`,
  * - `trainer_state.json`: HF's TrainerState fields plus what an exact resume needs (where in the epoch the run was,
  *   the shuffling generator's state at the start of that epoch, the loss sums).
  * Files go through a CheckpointStore so this module stays platform-neutral; the store writes each checkpoint
  * atomically (all files or none).
  */
 import { FormatError, MissingError } from '../errors.js';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter } from '../peft/adapter.js';
 import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
 import type { AdamWState } from './adamw.js';
 
@@ -62,13 +62,13 @@ export function lastCheckpoint(names: string[]): string | null {
   return steps.length === 0 ? null : checkpointName(Math.max(...steps));
 }
 
+/** The trainer's part of a checkpoint; the model reads its own files back (TrainableModel.parametersFrom). */
 export interface Checkpoint {
-  prompt: Float32Array;
   optimizer: AdamWState;
   state: TrainerState;
 }
 
-export function checkpointFiles(adapter: Record<string, Uint8Array | string>, c: Omit<Checkpoint, 'prompt'>): Record<string, Uint8Array | string> {
+export function checkpointFiles(model: Record<string, Uint8Array | string>, c: Checkpoint): Record<string, Uint8Array | string> {
   const { exp_avg, exp_avg_sq, step } = c.optimizer;
   const optimizer = serializeSafetensors(
     [
@@ -77,7 +77,7 @@ export function checkpointFiles(adapter: Record<string, Uint8Array | string>, c:
     ],
     { step: String(step) },
   );
-  return { ...adapter, [OPTIMIZER]: optimizer, [TRAINER_STATE]: `${JSON.stringify(c.state, null, 2)}\n` };
+  return { ...model, [OPTIMIZER]: optimizer, [TRAINER_STATE]: `${JSON.stringify(c.state, null, 2)}\n` };
 }
 
 export function parseCheckpoint(files: Record<string, Uint8Array>, where: string): Checkpoint {
@@ -86,17 +86,14 @@ export function parseCheckpoint(files: Record<string, Uint8Array>, where: string
     if (!bytes) throw new MissingError(`checkpoint has no ${name}`, where);
     return bytes;
   };
-  const adapterConfigPath = `${where}/${ADAPTER_CONFIG}`;
-  const adapter = parseAdapter(parseJson(file(ADAPTER_CONFIG), adapterConfigPath), file(ADAPTER_WEIGHTS), where);
-
   const optimizerPath = `${where}/${OPTIMIZER}`;
   const optimizer = Safetensors.parse(file(OPTIMIZER), optimizerPath);
   const step = Number(optimizer.metadata.step);
   const exp_avg = Float32Array.from(optimizer.float32('exp_avg'));
   const exp_avg_sq = Float32Array.from(optimizer.float32('exp_avg_sq'));
   if (!Number.isSafeInteger(step) || step < 0) throw new FormatError('metadata "step" is not a step count', optimizerPath);
-  if (exp_avg.length !== adapter.prompt.length || exp_avg_sq.length !== adapter.prompt.length) {
-    throw new FormatError(`moments have ${exp_avg.length}/${exp_avg_sq.length} values but the prompt has ${adapter.prompt.length}`, optimizerPath);
+  if (exp_avg.length !== exp_avg_sq.length) {
+    throw new FormatError(`exp_avg has ${exp_avg.length} values but exp_avg_sq ${exp_avg_sq.length}`, optimizerPath);
   }
 
   const statePath = `${where}/${TRAINER_STATE}`;
@@ -111,7 +108,7 @@ export function parseCheckpoint(files: Record<string, Uint8Array>, where: string
   if (!Array.isArray(state.rng_state) || !Array.isArray(state.log_history)) {
     throw new FormatError('"rng_state" and "log_history" must be lists', statePath);
   }
-  return { prompt: adapter.prompt, optimizer: { exp_avg, exp_avg_sq, step }, state };
+  return { optimizer: { exp_avg, exp_avg_sq, step }, state };
 }
 
 function parseJson(bytes: Uint8Array, where: string): unknown {

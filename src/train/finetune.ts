@@ -1,22 +1,26 @@
 /**
  * Full fine-tuning: every weight of the model is trainable. The Trainer trains one flat float32 array in place (for
  * prompt tuning, the soft prompt); here that array holds every weight back to back, and its gradient is the weight
- * gradients in the same layout, so the same loop, optimizer, schedule, clipping and logging serve both methods.
+ * gradients in the same layout, so the same loop, optimizer, schedule, clipping, logging and checkpoints serve both
+ * methods. A checkpoint holds the model as Hugging Face lays it out (config.json, model.safetensors in F32, so a
+ * resumed run continues from exactly the weights it stopped at).
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UnsupportedError } from '../errors.js';
+import { MissingError, ShapeError } from '../errors.js';
 import { writeFileAtomic } from '../hub/local.js';
 import type { ModelConfig } from '../models/config.js';
-import { PretrainedModel, type ForwardBatch, type ForwardOptions, type ForwardResult } from '../models/model.js';
-import type { PromptTuningConfig } from '../peft/config.js';
+import { PretrainedModel, type ForwardBatch, type ForwardResult } from '../models/model.js';
 import type { Engine } from '../runtime/engine.js';
 import { flatWeights, type FlatWeights } from '../weights/memory.js';
-import { serializeSafetensors } from '../weights/safetensors.js';
-import type { PromptTunedModel } from './trainer.js';
+import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
+import type { TrainableModel, TrainForwardOptions } from './trainable.js';
 
-export class FullFineTuning implements PromptTunedModel {
-  /** Its weights are views of `prompt()`; use trainedModel() to generate with it. */
+const CONFIG = 'config.json';
+const WEIGHTS = 'model.safetensors';
+
+export class FullFineTuning implements TrainableModel {
+  /** Its weights are views of `parameters()`; use trainedModel() to generate with it. */
   readonly model: PretrainedModel;
 
   private constructor(
@@ -51,16 +55,12 @@ export class FullFineTuning implements PromptTunedModel {
   }
 
   /** Every weight, flat: what the Trainer updates in place. */
-  prompt(): Float32Array {
+  parameters(): Float32Array {
     return this.weights.flat;
   }
 
-  adapterConfig(): PromptTuningConfig {
-    throw new UnsupportedError('full fine-tuning saves a whole model, not an adapter: train without checkpoints', 'checkpoints');
-  }
-
-  /** With `grad`, d(loss)/d(every weight) in the layout of `prompt()`. */
-  async forward(batch: ForwardBatch, opts: Omit<ForwardOptions, 'prompt'> = {}): Promise<ForwardResult> {
+  /** With `grad`, d(loss)/d(every weight) in the layout of `parameters()`. */
+  async forward(batch: ForwardBatch, opts: TrainForwardOptions = {}): Promise<ForwardResult> {
     // The Trainer changed the weights in place since the last call.
     await this.model.rebindWeights();
     const out = await this.model.forward(batch, { logits: opts.logits, weightGrads: opts.grad });
@@ -75,9 +75,24 @@ export class FullFineTuning implements PromptTunedModel {
     const tensors = this.weights.layout.map(({ name, shape }) => ({ name, shape, data: this.weights.float32(name), dtype }));
     const torchDtype = dtype === 'F16' ? 'float16' : 'float32';
     return {
-      'config.json': `${JSON.stringify({ ...this.model.config.raw, torch_dtype: torchDtype }, null, 2)}\n`,
-      'model.safetensors': serializeSafetensors(tensors, { format: 'pt' }),
+      [CONFIG]: `${JSON.stringify({ ...this.model.config.raw, torch_dtype: torchDtype }, null, 2)}\n`,
+      [WEIGHTS]: serializeSafetensors(tensors, { format: 'pt' }),
     };
+  }
+
+  /** Every weight of this model from a checkpoint's model.safetensors, flat in the layout of `parameters()`. */
+  parametersFrom(files: Record<string, Uint8Array>, where: string): Float32Array {
+    const bytes = files[WEIGHTS];
+    if (!bytes) throw new MissingError(`checkpoint has no ${WEIGHTS}`, where);
+    const path = `${where}/${WEIGHTS}`;
+    const file = Safetensors.parse(bytes, path);
+    const flat = new Float32Array(this.weights.flat.length);
+    for (const { name, shape, offset } of this.weights.layout) {
+      const saved = file.entry(name).shape;
+      if (saved.join() !== shape.join()) throw new ShapeError(`${name} has shape [${saved}]; this model's is [${shape}]`, path);
+      flat.set(file.float32(name), offset);
+    }
+    return flat;
   }
 
   async savePretrained(dir: string, dtype: 'F32' | 'F16' = 'F32'): Promise<void> {

@@ -1,6 +1,7 @@
 /**
- * The training loop of transformers' Trainer (4.40) for one trainable tensor, the soft prompt:
- * - steps as trainingPlan() counts them;
+ * The training loop of transformers' Trainer (4.40) for one flat trainable array (a TrainableModel: the soft prompt,
+ * or every weight):
+ * - steps as trainingPlan() (steps.ts) counts them;
  * - each micro-batch's gradient and loss are divided by gradient_accumulation_steps and summed, so a step's loss and
  *   gradient are the mean over its micro-batches; the accumulation counter runs across epochs as in 4.40, and an epoch
  *   shorter than one accumulation ends with a step;
@@ -11,35 +12,25 @@
  *   eval_perplexity = exp(eval_loss) as run_clm.py reports it;
  * - train_loss in the summary: the sum of step losses / global_step.
  */
-import { ShapeError } from '../errors.js';
-import type { ForwardBatch, ForwardOptions, ForwardResult } from '../models/model.js';
+import { FormatError, ShapeError } from '../errors.js';
 import type { Collator } from '../data/collator.js';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, serializeAdapterConfig, serializeAdapterWeights } from '../peft/adapter.js';
-import type { PromptTuningConfig } from '../peft/config.js';
 import { Generator } from '../random.js';
 import { AdamW, clipGradNorm, gradNorm } from './adamw.js';
 import { trainingArguments, type TrainingArguments } from './args.js';
 import { findExecutableBatchSize } from './batch-size.js';
 import {
-  checkpointFiles, checkpointName, lastCheckpoint, parseCheckpoint,
+  checkpointFiles, checkpointName, lastCheckpoint, parseCheckpoint, OPTIMIZER,
   type Checkpoint, type CheckpointStore, type LogEntry, type TrainerState,
 } from './checkpoint.js';
+import { heldOutLoss } from './evaluate.js';
 import { lrLambda, warmupSteps } from './schedule.js';
+import { addMicroBatchGrad, addStepLosses, round4, trainingLoss, trainingPlan } from './steps.js';
+import type { TrainableModel } from './trainable.js';
 import { batchSizeForBudget } from '../models/memory.js';
-
-/** What the Trainer needs of a PeftModel: a forward pass with its live prompt, which the Trainer updates in place. */
-export interface PromptTunedModel {
-  forward(batch: ForwardBatch, opts?: Omit<ForwardOptions, 'prompt'>): Promise<ForwardResult>;
-  /** [num_virtual_tokens * token_dim], the array forward reads. */
-  prompt(): Float32Array;
-  adapterConfig(): Readonly<PromptTuningConfig>;
-  /** Estimated bytes of a training step on `batch` rows of `seq` tokens (weights included), for max_memory. */
-  stepBytes?(batch: number, seq: number): number;
-}
 
 export interface TrainerCallbacks {
   on_train_begin?(state: Readonly<TrainerState>, num_examples: number): void;
-  /** After each optimizer step, with that step's loss. */
+  /** After each optimizer step, with the loss of its last micro-batch. */
   on_step_end?(state: Readonly<TrainerState>, loss: number): void;
   on_log?(entry: LogEntry): void;
   on_save?(name: string): void;
@@ -48,8 +39,8 @@ export interface TrainerCallbacks {
 }
 
 export interface TrainerOptions {
-  /** A PeftModel; its active prompt is trained in place. */
-  model: PromptTunedModel;
+  /** A PeftModel (its active prompt is trained in place) or a FullFineTuning (every weight). */
+  model: TrainableModel;
   args?: Partial<TrainingArguments>;
   /** Token ids per example (already truncated to max_length). */
   train_dataset: number[][];
@@ -78,7 +69,33 @@ export interface TrainOutput {
   checkpoint: string | null;
 }
 
-const f32 = Math.fround;
+/** A checkpoint to resume from: the trainer's part and the parameters the model read back from its own files. */
+interface Resume extends Checkpoint {
+  parameters: Float32Array;
+}
+
+/** What one run of the loop (one batch size) carries from micro-batch to micro-batch. */
+interface Run {
+  state: TrainerState;
+  batchSize: number;
+  maxSteps: number;
+  numEpochs: number;
+  schedule: (step: number) => number;
+  evalStrategy: 'no' | 'steps' | 'epoch';
+  parameters: Float32Array;
+  optimizer: AdamW;
+  generator: Generator;
+  /** The unfinished step: its summed gradient and its micro-batches' losses, dropped if the run is interrupted. */
+  grad: Float32Array;
+  losses: number[];
+  tokensSinceLog: number;
+  tokensTotal: number;
+  lastLogTime: number;
+  startTime: number;
+}
+
+/** Where a step leaves the run in its epoch, for an exact resume. */
+type StepPosition = Pick<TrainerState, 'epoch' | 'epoch_index' | 'micro_batches_in_epoch' | 'rng_state'>;
 
 export class Trainer {
   readonly args: TrainingArguments;
@@ -96,16 +113,16 @@ export class Trainer {
 
   async train(train: TrainOptions = {}): Promise<TrainOutput> {
     const resume = await this.loadResume(train.resume_from_checkpoint);
-    const prompt = this.opts.model.prompt();
-    const initial = Float32Array.from(prompt);
+    const parameters = this.opts.model.parameters();
+    const initial = Float32Array.from(parameters);
     let start = resume?.state.train_batch_size ?? this.args.per_device_train_batch_size;
     if (!this.args.auto_find_batch_size) return this.innerLoop(start, resume, train.signal);
     start = this.batchSizeForMemory(start);
     return findExecutableBatchSize(
       start,
       (batchSize) => {
-        // A retry starts the run over, as HF's does: the prompt as it was given (or as the checkpoint holds it).
-        prompt.set(resume?.prompt ?? initial);
+        // A retry starts the run over, as HF's does: the parameters as given (or as the checkpoint holds them).
+        parameters.set(resume?.parameters ?? initial);
         return this.innerLoop(batchSize, resume, train.signal);
       },
       this.opts.callbacks?.on_batch_size_retry,
@@ -128,33 +145,44 @@ export class Trainer {
     return chosen;
   }
 
-  private async loadResume(from: string | boolean | undefined): Promise<Checkpoint | null> {
+  private async loadResume(from: string | boolean | undefined): Promise<Resume | null> {
     if (from === undefined || from === false) return null;
     const store = this.opts.checkpoints;
     if (!store) throw new ShapeError('resuming needs a checkpoint store', 'resume_from_checkpoint');
     const name = from === true ? lastCheckpoint(await store.list()) : from;
     if (name === null) return null;
-    const checkpoint = parseCheckpoint(await store.read(name), store.describe(name));
-    const size = this.opts.model.prompt().length;
-    if (checkpoint.prompt.length !== size) {
-      throw new ShapeError(`holds a prompt of ${checkpoint.prompt.length} values; this run trains ${size}`, store.describe(name));
-    }
-    return checkpoint;
+    const where = store.describe(name);
+    const files = await store.read(name);
+    const checkpoint = parseCheckpoint(files, where);
+    const parameters = this.opts.model.parametersFrom(files, where);
+    const size = this.opts.model.parameters().length;
+    if (parameters.length !== size) throw new ShapeError(`holds ${parameters.length} parameters; this run trains ${size}`, where);
+    const moments = checkpoint.optimizer.exp_avg.length;
+    if (moments !== size) throw new FormatError(`holds moments for ${moments} parameters; this run trains ${size}`, `${where}/${OPTIMIZER}`);
+    return { ...checkpoint, parameters };
   }
 
-  private async innerLoop(batchSize: number, resume: Checkpoint | null, signal?: AbortSignal): Promise<TrainOutput> {
+  private async innerLoop(batchSize: number, resume: Resume | null, signal?: AbortSignal): Promise<TrainOutput> {
+    const run = this.beginRun(batchSize, resume);
+    const { state } = run;
+    for (let epoch = state.epoch_index; epoch < run.numEpochs && state.global_step < run.maxSteps; epoch++) {
+      const skip = resume && epoch === resume.state.epoch_index ? resume.state.micro_batches_in_epoch : 0;
+      if (!(await this.trainEpoch(run, epoch, skip, signal))) return this.endInterrupted(run);
+      if (run.evalStrategy === 'epoch') await this.evaluate();
+      if (this.args.save_strategy === 'epoch') await this.save(run.optimizer);
+    }
+    return this.end(run);
+  }
+
+  /** A fresh state and optimizer, or the checkpoint's (copied: an auto_find_batch_size retry starts from it again). */
+  private beginRun(batchSize: number, resume: Resume | null): Run {
     const { args, opts } = this;
     this.lastCheckpointSaved = null;
     this.lastEval = null;
-    const data = opts.train_dataset;
-    const accumulation = args.gradient_accumulation_steps;
-    const { maxSteps, numEpochs } = trainingPlan(data.length, batchSize, args);
+    const { maxSteps, numEpochs } = trainingPlan(opts.train_dataset.length, batchSize, args);
     const every = (x: number) => (x < 1 ? Math.ceil(maxSteps * x) : x);
-    const evalStrategy = args.eval_strategy ?? (args.eval_steps !== undefined ? 'steps' : opts.eval_dataset ? 'epoch' : 'no');
-    const schedule = lrLambda(args.lr_scheduler_type, warmupSteps(maxSteps, args.warmup_steps, args.warmup_ratio), maxSteps);
-
-    const prompt = opts.model.prompt();
-    const optimizer = new AdamW(prompt.length, {
+    const parameters = opts.model.parameters();
+    const optimizer = new AdamW(parameters.length, {
       betas: [args.adam_beta1, args.adam_beta2], eps: args.adam_epsilon, weight_decay: args.weight_decay,
     });
     let generator = Generator.seeded(args.seed);
@@ -165,116 +193,127 @@ export class Trainer {
       total_micro_batches: 0, rng_state: generator.state(), total_loss: 0, loss_since_log: 0, last_logged_step: 0,
     };
     if (resume) {
-      // Copies: an auto_find_batch_size retry must start again from the checkpoint as it was read.
-      prompt.set(resume.prompt);
+      parameters.set(resume.parameters);
       optimizer.state = structuredClone(resume.optimizer);
       Object.assign(state, structuredClone(resume.state), { max_steps: maxSteps, num_train_epochs: numEpochs, train_batch_size: batchSize });
       generator = Generator.fromState(state.rng_state);
     }
     this.state = state;
-    opts.callbacks?.on_train_begin?.(state, data.length);
-
+    opts.callbacks?.on_train_begin?.(state, opts.train_dataset.length);
     const startTime = this.now();
-    const grad = new Float32Array(prompt.length);
-    let lossSinceLog = state.loss_since_log;
-    let tokensSinceLog = 0;
-    let tokensTotal = 0;
-    let lastLogTime = startTime;
-    let micro = state.total_micro_batches;
-    let interrupted = false;
+    return {
+      state, batchSize, maxSteps, numEpochs,
+      schedule: lrLambda(args.lr_scheduler_type, warmupSteps(maxSteps, args.warmup_steps, args.warmup_ratio), maxSteps),
+      evalStrategy: args.eval_strategy ?? (args.eval_steps !== undefined ? 'steps' : opts.eval_dataset ? 'epoch' : 'no'),
+      parameters, optimizer, generator, grad: new Float32Array(parameters.length), losses: [],
+      tokensSinceLog: 0, tokensTotal: 0, lastLogTime: startTime, startTime,
+    };
+  }
 
-    for (let epoch = state.epoch_index; epoch < numEpochs && !interrupted && state.global_step < maxSteps; epoch++) {
-      const epochRng = generator.state();
-      const order = generator.permutation(data.length);
-      const batches = Array.from({ length: Math.ceil(data.length / batchSize) }, (_, b) => order.slice(b * batchSize, (b + 1) * batchSize));
-      const skip = resume && epoch === resume.state.epoch_index ? resume.state.micro_batches_in_epoch : 0;
-      for (let i = skip; i < batches.length; i++) {
-        if (signal?.aborted) {
-          interrupted = true;
-          break;
-        }
-        const batch = opts.data_collator(batches[i].map((j) => data[j]));
-        const out = await opts.model.forward(batch, { grad: true, logits: false });
-        const g = out.grad as Float32Array;
-        for (let k = 0; k < grad.length; k++) grad[k] = f32(grad[k] + f32(g[k] / accumulation));
-        const stepLoss = f32(out.loss! / accumulation);
-        const stepsSinceLog = 1 + state.global_step - state.last_logged_step;
-        lossSinceLog = f32(lossSinceLog + (Number.isFinite(stepLoss) ? stepLoss : f32(lossSinceLog / stepsSinceLog)));
-        const tokens = (batch.attention_mask ?? batch.input_ids.map((row) => row.map(() => 1))).flat().reduce((a, b) => a + b, 0);
-        tokensSinceLog += tokens;
-        tokensTotal += tokens;
-        micro++;
-
-        const lastOfShortEpoch = batches.length <= accumulation && i === batches.length - 1;
-        if (micro % accumulation !== 0 && !lastOfShortEpoch) continue;
-
-        const norm = args.max_grad_norm > 0 ? clipGradNorm(grad, args.max_grad_norm) : gradNorm(grad);
-        optimizer.step(prompt, grad, args.learning_rate * schedule(state.global_step));
-        grad.fill(0);
-        Object.assign(state, {
-          global_step: state.global_step + 1, epoch: epoch + (i + 1) / batches.length, epoch_index: epoch,
-          micro_batches_in_epoch: i + 1, total_micro_batches: micro, rng_state: epochRng, loss_since_log: lossSinceLog,
-        });
-        opts.callbacks?.on_step_end?.(state, out.loss!);
-
-        const step = state.global_step;
-        if ((step === 1 && args.logging_first_step) || step % state.logging_steps === 0) {
-          const now = this.now();
-          this.log({
-            loss: round4(lossSinceLog / (step - state.last_logged_step)),
-            grad_norm: norm,
-            learning_rate: args.learning_rate * schedule(step),
-            tokens_per_second: tokensSinceLog / Math.max((now - lastLogTime) / 1000, 1e-9),
-          });
-          state.total_loss += lossSinceLog;
-          state.loss_since_log = lossSinceLog = 0;
-          state.last_logged_step = step;
-          tokensSinceLog = 0;
-          lastLogTime = now;
-        }
-        if (evalStrategy === 'steps' && step % state.eval_steps === 0) await this.evaluate();
-        if (args.save_strategy !== 'no' && (step % state.save_steps === 0 || step >= maxSteps)) await this.save(optimizer);
-        if (step >= maxSteps) break;
-      }
-      if (interrupted) break;
-      if (evalStrategy === 'epoch') await this.evaluate();
-      if (args.save_strategy === 'epoch') await this.save(optimizer);
+  /** The epoch's micro-batches from `skip` on, with a step after every accumulation of them; false if interrupted. */
+  private async trainEpoch(run: Run, epoch: number, skip: number, signal?: AbortSignal): Promise<boolean> {
+    const data = this.opts.train_dataset;
+    const accumulation = this.args.gradient_accumulation_steps;
+    const rng_state = run.generator.state();
+    const order = run.generator.permutation(data.length);
+    const batches = Array.from({ length: Math.ceil(data.length / run.batchSize) }, (_, b) => order.slice(b * run.batchSize, (b + 1) * run.batchSize));
+    for (let i = skip; i < batches.length; i++) {
+      if (signal?.aborted) return false;
+      await this.accumulate(run, batches[i].map((j) => data[j]));
+      const micro = run.state.total_micro_batches + run.losses.length;
+      const lastOfShortEpoch = batches.length <= accumulation && i === batches.length - 1;
+      if (micro % accumulation !== 0 && !lastOfShortEpoch) continue;
+      await this.step(run, { epoch: epoch + (i + 1) / batches.length, epoch_index: epoch, micro_batches_in_epoch: i + 1, rng_state });
+      if (run.state.global_step >= run.maxSteps) break;
     }
+    return true;
+  }
 
-    const runtime = (this.now() - startTime) / 1000;
-    if (interrupted) {
-      // The micro-batches of the unfinished step are dropped: the state still describes the last finished step.
-      if (state.global_step > 0) await this.save(optimizer);
-      const training_loss = (state.total_loss + state.loss_since_log) / Math.max(state.global_step, 0.001);
-      return { global_step: state.global_step, training_loss, metrics: {}, interrupted, checkpoint: this.lastCheckpointSaved };
-    }
-    const training_loss = (state.total_loss + lossSinceLog) / Math.max(state.global_step, 0.001);
+  /** One micro-batch: its gradient / gradient_accumulation_steps joins the step's, its loss waits for the step. */
+  private async accumulate(run: Run, examples: number[][]): Promise<void> {
+    const batch = this.opts.data_collator(examples);
+    const out = await this.opts.model.forward(batch, { grad: true, logits: false });
+    addMicroBatchGrad(run.grad, out.grad as Float32Array, this.args.gradient_accumulation_steps);
+    run.losses.push(out.loss!);
+    const tokens = (batch.attention_mask ?? batch.input_ids.map((row) => row.map(() => 1))).flat().reduce((a, b) => a + b, 0);
+    run.tokensSinceLog += tokens;
+    run.tokensTotal += tokens;
+  }
+
+  /** Clip, AdamW at the scheduled lr, then log, evaluate and save as their strategies say. */
+  private async step(run: Run, position: StepPosition): Promise<void> {
+    const { args } = this;
+    const { state } = run;
+    const norm = args.max_grad_norm > 0 ? clipGradNorm(run.grad, args.max_grad_norm) : gradNorm(run.grad);
+    run.optimizer.step(run.parameters, run.grad, args.learning_rate * run.schedule(state.global_step));
+    run.grad.fill(0);
+    const losses = run.losses.splice(0);
+    Object.assign(state, position, {
+      loss_since_log: addStepLosses(state, losses, args.gradient_accumulation_steps),
+      global_step: state.global_step + 1,
+      total_micro_batches: state.total_micro_batches + losses.length,
+    });
+    this.opts.callbacks?.on_step_end?.(state, losses[losses.length - 1]);
+
+    const step = state.global_step;
+    if ((step === 1 && args.logging_first_step) || step % state.logging_steps === 0) this.logStep(run, norm);
+    if (run.evalStrategy === 'steps' && step % state.eval_steps === 0) await this.evaluate();
+    if (args.save_strategy !== 'no' && (step % state.save_steps === 0 || step >= run.maxSteps)) await this.save(run.optimizer);
+  }
+
+  /** The mean step loss since the last log, the norm before clipping, the next step's lr and tokens/s since the last log. */
+  private logStep(run: Run, grad_norm: number): void {
+    const { state } = run;
+    const step = state.global_step;
+    const now = this.now();
+    this.log({
+      loss: round4(state.loss_since_log / (step - state.last_logged_step)),
+      grad_norm,
+      learning_rate: this.args.learning_rate * run.schedule(step),
+      tokens_per_second: run.tokensSinceLog / Math.max((now - run.lastLogTime) / 1000, 1e-9),
+    });
+    state.total_loss += state.loss_since_log;
+    state.loss_since_log = 0;
+    state.last_logged_step = step;
+    run.tokensSinceLog = 0;
+    run.lastLogTime = now;
+  }
+
+  /** The unfinished step's micro-batches are dropped: the state and checkpoint describe the last finished step. */
+  private async endInterrupted(run: Run): Promise<TrainOutput> {
+    const { state } = run;
+    if (state.global_step > 0) await this.save(run.optimizer);
+    return { global_step: state.global_step, training_loss: trainingLoss(state), metrics: {}, interrupted: true, checkpoint: this.lastCheckpointSaved };
+  }
+
+  /** The summary HF logs at the end of train(), plus the final evaluation's metrics. */
+  private async end(run: Run): Promise<TrainOutput> {
+    const { args, opts } = this;
+    const { state } = run;
+    const runtime = (this.now() - run.startTime) / 1000;
+    const samples = args.max_steps > 0
+      ? run.maxSteps * run.batchSize * args.gradient_accumulation_steps
+      : opts.train_dataset.length * args.num_train_epochs;
+    const training_loss = trainingLoss(state);
     const metrics: Record<string, number> = {
       train_runtime: runtime,
-      train_samples_per_second: (args.max_steps > 0 ? maxSteps * batchSize * accumulation : data.length * args.num_train_epochs) / runtime,
+      train_samples_per_second: samples / runtime,
       train_steps_per_second: state.global_step / runtime,
-      train_tokens_per_second: tokensTotal / runtime,
+      train_tokens_per_second: run.tokensTotal / runtime,
       train_loss: training_loss,
       epoch: state.epoch,
     };
     state.log_history.push({ ...metrics, step: state.global_step });
     if (opts.eval_dataset) Object.assign(metrics, await this.finalEvaluation(state.global_step));
-    return { global_step: state.global_step, training_loss, metrics, interrupted, checkpoint: this.lastCheckpointSaved };
+    return { global_step: state.global_step, training_loss, metrics, interrupted: false, checkpoint: this.lastCheckpointSaved };
   }
 
-  /** Loss and perplexity of the current prompt on eval_dataset, logged like HF's evaluate(). */
+  /** Loss and perplexity of the current parameters on eval_dataset, logged like HF's evaluate(). */
   async evaluate(): Promise<Record<string, number>> {
     const data = this.opts.eval_dataset;
     if (!data) throw new ShapeError('no evaluation set was given', 'eval_dataset');
     const start = this.now();
-    const size = this.args.per_device_eval_batch_size;
-    let weighted = 0;
-    for (let b = 0; b < data.length; b += size) {
-      const examples = data.slice(b, b + size);
-      const out = await this.opts.model.forward(this.opts.data_collator(examples), { logits: false });
-      weighted += out.loss! * examples.length;
-    }
-    const eval_loss = weighted / data.length;
+    const eval_loss = await heldOutLoss(this.opts.model, data, this.opts.data_collator, this.args.per_device_eval_batch_size);
     const metrics = { eval_loss, eval_perplexity: Math.exp(eval_loss), eval_runtime: (this.now() - start) / 1000 };
     if (this.state) {
       this.log(metrics);
@@ -301,29 +340,8 @@ export class Trainer {
     const state = this.state!;
     const name = checkpointName(state.global_step);
     if (name === this.lastCheckpointSaved) return;
-    const config = this.opts.model.adapterConfig();
-    const adapter = {
-      [ADAPTER_CONFIG]: serializeAdapterConfig(config),
-      [ADAPTER_WEIGHTS]: serializeAdapterWeights(config, this.opts.model.prompt()),
-    };
-    await store.write(name, checkpointFiles(adapter, { optimizer: optimizer.state, state }));
+    await store.write(name, checkpointFiles(this.opts.model.checkpointFiles(), { optimizer: optimizer.state, state }));
     this.lastCheckpointSaved = name;
     this.opts.callbacks?.on_save?.(name);
   }
-}
-
-/**
- * HF's step arithmetic: ceil(N / batch) micro-batches per epoch (the last batch may be short), floor(that /
- * gradient_accumulation_steps) optimizer steps per epoch but at least 1, max_steps = ceil(num_train_epochs * steps per
- * epoch) unless max_steps > 0 is given, and as many epochs as those steps need.
- */
-export function trainingPlan(examples: number, batchSize: number, args: TrainingArguments): { maxSteps: number; numEpochs: number } {
-  const stepsPerEpoch = Math.max(Math.floor(Math.ceil(examples / batchSize) / args.gradient_accumulation_steps), 1);
-  if (args.max_steps > 0) return { maxSteps: args.max_steps, numEpochs: Math.ceil(args.max_steps / stepsPerEpoch) };
-  return { maxSteps: Math.ceil(args.num_train_epochs * stepsPerEpoch), numEpochs: Math.ceil(args.num_train_epochs) };
-}
-
-/** Python's round(x, 4) (the logged loss); the two differ only on exact binary ties, which floats almost never hit. */
-function round4(x: number): number {
-  return Number(x.toFixed(4));
 }
