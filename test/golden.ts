@@ -15,7 +15,7 @@ export interface GoldenCase {
 }
 
 export interface Golden {
-  inputs: { cases: Record<string, GoldenCase>; num_virtual_tokens: number; init_text: string; pad_token_id: number };
+  inputs: { cases: Record<string, GoldenCase>; num_virtual_tokens: number; init_text: string; pad_token_id: number; token_ids_unpadded: number[][] };
   results: Record<string, unknown>;
   tensors: Safetensors;
 }
