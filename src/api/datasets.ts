@@ -20,9 +20,12 @@ export type Row = Record<string, any>;
 /** A batch as `map(fn, { batched: true })` hands it over: column name -> that column's values. */
 export type Batch = Record<string, any[]>;
 
+/** What `map` calls per row: returns the columns to add or replace. */
 export type RowFunction = (row: Row, index: number) => Row;
+/** What `map(fn, { batched: true })` calls per batch: returns columns of the batch's length. */
 export type BatchFunction = (batch: Batch, indices: number[]) => Batch;
 
+/** Options of `map`, as 🤗 datasets names them. */
 export interface MapOptions {
   batched?: boolean;
   /** Rows per call with batched (default 1000, as 🤗 datasets). */
@@ -61,10 +64,12 @@ export class Dataset implements Iterable<Row> {
     return this.rows.map((r) => r[name]);
   }
 
+  /** Rows in order. */
   [Symbol.iterator](): Iterator<Row> {
     return this.rows[Symbol.iterator]();
   }
 
+  /** Copies of the rows. */
   to_list(): Row[] {
     return this.rows.map((r) => ({ ...r }));
   }
@@ -99,6 +104,7 @@ export class Dataset implements Iterable<Row> {
     return new Dataset([...indices].map((i) => this.at(i)));
   }
 
+  /** The rows for which `fn` is true. */
   filter(fn: (row: Row, index: number) => boolean): Dataset {
     return new Dataset(this.rows.filter((row, i) => fn(row, i)));
   }
@@ -121,9 +127,11 @@ export class Dataset implements Iterable<Row> {
   }
 }
 
-interface DatasetDictMethods {
+/** What a DatasetDict has besides its splits. */
+export interface DatasetDictMethods {
   /** Maps every split. */
   map(fn: BatchFunction, opts: MapOptions & { batched: true }): DatasetDict;
+  /** Maps every split, row by row. */
   map(fn: RowFunction, opts?: MapOptions & { batched?: false }): DatasetDict;
   /** Column names per split. */
   readonly column_names: Record<string, string[]>;
@@ -153,6 +161,7 @@ export function range(startOrStop: number, stop?: number, step = 1): number[] {
 const BUILDERS = [...DATASET_FORMATS, 'parquet'] as const;
 type Builder = (typeof BUILDERS)[number];
 
+/** Options of `load_dataset`: hub revision/cache settings, `data_files` for a builder, `split`. */
 export interface LoadDatasetOptions extends Omit<HubDatasetOptions, 'split'> {
   /** For a builder name ('csv', 'json', 'parquet', ...): a file, files, or files per split (default split "train"). */
   data_files?: string | string[] | Record<string, string | string[]>;

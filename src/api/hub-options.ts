@@ -1,6 +1,7 @@
 /** The loading options of transformers' `from_pretrained` that softprompt reads, on top of the hub client's own. */
 import type { HubOptions } from '../hub/settings.js';
 
+/** Where and how `from_pretrained` finds files: a directory, or the hub and its cache. */
 export interface FromPretrainedOptions extends HubOptions {
   /** transformers' name for `offline`: read the cache (or the directory) only, never the network. */
   local_files_only?: boolean;

@@ -23,6 +23,7 @@ export class Tensor {
   }
 }
 
+/** A batch for `forward`: rows of equal length (pad them with the tokenizer). */
 export interface ModelInputs {
   input_ids: number[][];
   attention_mask?: number[][];
@@ -30,12 +31,14 @@ export interface ModelInputs {
   labels?: number[][];
 }
 
+/** What `forward` returns, as transformers' CausalLMOutput. */
 export interface CausalLMOutput {
   /** [batch, (virtual tokens +) tokens, vocab] */
   logits: Tensor;
   loss?: number;
 }
 
+/** `generate`'s inputs and transformers' GenerationConfig options (defaults: transformers', then generation_config.json). */
 export interface GenerateOptions extends GenerationOptions {
   input_ids: number[][];
   attention_mask?: number[][];
@@ -43,8 +46,9 @@ export interface GenerateOptions extends GenerationOptions {
   tokenizer?: PreTrainedTokenizer;
 }
 
+/** Options of `AutoModelForCausalLM.from_pretrained`. */
 export interface ModelFromPretrainedOptions extends FromPretrainedOptions {
-  /** Share one engine (worker thread) between models; default: a new one. */
+  /** @internal Share one engine (worker thread) between models; default: a new one. */
   engine?: Engine;
   /** onnxruntime intra-op threads; default: the number of cores. */
   threads?: number;
@@ -54,7 +58,7 @@ export interface ModelFromPretrainedOptions extends FromPretrainedOptions {
 export class PreTrainedModel {
   /** @internal */
   constructor(
-    /** The engine-level model (config, weights bound in the worker). */
+    /** @internal The engine-level model (config, weights bound in the worker). */
     readonly model: PretrainedModel,
     /** The model's generation_config.json, read as defaults beneath generate's options. */
     readonly generation_config: Record<string, unknown> | null,
@@ -70,6 +74,7 @@ export class PreTrainedModel {
     return this.model.source;
   }
 
+  /** Logits for every position, and with labels HF's shifted mean cross-entropy. */
   async forward(inputs: ModelInputs): Promise<CausalLMOutput> {
     const out = await this.model.forward(inputs);
     return { logits: new Tensor(out.logits!.data as Float32Array, out.logits!.dims), ...(out.loss === undefined ? {} : { loss: out.loss }) };
@@ -91,6 +96,7 @@ export class PreTrainedModel {
   }
 }
 
+/** Loads a causal LM by the architecture its config.json names (transformers' AutoModelForCausalLM). */
 export const AutoModelForCausalLM = {
   /**
    * A model directory (config.json + safetensors) or a hub id (`org/name`), fetched into the cache shared with

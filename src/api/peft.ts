@@ -5,31 +5,45 @@
  */
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { generate } from '../generate/generate.js';
-import { promptTuningFields, withModelDims, type PromptTuningFields, type PromptTuningInit as Init, type PromptTuningOptions } from '../peft/config.js';
+import { promptTuningFields, withModelDims, type PromptTuningInit as Init } from '../peft/config.js';
 import { DEFAULT_ADAPTER, PeftModel as EnginePeftModel } from '../peft/peft-model.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import type { CausalLMOutput, GenerateOptions, ModelInputs, PreTrainedModel } from './model.js';
 import { Tensor } from './model.js';
 
+/** PEFT's task types; softprompt runs causal LMs. */
 export const TaskType = { CAUSAL_LM: 'CAUSAL_LM' } as const;
-export const PromptTuningInit = { RANDOM: 'RANDOM', TEXT: 'TEXT', SAMPLE_VOCAB: 'SAMPLE_VOCAB' } as const satisfies Record<Init, Init>;
+/** How a new soft prompt starts: N(0, 1), embeddings of the init text's tokens, or rows of random vocabulary tokens. */
+export type PromptTuningInit = 'RANDOM' | 'TEXT' | 'SAMPLE_VOCAB';
+/** PEFT's PromptTuningInit values, for `prompt_tuning_init: PromptTuningInit.TEXT`. */
+export const PromptTuningInit = { RANDOM: 'RANDOM', TEXT: 'TEXT', SAMPLE_VOCAB: 'SAMPLE_VOCAB' } as const satisfies Record<Init, PromptTuningInit>;
 
 /** The adapter name that means "no soft prompt" in `adapter_names`, as PEFT's mixed batches use it. */
 export const BASE_ADAPTER = '__base__';
 
-export interface PromptTuningConfigOptions extends PromptTuningOptions {
+/** The fields `new PromptTuningConfig` takes (PEFT's names). */
+export interface PromptTuningConfigOptions {
   task_type: 'CAUSAL_LM';
+  num_virtual_tokens: number;
+  /** Default RANDOM. */
+  prompt_tuning_init?: PromptTuningInit;
+  /** Required with TEXT init. */
+  prompt_tuning_init_text?: string | null;
+  /** The tokenizer TEXT init encodes its text with (required with TEXT init, as PEFT requires it). */
+  tokenizer_name_or_path?: string | null;
+  tokenizer_kwargs?: Record<string, unknown> | null;
+  revision?: string | null;
   base_model_name_or_path?: string | null;
   inference_mode?: boolean;
 }
 
 /** PEFT's PromptTuningConfig; its fields are adapter_config.json's. Validated on construction, as PEFT does. */
-export class PromptTuningConfig implements PromptTuningFields {
+export class PromptTuningConfig {
   readonly peft_type = 'PROMPT_TUNING';
   task_type: 'CAUSAL_LM';
   num_virtual_tokens: number;
   num_transformer_submodules: 1 = 1;
-  prompt_tuning_init: Init;
+  prompt_tuning_init: PromptTuningInit;
   prompt_tuning_init_text: string | null;
   tokenizer_name_or_path: string | null;
   tokenizer_kwargs: Record<string, unknown> | null;
@@ -59,10 +73,12 @@ export class PromptTuningConfig implements PromptTuningFields {
   }
 }
 
+/** Which name an adapter gets (PEFT's default: "default"). */
 export interface PeftModelOptions {
   adapter_name?: string;
 }
 
+/** Options of loading a saved adapter. */
 export interface LoadAdapterOptions {
   /** PEFT loads adapters for inference unless told otherwise; a Trainer refuses a model whose active adapter is not trainable. */
   is_trainable?: boolean;
@@ -86,7 +102,7 @@ export class PeftModel {
   /** @internal */
   constructor(
     readonly base_model: PreTrainedModel,
-    /** The engine-level PeftModel (its live prompts are what a Trainer updates). */
+    /** @internal The engine-level PeftModel (its live prompts are what a Trainer updates). */
     readonly peft: EnginePeftModel,
     private readonly trainable: Set<string>,
   ) {}
@@ -103,7 +119,7 @@ export class PeftModel {
   }
 
   /** Every adapter's config by name, as PEFT's `peft_config`. */
-  get peft_config(): Record<string, Readonly<PromptTuningFields & { token_dim: number }>> {
+  get peft_config(): Record<string, Readonly<PromptTuningConfig>> {
     return Object.fromEntries(this.peft.listAdapters().map((name) => [name, this.peft.adapterConfig(name)]));
   }
 
@@ -112,15 +128,18 @@ export class PeftModel {
     return this.trainable.has(this.active_adapter);
   }
 
+  /** Adds the adapter saved in `dir` under `adapter_name`, without activating it. */
   async load_adapter(dir: string, adapter_name: string, opts: LoadAdapterOptions = {}): Promise<void> {
     await this.peft.loadAdapter(dir, adapter_name);
     if (opts.is_trainable) this.trainable.add(adapter_name);
   }
 
+  /** Makes `adapter_name` the active adapter. */
   set_adapter(adapter_name: string): void {
     this.peft.setAdapter(adapter_name);
   }
 
+  /** Removes an adapter; deleting the active one activates the first left (the last one cannot go). */
   delete_adapter(adapter_name: string): void {
     this.peft.deleteAdapter(adapter_name);
     this.trainable.delete(adapter_name);

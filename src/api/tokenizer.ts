@@ -8,6 +8,7 @@ import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { Callable } from './callable.js';
 import { hubOptions, type FromPretrainedOptions } from './hub-options.js';
 
+/** Options of calling a tokenizer, as transformers names them. */
 export interface TokenizeOptions {
   /** true or 'longest': pad to the longest row; 'max_length': pad to max_length; false (default): no padding. */
   padding?: boolean | 'longest' | 'max_length' | 'do_not_pad';
@@ -24,6 +25,7 @@ export type BatchEncoding = {
   attention_mask: number[][];
 };
 
+/** Options of decode / batch_decode. */
 export interface DecodeOptions {
   skip_special_tokens?: boolean;
 }
@@ -42,7 +44,10 @@ export class PreTrainedTokenizer extends Callable<[string | string[], TokenizeOp
   padding_side: 'right' | 'left' = 'right';
 
   /** @internal Wraps the engine-level tokenizer. */
-  constructor(readonly text_tokenizer: TextTokenizer) {
+  constructor(
+    /** @internal */
+    readonly text_tokenizer: TextTokenizer,
+  ) {
     super();
     this.bos_token_id = text_tokenizer.bos_token_id;
     this.eos_token_id = text_tokenizer.eos_token_id;
@@ -78,19 +83,23 @@ export class PreTrainedTokenizer extends Callable<[string | string[], TokenizeOp
     return { input_ids: rows.map((r) => fill(r, pad!)), attention_mask: rows.map((r) => fill(r.map(() => 1), 0)) };
   }
 
+  /** Token ids of one text (special tokens added unless add_special_tokens is false). */
   encode(text: string, opts: { add_special_tokens?: boolean } = {}): number[] {
     return this.text_tokenizer.encode(text, opts);
   }
 
+  /** The text of some ids; unknown ids are skipped. */
   decode(ids: number[], opts: DecodeOptions = {}): string {
     return this.text_tokenizer.decode(ids, opts);
   }
 
+  /** `decode` for each row. */
   batch_decode(sequences: number[][], opts: DecodeOptions = {}): string[] {
     return sequences.map((ids) => this.decode(ids, opts));
   }
 }
 
+/** Loads a model's tokenizer (transformers' AutoTokenizer; tokenizer.json is required). */
 export const AutoTokenizer = {
   /** A tokenizer directory (tokenizer.json + tokenizer_config.json) or a hub id, fetched into the HF cache. */
   async from_pretrained(pretrained_model_name_or_path: string, opts: FromPretrainedOptions = {}): Promise<PreTrainedTokenizer> {

@@ -21,6 +21,7 @@ import type { PreTrainedTokenizer } from './tokenizer.js';
 const NO_EFFECT = ['use_cpu', 'no_cuda', 'report_to', 'logging_dir', 'overwrite_output_dir', 'remove_unused_columns', 'disable_tqdm', 'do_train', 'do_eval'];
 const KNOWN = new Set([...Object.keys(TRAINING_DEFAULTS), 'eval_strategy', 'eval_steps', 'max_memory', 'output_dir', ...NO_EFFECT]);
 
+/** The fields `new TrainingArguments` takes: transformers' names (see TrainingArgumentsFields) and output_dir. */
 export type TrainingArgumentsOptions = Partial<Args> & { output_dir?: string | null } & { [noEffect: string]: unknown };
 
 /** transformers' TrainingArguments: its names and defaults, validated on construction; unknown names are refused. */
@@ -39,6 +40,7 @@ export class TrainingArguments {
   }
 }
 
+/** A collated batch: padded input_ids, attention_mask, and labels with -100 on padding. */
 export interface PaddedFeatures extends ForwardBatch {
   attention_mask: number[][];
   labels: number[][];
@@ -77,6 +79,7 @@ export class DataCollatorForLanguageModeling extends Callable<[Features[]], Padd
   }
 }
 
+/** What `new Trainer` takes, as transformers' Trainer. */
 export interface TrainerOptions {
   /** A PeftModel from get_peft_model (or loaded with is_trainable): its active soft prompt is trained in place. */
   model: PeftModel;
@@ -88,12 +91,14 @@ export interface TrainerOptions {
   callbacks?: TrainerCallbacks;
 }
 
+/** What `train()` returns, as transformers' TrainOutput. */
 export interface TrainOutput {
   global_step: number;
   training_loss: number;
   metrics: Record<string, number>;
 }
 
+/** transformers' Trainer for a PeftModel's active soft prompt. */
 export class Trainer {
   readonly model: PeftModel;
   readonly args: TrainingArguments;

@@ -16,6 +16,7 @@ export type ProgressInfo =
     }
   | { status: 'ready'; name: string; model: string; task: 'text-generation' | 'tokenizer' | 'dataset' };
 
+/** transformers.js' progress_callback: called with each download's status and bytes. */
 export type ProgressCallback = (info: ProgressInfo) => void;
 
 const percent = (loaded: number, total: number): number => (total > 0 ? (100 * loaded) / total : 100);

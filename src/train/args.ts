@@ -5,8 +5,10 @@
 import { OptionError } from '../errors.js';
 import { SCHEDULER_TYPES, type SchedulerType } from './schedule.js';
 
+/** When to evaluate or save: never, every N steps, or every epoch. */
 export type IntervalStrategy = 'no' | 'steps' | 'epoch';
 
+/** The TrainingArguments fields softprompt implements, with transformers' names and defaults. */
 export interface TrainingArguments {
   learning_rate: number;
   num_train_epochs: number;

@@ -22,8 +22,10 @@ export interface CheckpointStore {
   describe(name: string): string;
 }
 
+/** One entry of log_history: loss, learning_rate, grad_norm, eval metrics, epoch, step. */
 export type LogEntry = Record<string, number>;
 
+/** transformers' TrainerState fields, plus what an exact resume needs. */
 export interface TrainerState {
   global_step: number;
   /** Fractional: epochs completed plus the part of the current one. */

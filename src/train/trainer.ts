@@ -28,11 +28,15 @@ import { addMicroBatchGrad, addStepLosses, round4, trainingLoss, trainingPlan } 
 import type { TrainableModel } from './trainable.js';
 import { batchSizeForBudget } from '../models/memory.js';
 
+/** Events of a training run, named as transformers' TrainerCallback methods. */
 export interface TrainerCallbacks {
+  /** Before the first step, with the state (a resumed run's) and the number of training examples. */
   on_train_begin?(state: Readonly<TrainerState>, num_examples: number): void;
   /** After each optimizer step, with the loss of its last micro-batch. */
   on_step_end?(state: Readonly<TrainerState>, loss: number): void;
+  /** Each log_history entry as it is logged. */
   on_log?(entry: LogEntry): void;
+  /** After a checkpoint is written, with its name (checkpoint-<step>). */
   on_save?(name: string): void;
   /** auto_find_batch_size is starting over with a smaller batch. */
   on_batch_size_retry?(from: number, to: number, cause: Error): void;
