@@ -6,10 +6,12 @@
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { generate } from '../generate/generate.js';
 import { promptTuningFields, withModelDims, type PromptTuningInit as Init } from '../peft/config.js';
+import { locateAdapter } from '../peft/adapter-files.js';
 import { DEFAULT_ADAPTER, PeftModel as EnginePeftModel } from '../peft/peft-model.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import type { CausalLMOutput, GenerateOptions, ModelInputs, PreTrainedModel } from './model.js';
 import { Tensor } from './model.js';
+import { hubOptions, type FromPretrainedOptions } from './hub-options.js';
 
 /** PEFT's task types; softprompt runs causal LMs. */
 export const TaskType = { CAUSAL_LM: 'CAUSAL_LM' } as const;
@@ -79,7 +81,7 @@ export interface PeftModelOptions {
 }
 
 /** Options of loading a saved adapter. */
-export interface LoadAdapterOptions {
+export interface LoadAdapterOptions extends FromPretrainedOptions {
   /** PEFT loads adapters for inference unless told otherwise; a Trainer refuses a model whose active adapter is not trainable. */
   is_trainable?: boolean;
 }
@@ -107,10 +109,13 @@ export class PeftModel {
     private readonly trainable: Set<string>,
   ) {}
 
-  /** PeftModel.from_pretrained: the adapter saved in `dir` (PEFT's files), as the active adapter. */
-  static async from_pretrained(model: PreTrainedModel, dir: string, opts: PeftModelOptions & LoadAdapterOptions = {}): Promise<PeftModel> {
+  /**
+   * PeftModel.from_pretrained: the adapter saved in `model_id` (a directory of PEFT's files, or a hub repo id fetched
+   * into the cache), as the active adapter.
+   */
+  static async from_pretrained(model: PreTrainedModel, model_id: string, opts: PeftModelOptions & LoadAdapterOptions = {}): Promise<PeftModel> {
     const name = opts.adapter_name ?? DEFAULT_ADAPTER;
-    const engine = await EnginePeftModel.fromPretrained(model.model, dir, name);
+    const engine = await EnginePeftModel.fromPretrained(model.model, await locateAdapter(model_id, hubOptions(opts)), name);
     return new PeftModel(model, engine, new Set(opts.is_trainable ? [name] : []));
   }
 
@@ -128,9 +133,9 @@ export class PeftModel {
     return this.trainable.has(this.active_adapter);
   }
 
-  /** Adds the adapter saved in `dir` under `adapter_name`, without activating it. */
-  async load_adapter(dir: string, adapter_name: string, opts: LoadAdapterOptions = {}): Promise<void> {
-    await this.peft.loadAdapter(dir, adapter_name);
+  /** Adds the adapter saved in `model_id` (a directory or a hub repo id) under `adapter_name`, without activating it. */
+  async load_adapter(model_id: string, adapter_name: string, opts: LoadAdapterOptions = {}): Promise<void> {
+    await this.peft.loadAdapter(await locateAdapter(model_id, hubOptions(opts)), adapter_name);
     if (opts.is_trainable) this.trainable.add(adapter_name);
   }
 

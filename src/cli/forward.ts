@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { FormatError, OptionError } from '../errors.js';
-import { loadAdapter } from '../peft/adapter-files.js';
+import { loadAdapter, locateAdapter } from '../peft/adapter-files.js';
 import { readJson, writeFileAtomic } from '../hub/local.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
@@ -43,7 +43,7 @@ export async function runForward(flags: ForwardFlags): Promise<void> {
     modelFromPretrained(flags.model, { offline: flags.offline, progress_callback }),
   );
   try {
-    const adapter = flags.adapter ? await loadAdapter(flags.adapter) : null;
+    const adapter = flags.adapter ? await loadAdapter(await locateAdapter(flags.adapter, { offline: flags.offline })) : null;
     if (adapter) checkAdapterFits(adapter, model.config, flags.adapter!);
     if (flags.grad && !adapter) throw new OptionError('--grad needs --adapter (the gradient is w.r.t. its prompt)', '--grad');
     if (flags.grad && !batch.labels) throw new OptionError('--grad needs "labels" in the batch', '--grad');
@@ -65,7 +65,7 @@ export function registerForward(program: Command): void {
     .description('run one batch through a model (and adapter) and write logits, loss and prompt gradient as safetensors')
     .requiredOption('--model <dir|id>', 'model directory (config.json, model.safetensors), or hub id org/name')
     .option('--offline', 'use the Hugging Face cache only, never the network (as HF_HUB_OFFLINE=1)')
-    .option('--adapter <dir>', 'PEFT prompt-tuning adapter directory')
+    .option('--adapter <dir>', 'PEFT prompt-tuning adapter: a directory or a hub repo id')
     .requiredOption('--batch <file.json>', 'JSON with input_ids, attention_mask and optional labels ([B][T] each)')
     .requiredOption('--out <file.safetensors>', 'where to write logits [B, n+T, V], loss and grad')
     .option('--grad', 'also write d(loss)/d(prompt_embeddings) as "grad" [n, H]')

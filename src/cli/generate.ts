@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { OptionError } from '../errors.js';
 import { generateStream, type GenerateOutput, type GenerateRequest } from '../generate/generate.js';
 import { GENERATION_DEFAULTS as D, type GenerationOptions } from '../generate/options.js';
-import { loadAdapter } from '../peft/adapter-files.js';
+import { loadAdapter, locateAdapter } from '../peft/adapter-files.js';
 import { modelFromPretrained, readGenerationConfig } from '../models/pretrained.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { checkAdapterFits } from '../peft/adapter.js';
@@ -30,7 +30,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
   const model = await modelFromPretrained(modelDir);
   try {
     const tokenizer = await tokenizerFromPretrained(modelDir);
-    const adapter = adapterDir ? await loadAdapter(adapterDir) : null;
+    const adapter = adapterDir ? await loadAdapter(await locateAdapter(adapterDir)) : null;
     if (adapter) checkAdapterFits(adapter, model.config, adapterDir!);
     const generationConfig = await readGenerationConfig(model.source);
     const request: GenerateRequest = {
@@ -63,7 +63,7 @@ export function registerGenerate(program: Command): void {
     .command('generate')
     .description('continue texts with a model (and a prompt-tuning adapter), greedy or sampled, with a KV cache')
     .requiredOption('--model <dir>', 'model directory or hub repo id')
-    .option('--adapter <dir>', 'PEFT prompt-tuning adapter directory')
+    .option('--adapter <dir>', 'PEFT prompt-tuning adapter: a directory or a hub repo id')
     .requiredOption('--prompt <text>', 'text to continue (repeat for a batch)', (v: string, all?: string[]) => [...(all ?? []), v])
     .option(...integerFlag('--max_new_tokens <n>', 'new tokens per sequence (default: up to --max_length)', 0))
     .option(...integerFlag('--max_length <n>', `tokens per sequence, input included, soft prompt not (default: ${D.max_length})`, 1))

@@ -28,6 +28,21 @@ export async function locateModel(pathOrId: string, opts: HubOptions, parts: Mod
   return fetchModelFiles(pathOrId, opts, parts);
 }
 
+/**
+ * A directory holding `files`: `pathOrId` itself when it is a directory, else the cache snapshot of that hub model
+ * repo with those files fetched (e.g. a PEFT adapter's two files).
+ */
+export async function locateFiles(pathOrId: string, files: string[], opts: HubOptions = {}): Promise<string> {
+  const local = await stat(pathOrId).catch(() => null);
+  if (local?.isDirectory()) return pathOrId;
+  if (!isRepoId(pathOrId)) throw new MissingError('no such directory, and not a hub repo id (org/name)', pathOrId);
+  const revision = await openRevision(hubSettings(opts), { id: pathOrId, type: 'model', revision: opts.revision ?? 'main' }, new ProgressTracker(pathOrId, opts.progress_callback));
+  const absent = files.filter((file) => !revision.files.includes(file));
+  if (absent.length > 0) throw revision.missing(absent);
+  await revision.fetch(files);
+  return revision.dir;
+}
+
 async function fetchModelFiles(id: string, opts: HubOptions, parts: ModelParts): Promise<string> {
   const s = hubSettings(opts);
   const progress = new ProgressTracker(id, opts.progress_callback);

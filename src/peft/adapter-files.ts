@@ -6,6 +6,13 @@ import {
 } from '../peft/adapter.js';
 import type { PromptTuningConfig } from '../peft/config.js';
 import { orMissing, readJson, writeFileAtomic } from '../hub/local.js';
+import { locateFiles } from '../hub/model-files.js';
+import type { HubOptions } from '../hub/settings.js';
+
+/** An adapter directory, or a hub repo id whose adapter files are fetched into the cache. */
+export function locateAdapter(pathOrId: string, opts: HubOptions = {}): Promise<string> {
+  return locateFiles(pathOrId, [ADAPTER_CONFIG, ADAPTER_WEIGHTS], opts);
+}
 
 export async function loadAdapter(dir: string): Promise<Adapter> {
   const config = await readJson(join(dir, ADAPTER_CONFIG));
