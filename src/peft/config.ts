@@ -5,7 +5,10 @@
 import { OptionError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
 
-/** SAMPLE_VOCAB is newer than PEFT 0.10, which loads such a config but only knows RANDOM and TEXT for training. */
+/**
+ * How a new soft prompt starts: N(0, 1), embeddings of the init text's tokens, or rows of random vocabulary tokens.
+ * SAMPLE_VOCAB is newer than PEFT 0.10, which loads such a config but only knows RANDOM and TEXT for training.
+ */
 export type PromptTuningInit = 'RANDOM' | 'TEXT' | 'SAMPLE_VOCAB';
 export const PROMPT_TUNING_INITS: readonly PromptTuningInit[] = ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'];
 
@@ -30,9 +33,12 @@ export interface PromptTuningConfig {
   auto_mapping: Record<string, unknown> | null;
 }
 
+/** PEFT's PromptTuningConfig fields that a user sets. */
 export interface PromptTuningOptions {
   num_virtual_tokens: number;
+  /** Default RANDOM. */
   prompt_tuning_init?: PromptTuningInit;
+  /** Required with TEXT init. */
   prompt_tuning_init_text?: string | null;
   /** Defaults to the base model for TEXT init: PEFT refuses to load a TEXT config without it. */
   tokenizer_name_or_path?: string | null;
