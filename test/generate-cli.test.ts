@@ -3,7 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadTokenizer } from '../src/tokenizer/pretrained.js';
 import { fixture } from './fixtures.js';
+import { FAM_A_MODELS } from './fixture-families-fam-a.js';
+import { readGolden } from './golden.js';
 
 function cli(...args: string[]) {
   return spawnSync(process.execPath, ['bin/softprompt.js', 'generate', ...args], { encoding: 'utf8' });
@@ -23,6 +27,26 @@ test('softprompt generate --adapter reproduces the trainer run, streamed or not'
   assert.equal(streamed.status, 0, streamed.stderr);
   assert.equal(streamed.stdout, `${want.text}\n`);
 });
+
+for (const name of FAM_A_MODELS) {
+  test(`softprompt generate --adapter gives PEFT's greedy ids for ${name} (the single-row case)`, async (t) => {
+    const model = fixture(t, 'models', name);
+    const adapters = fixture(t, 'golden', name);
+    if (!model || !adapters) return;
+    const golden = readGolden(name);
+    const ids = golden.inputs.cases.single.input_ids[0];
+    const text = (await loadTokenizer(model)).decode(ids);
+    const settings = (golden.inputs as { generation?: { max_new_tokens: number; repetition_penalty: number } }).generation!;
+    for (const init of ['random', 'text']) {
+      const r = cli(
+        '--model', model, '--adapter', join(adapters, `adapter_${init}`), '--prompt', text,
+        '--max_new_tokens', String(settings.max_new_tokens), '--repetition_penalty', String(settings.repetition_penalty), '--json',
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout).sequences, golden.results[`${init}.single.generate_ids`], init);
+    }
+  });
+}
 
 test('softprompt generate --help lists the defaults', () => {
   const r = cli('--help');

@@ -8,10 +8,15 @@ import { bloom } from './bloom.js';
 import type { ConfigFields } from './config-fields.js';
 import type { ModelConfig } from './config.js';
 import { gpt2 } from './gpt2.js';
+import { granite } from './granite.js';
 import { llama } from './llama.js';
+import { olmo2 } from './olmo2.js';
+import { phi3 } from './phi3.js';
 import { qwen2 } from './qwen2.js';
+import { qwen3 } from './qwen3.js';
+import { smollm3 } from './smollm3.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2];
+export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, qwen3, olmo2, granite, smollm3, phi3];
 
 const byName = new Map(ARCHITECTURES.map((a) => [a.name, a]));
 

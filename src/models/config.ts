@@ -36,6 +36,10 @@ export interface ModelConfig {
   activation: string;
   /** Attention projection biases: Llama's attention_bias covers q/k/v/o; Qwen2 always has q/k/v (never o_proj). */
   attentionBias: boolean;
+  /** RoPE: how many leading dims of each head rotate (partial rotary); absent means all of headDim. */
+  rotaryDim?: number;
+  /** Sliding-window attention: a query sees its last `slidingWindow` keys (itself included); absent or null: all. */
+  slidingWindow?: number | null;
   raw: Record<string, unknown>;
 }
 
@@ -89,6 +93,8 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
     padTokenId: f.optionalInt('pad_token_id'),
     activation: family.activation,
     attentionBias: family.attentionBias,
+    ...(family.rotaryDim !== undefined ? { rotaryDim: family.rotaryDim } : {}),
+    ...(family.slidingWindow !== undefined ? { slidingWindow: family.slidingWindow } : {}),
     raw,
   };
 }

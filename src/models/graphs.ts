@@ -12,6 +12,7 @@ import { rowViewName } from '../runtime/protocol.js';
 import type { AuxTensors, CausalLM } from './architecture.js';
 import { architectureOf } from './architectures.js';
 import type { ModelConfig } from './config.js';
+import { rotaryDim } from './positions.js';
 
 export interface GraphKind {
   /** Prepend per-row soft prompts (graph input `prompt` [B, n, H]). */
@@ -119,8 +120,8 @@ export function modelInputs(
   const ids = g.input('input_ids', 'int64', ['batch', 'tokens']);
   const aux: AuxTensors = { bias: g.input('attn_bias', 'float32', ['batch', positions === 'alibi' ? cfg.numHeads : 1, queries, keys]) };
   if (positions === 'rope') {
-    aux.cos = g.input('rope_cos', 'float32', ['batch', queries, cfg.headDim]);
-    aux.sin = g.input('rope_sin', 'float32', ['batch', queries, cfg.headDim]);
+    aux.cos = g.input('rope_cos', 'float32', ['batch', queries, rotaryDim(cfg)]);
+    aux.sin = g.input('rope_sin', 'float32', ['batch', queries, rotaryDim(cfg)]);
   }
   if (positions === 'learned') aux.positionIds = g.input('position_ids', 'int64', ['batch', queries]);
   return { g, arch, ids, aux, params };

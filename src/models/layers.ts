@@ -59,9 +59,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: 
   return reshape(out, [0, heads, -1, headDim]);
 }
 
-/** RoPE with the half-split layout: x * cos + rotate_half(x) * sin; cos/sin are [B, 1, S, d]. */
+/**
+ * RoPE with the half-split layout: x * cos + rotate_half(x) * sin; cos/sin are [B, 1, S, r]. With partial rotary
+ * (r < head size) only the first r dims of each head rotate and the rest pass through.
+ */
 export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
-  const half = (x.shape[3] as number) / 2;
+  const d = x.shape[3] as number;
+  const r = cos.shape[3] as number;
+  if (r < d) {
+    const [xr, pass] = split(x, [r, d - r], -1);
+    return concat([rope(xr, cos, sin), pass], -1);
+  }
+  const half = d / 2;
   const [x1, x2] = split(x, [half, half], -1);
   const rotated = concat([neg(x2), x1], -1);
   return add(mul(x, cos), mul(rotated, sin));

@@ -43,6 +43,7 @@ export function attentionBias(cfg: ModelConfig, req: AuxRequest): TensorData {
   const alibi = positions === 'alibi';
   const Hb = alibi ? cfg.numHeads : 1;
   const slopes = alibi ? alibiSlopes(cfg.numHeads) : [0];
+  const window = cfg.slidingWindow ?? null;
   const out = new Float32Array(B * Hb * Sq * Sk);
   for (let b = 0; b < B; b++) {
     const mask = req.mask[b];
@@ -55,7 +56,8 @@ export function attentionBias(cfg: ModelConfig, req: AuxRequest): TensorData {
         const i = req.queryStart + qi;
         const row = ((b * Hb + h) * Sq + qi) * Sk;
         for (let j = 0; j < Sk; j++) {
-          const future = j > i;
+          // A sliding window W hides keys j <= i - W (transformers' sliding-window mask; fp32 minimum like a pad).
+          const future = j > i || (window !== null && i - j >= window);
           const pad = !mask[j];
           let v: number;
           // 'sum' (GPT-2): a future pad gets both minima, i.e. -inf (see MaskCombination).
@@ -70,15 +72,38 @@ export function attentionBias(cfg: ModelConfig, req: AuxRequest): TensorData {
   return { dtype: 'float32', dims: [B, Hb, Sq, Sk], data: out };
 }
 
+/** The dims of each head that RoPE rotates: all of them, or the leading ones under partial rotary. */
+export function rotaryDim(cfg: ModelConfig): number {
+  return cfg.rotaryDim ?? cfg.headDim;
+}
+
+/**
+ * longrope's multiplier of cos and sin (Phi-3): the attention_factor given, else sqrt(1 + ln(factor) / ln(original))
+ * when the context was extended (factor > 1), else 1.
+ */
+function ropeAttentionFactor(cfg: ModelConfig): number {
+  const s = cfg.ropeScaling;
+  if (s?.type !== 'longrope') return 1;
+  if (s.attentionFactor !== undefined) return s.attentionFactor;
+  const original = s.originalMaxPositionEmbeddings ?? cfg.maxPositions ?? 1;
+  return s.factor <= 1 ? 1 : Math.sqrt(1 + Math.log(s.factor) / Math.log(original));
+}
+
 /** inv_freq as transformers computes it in fp32, with rope_scaling applied. */
 export function ropeInvFreq(cfg: ModelConfig, seqLen: number): Float32Array {
-  const d = cfg.headDim;
+  const d = rotaryDim(cfg);
   let base = cfg.ropeTheta;
   const s = cfg.ropeScaling;
   if (s?.type === 'dynamic' && cfg.maxPositions && seqLen > cfg.maxPositions) {
     base = base * ((s.factor * seqLen) / cfg.maxPositions - (s.factor - 1)) ** (d / (d - 2));
   }
   const inv = Float32Array.from({ length: d / 2 }, (_, i) => 1 / Math.fround(base ** Math.fround((2 * i) / d)));
+  if (s?.type === 'longrope') {
+    // The short factors while the sequence (max position + 1) fits the original context, the long ones beyond it.
+    const original = s.originalMaxPositionEmbeddings ?? cfg.maxPositions ?? Infinity;
+    const ext = seqLen > original ? s.longFactor! : s.shortFactor!;
+    for (let i = 0; i < inv.length; i++) inv[i] = 1 / Math.fround(Math.fround(ext[i]) * Math.fround(base ** Math.fround((2 * i) / d)));
+  }
   if (s?.type === 'llama3') {
     const old = s.originalMaxPositionEmbeddings ?? 8192;
     const low = s.lowFreqFactor ?? 1;
@@ -97,11 +122,12 @@ export function ropeInvFreq(cfg: ModelConfig, seqLen: number): Float32Array {
   return inv;
 }
 
-/** RoPE cos/sin tables [B, Sq, headDim] for the given positions (linear scaling divides the positions). */
+/** RoPE cos/sin tables [B, Sq, rotary dims] for the given positions (linear scaling divides the positions). */
 export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: TensorData; sin: TensorData } {
   const B = positions.length;
   const Sq = positions[0]?.length ?? 0;
-  const d = cfg.headDim;
+  const d = rotaryDim(cfg);
+  const factor = ropeAttentionFactor(cfg);
   const maxPos = positions.reduce((m, row) => row.reduce((a, p) => Math.max(a, p), m), 0) + 1;
   const inv = ropeInvFreq(cfg, maxPos);
   const scale = cfg.ropeScaling?.type === 'linear' ? cfg.ropeScaling.factor : 1;
@@ -113,8 +139,8 @@ export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: Tens
       const row = (b * Sq + t) * d;
       for (let i = 0; i < d / 2; i++) {
         const angle = Math.fround(pos * inv[i]);
-        cos[row + i] = cos[row + i + d / 2] = Math.cos(angle);
-        sin[row + i] = sin[row + i + d / 2] = Math.sin(angle);
+        cos[row + i] = cos[row + i + d / 2] = Math.fround(Math.cos(angle)) * factor;
+        sin[row + i] = sin[row + i + d / 2] = Math.fround(Math.sin(angle)) * factor;
       }
     }
   }

@@ -31,6 +31,8 @@ export interface PromptTuningConfig {
   /** false while training; the saved file always says true. */
   inference_mode: boolean;
   auto_mapping: Record<string, unknown> | null;
+  /** Written by PEFT >= 0.11 (null for prompt tuning); kept when a loaded adapter has it, so it saves back unchanged. */
+  modules_to_save?: string[] | null;
 }
 
 /** PEFT's PromptTuningConfig fields that a user sets. */
