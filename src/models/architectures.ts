@@ -8,17 +8,23 @@ import { bloom } from './bloom.js';
 import type { ConfigFields } from './config-fields.js';
 import type { ModelConfig } from './config.js';
 import { gpt2 } from './gpt2.js';
+import { gptNeox } from './gpt-neox.js';
 import { llama } from './llama.js';
 import { qwen2 } from './qwen2.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2];
+export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, gptNeox];
 
 const byName = new Map(ARCHITECTURES.map((a) => [a.name, a]));
 
 export function architectureOf(cfg: ModelConfig): Architecture {
   const arch = byName.get(cfg.arch);
   if (!arch) throw new UnsupportedError(`no architecture named ${JSON.stringify(cfg.arch)}`, 'arch');
-  return arch;
+  return arch.forConfig?.(cfg) ?? arch;
+}
+
+/** Width of a soft-prompt row: PEFT's token_dim, what is concatenated with the token embeddings. */
+export function promptWidth(cfg: ModelConfig): number {
+  return architectureOf(cfg).promptWidth?.(cfg) ?? cfg.hiddenSize;
 }
 
 /** The family config.json describes: by `architectures[0]`, else by `model_type` (e.g. a bare GPT2Model export). */

@@ -28,6 +28,8 @@ export interface ModelConfig {
   /** Only meaningful for the RoPE families. */
   ropeTheta: number;
   ropeScaling: RopeScaling | null;
+  /** Partial rotary: RoPE turns the first rotaryDim dims of each head and passes the rest; absent: all headDim. */
+  rotaryDim?: number;
   tieWordEmbeddings: boolean;
   bosTokenId: number | null;
   eosTokenId: number[];
@@ -83,6 +85,7 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
     maxPositions: limit === null ? null : f.optionalInt(limit.key) ?? limit.default,
     ropeTheta: family.ropeTheta,
     ropeScaling: family.ropeScaling,
+    ...(family.rotaryDim === undefined ? {} : { rotaryDim: family.rotaryDim }),
     tieWordEmbeddings: family.tieWordEmbeddings,
     bosTokenId: f.has('bos_token_id') ? f.optionalInt('bos_token_id') : tokens.bos,
     eosTokenId: eos,

@@ -72,7 +72,7 @@ export function attentionBias(cfg: ModelConfig, req: AuxRequest): TensorData {
 
 /** inv_freq as transformers computes it in fp32, with rope_scaling applied. */
 export function ropeInvFreq(cfg: ModelConfig, seqLen: number): Float32Array {
-  const d = cfg.headDim;
+  const d = cfg.rotaryDim ?? cfg.headDim;
   let base = cfg.ropeTheta;
   const s = cfg.ropeScaling;
   if (s?.type === 'dynamic' && cfg.maxPositions && seqLen > cfg.maxPositions) {
@@ -97,11 +97,11 @@ export function ropeInvFreq(cfg: ModelConfig, seqLen: number): Float32Array {
   return inv;
 }
 
-/** RoPE cos/sin tables [B, Sq, headDim] for the given positions (linear scaling divides the positions). */
+/** RoPE cos/sin tables [B, Sq, rotaryDim] for the given positions (linear scaling divides the positions). */
 export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: TensorData; sin: TensorData } {
   const B = positions.length;
   const Sq = positions[0]?.length ?? 0;
-  const d = cfg.headDim;
+  const d = cfg.rotaryDim ?? cfg.headDim;
   const maxPos = positions.reduce((m, row) => row.reduce((a, p) => Math.max(a, p), m), 0) + 1;
   const inv = ropeInvFreq(cfg, maxPos);
   const scale = cfg.ropeScaling?.type === 'linear' ? cfg.ropeScaling.factor : 1;
@@ -125,7 +125,8 @@ export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: Tens
 /** The graph inputs an architecture needs besides ids and embeddings, keyed by graph input name. */
 export function auxFeeds(cfg: ModelConfig, req: AuxRequest): Record<string, TensorData> {
   const feeds: Record<string, TensorData> = { attn_bias: attentionBias(cfg, req) };
-  const { positions } = architectureOf(cfg);
+  const { positions, maskPositions } = architectureOf(cfg);
+  if (maskPositions) req = { ...req, positions: req.mask.map((row) => maskPositions(row).slice(req.queryStart)) };
   if (positions === 'rope') {
     const { cos, sin } = ropeTables(cfg, req.positions);
     feeds.rope_cos = cos;
