@@ -11,9 +11,10 @@ import { gpt2 } from './gpt2.js';
 import { gptNeox } from './gpt-neox.js';
 import { llama } from './llama.js';
 import { opt } from './opt.js';
+import { phi } from './phi.js';
 import { qwen2 } from './qwen2.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, gptNeox, opt];
+export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, gptNeox, opt, phi];
 
 const byName = new Map(ARCHITECTURES.map((a) => [a.name, a]));
 
