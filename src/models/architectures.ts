@@ -13,8 +13,9 @@ import { llama } from './llama.js';
 import { opt } from './opt.js';
 import { phi } from './phi.js';
 import { qwen2 } from './qwen2.js';
+import { stablelm } from './stablelm.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, gptNeox, opt, phi];
+export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, gptNeox, opt, phi, stablelm];
 
 const byName = new Map(ARCHITECTURES.map((a) => [a.name, a]));
 
