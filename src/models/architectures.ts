@@ -7,6 +7,7 @@ import type { Architecture } from './architecture.js';
 import { bloom } from './bloom.js';
 import type { ConfigFields } from './config-fields.js';
 import type { ModelConfig } from './config.js';
+import { falcon } from './falcon.js';
 import { gpt2 } from './gpt2.js';
 import { gptNeox } from './gpt-neox.js';
 import { llama } from './llama.js';
@@ -15,7 +16,7 @@ import { phi } from './phi.js';
 import { qwen2 } from './qwen2.js';
 import { stablelm } from './stablelm.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, gptNeox, opt, phi, stablelm];
+export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, gptNeox, opt, phi, stablelm, falcon];
 
 const byName = new Map(ARCHITECTURES.map((a) => [a.name, a]));
 
