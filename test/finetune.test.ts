@@ -12,6 +12,7 @@ import { Engine } from '../src/runtime/engine.js';
 import { FullFineTuning } from '../src/train/finetune.js';
 import { Trainer } from '../src/train/trainer.js';
 import { fixture } from './fixtures.js';
+import { FIXTURE_MODELS_FAM_C } from './fixture-families-fam-c.js';
 import { loadFixtureModel, readGolden } from './golden.js';
 
 const engine = Engine.create();
@@ -34,7 +35,7 @@ function unit(x: Float32Array): Float32Array {
   return x.map((v) => v / norm);
 }
 
-for (const name of ['llama-tiny', 'stories260K']) {
+for (const name of ['llama-tiny', 'stories260K', ...FIXTURE_MODELS_FAM_C]) {
   test(`${name}: d(loss)/d(weight) matches central differences along the gradient plus a random direction, for every weight`, async (t) => {
     if (!fixture(t, 'golden', name)) return;
     const tuning = FullFineTuning.of(await loadFixtureModel(name, engine));
