@@ -8,7 +8,7 @@ import type { Tensor } from '../graph/graph.js';
 import { add, gather, layerNorm, unsqueeze } from '../graph/ops.js';
 import { activation, checkActivation } from './activations.js';
 import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
-import { evenSplit, parseRopeScaling, type ConfigFields } from './config-fields.js';
+import { evenSplit, parseRopeScaling, rotaryDims, type ConfigFields } from './config-fields.js';
 import type { FamilyConfig } from './config.js';
 import { attention, linear, mergeHeads, partialRope, splitQkvPerHead, withCache } from './layers.js';
 
@@ -24,7 +24,7 @@ function config(f: ConfigFields, numHeads: number): FamilyConfig {
     hiddenSize,
     numKvHeads: numHeads,
     headDim,
-    rotaryDim: Math.trunc(headDim * (f.optionalNumber('rotary_pct') ?? 0.25)),
+    rotaryDim: rotaryDims(headDim, f.optionalNumber('rotary_pct') ?? 0.25, 'rotary_pct', f.source),
     intermediateSize: f.optionalInt('intermediate_size') ?? 24576,
     normEps: f.optionalNumber('layer_norm_eps') ?? 1e-5,
     ropeTheta: f.optionalNumber('rotary_emb_base') ?? f.optionalNumber('rope_theta') ?? 10000,

@@ -7,7 +7,7 @@ import type { Tensor } from '../graph/graph.js';
 import { add, gather, layerNorm, unsqueeze } from '../graph/ops.js';
 import { activation, checkActivation } from './activations.js';
 import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
-import { evenSplit, parseRopeScaling, type ConfigFields } from './config-fields.js';
+import { evenSplit, parseRopeScaling, rotaryDims, type ConfigFields } from './config-fields.js';
 import type { FamilyConfig } from './config.js';
 import { attention, linear, mergeHeads, partialRope, splitHeads, withCache } from './layers.js';
 
@@ -23,7 +23,7 @@ function config(f: ConfigFields, numHeads: number): FamilyConfig {
     hiddenSize,
     numKvHeads: f.optionalInt('num_key_value_heads') ?? numHeads,
     headDim,
-    rotaryDim: Math.trunc(headDim * (f.optionalNumber('partial_rotary_factor') ?? 0.5)),
+    rotaryDim: rotaryDims(headDim, f.optionalNumber('partial_rotary_factor') ?? 0.5, 'partial_rotary_factor', f.source),
     intermediateSize: f.optionalInt('intermediate_size') ?? 8192,
     normEps: f.optionalNumber('layer_norm_eps') ?? 1e-5,
     ropeTheta: f.optionalNumber('rope_theta') ?? 10000,

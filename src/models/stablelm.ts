@@ -8,7 +8,7 @@ import type { Tensor } from '../graph/graph.js';
 import { add, concat, gather, layerNorm, mul, reshape, unsqueeze } from '../graph/ops.js';
 import { checkActivation, gatedActivation } from './activations.js';
 import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
-import { evenSplit, parseRopeScaling, type ConfigFields } from './config-fields.js';
+import { evenSplit, parseRopeScaling, rotaryDims, type ConfigFields } from './config-fields.js';
 import type { FamilyConfig } from './config.js';
 import { attention, linear, mergeHeads, partialRope, splitHeads, withCache } from './layers.js';
 
@@ -25,7 +25,7 @@ function config(f: ConfigFields, numHeads: number): FamilyConfig {
     hiddenSize,
     numKvHeads: f.optionalInt('num_key_value_heads') ?? 32,
     headDim,
-    rotaryDim: Math.trunc(headDim * (f.optionalNumber('partial_rotary_factor') ?? 0.25)),
+    rotaryDim: rotaryDims(headDim, f.optionalNumber('partial_rotary_factor') ?? 0.25, 'partial_rotary_factor', f.source),
     intermediateSize: f.optionalInt('intermediate_size') ?? 6912,
     normEps: f.optionalNumber('layer_norm_eps') ?? 1e-5,
     ropeTheta: f.optionalNumber('rope_theta') ?? 10000,
