@@ -3,10 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadTokenizer } from '../src/tokenizer/pretrained.js';
 import { fixture } from './fixtures.js';
 import { FAM_A_MODELS } from './fixture-families-fam-a.js';
+import { FIXTURE_MODELS_FAM_C } from './fixture-families-fam-c.js';
 import { readGolden } from './golden.js';
 
 function cli(...args: string[]) {
@@ -28,23 +28,24 @@ test('softprompt generate --adapter reproduces the trainer run, streamed or not'
   assert.equal(streamed.stdout, `${want.text}\n`);
 });
 
-for (const name of FAM_A_MODELS) {
-  test(`softprompt generate --adapter gives PEFT's greedy ids for ${name} (the single-row case)`, async (t) => {
+for (const name of [...FAM_A_MODELS, ...FIXTURE_MODELS_FAM_C]) {
+  test(`softprompt generate --adapter reproduces PEFT's greedy ids for ${name} (one row, and a left-padded batch)`, async (t) => {
     const model = fixture(t, 'models', name);
-    const adapters = fixture(t, 'golden', name);
-    if (!model || !adapters) return;
+    const adapter = fixture(t, 'golden', name, 'adapter_text');
+    if (!model || !adapter) return;
     const golden = readGolden(name);
-    const ids = golden.inputs.cases.single.input_ids[0];
-    const text = (await loadTokenizer(model)).decode(ids);
-    const settings = (golden.inputs as { generation?: { max_new_tokens: number; repetition_penalty: number } }).generation!;
-    for (const init of ['random', 'text']) {
-      const r = cli(
-        '--model', model, '--adapter', join(adapters, `adapter_${init}`), '--prompt', text,
-        '--max_new_tokens', String(settings.max_new_tokens), '--repetition_penalty', String(settings.repetition_penalty), '--json',
-      );
-      assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout).sequences, golden.results[`${init}.single.generate_ids`], init);
-    }
+    const tokenizer = await loadTokenizer(model);
+    const { max_new_tokens, repetition_penalty } = (golden.inputs as { generation?: Record<string, number> }).generation!;
+    const rows = (golden.inputs as { token_ids_unpadded?: number[][] }).token_ids_unpadded!;
+    const texts = rows.map((ids) => tokenizer.decode(ids));
+    texts.forEach((text, i) => assert.deepEqual(tokenizer.encode(text), rows[i], 'the texts tokenize back to the golden ids'));
+    const args = ['--model', model, '--adapter', adapter, '--max_new_tokens', String(max_new_tokens), '--repetition_penalty', String(repetition_penalty), '--json'];
+    const single = cli(...args, '--prompt', texts[0]);
+    assert.equal(single.status, 0, single.stderr);
+    assert.deepEqual(JSON.parse(single.stdout).sequences, golden.results['text.single.generate_ids']);
+    const batch = cli(...args, ...texts.flatMap((text) => ['--prompt', text]));
+    assert.equal(batch.status, 0, batch.stderr);
+    assert.deepEqual(JSON.parse(batch.stdout).sequences, golden.results['text.left.generate_ids']);
   });
 }
 

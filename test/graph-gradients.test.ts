@@ -97,6 +97,14 @@ test('unary gradients: Neg, Exp, Log, Sqrt, Tanh, Sigmoid, Gelu, Reciprocal, Pow
   await checkGrad([A], ([a]) => op.cast(op.cast(a, 'float32'), 'float32'));
 });
 
+test('exact GELU, Erf and Relu gradients', async () => {
+  await checkGrad([{ ...A, lo: -3, hi: 3 }], ([a]) => op.gelu(a));
+  await checkGrad([{ ...A, lo: -2, hi: 2 }], ([a]) => op.erf(a));
+  // Relu's inputs stay farther from its kink at 0 than the finite-difference step: half positive, half negative.
+  const signs = (a: Tensor) => a.graph.constant(Float32Array.of(1, -1, 1, -1, -1, 1), [2, 3]);
+  await checkGrad([{ ...A, lo: 0.1, hi: 1 }], ([a]) => op.relu(op.mul(a, signs(a))));
+});
+
 test('MatMul gradients: batched, broadcast batch, and a 2-D weight under a 3-D input', async () => {
   await checkGrad([{ name: 'a', shape: [2, 3, 4] }, { name: 'b', shape: [2, 4, 2] }], ([a, b]) => op.matmul(a, b));
   await checkGrad([{ name: 'a', shape: [2, 2, 3, 4] }, { name: 'b', shape: [2, 1, 4, 2] }], ([a, b]) => op.matmul(a, b));

@@ -13,6 +13,7 @@ import type { LogEntry } from '../src/train/checkpoint.js';
 import { Safetensors } from '../src/weights/safetensors.js';
 import { FIXTURE_MODELS, fixture } from './fixtures.js';
 import { FAM_A_MODELS } from './fixture-families-fam-a.js';
+import { FIXTURE_MODELS_FAM_C } from './fixture-families-fam-c.js';
 import { loadFixtureModel, readGolden, relDiff } from './golden.js';
 
 const engine = Engine.create();
@@ -49,7 +50,7 @@ function replayCollator(batches: ForwardBatch[]) {
   return () => batches[next++ % batches.length];
 }
 
-for (const name of [...FIXTURE_MODELS, ...FAM_A_MODELS]) {
+for (const name of [...FIXTURE_MODELS, ...FAM_A_MODELS, ...FIXTURE_MODELS_FAM_C]) {
   describe(name, () => {
     for (const init of ['random', 'text']) {
       test(`${init} init: 3 AdamW steps and 3 Trainer-like steps (clip 1.0, linear decay) match PyTorch`, async (t) => {

@@ -6,6 +6,7 @@
  */
 import type { PretrainedModel } from '../models/model.js';
 import { auxFeeds } from '../models/positions.js';
+import { promptWidth } from '../models/architectures.js';
 import type { TensorData } from '../runtime/engine.js';
 import { buildDecoderGraph, decoderGraphKey, pastKey, pastValue, presentKey, presentValue } from './graph.js';
 import type { PreparedBatch } from './inputs.js';
@@ -38,7 +39,7 @@ export class Decoder {
     const feeds: Record<string, TensorData> = {
       input_ids: { dtype: 'int64', dims: [B, batch.ids[0].length], data: BigInt64Array.from(batch.ids.flat(), BigInt) },
     };
-    if (batch.prompt) feeds.prompt = { dtype: 'float32', dims: [B, batch.prompt.length, cfg.hiddenSize], data: batch.prompt.data };
+    if (batch.prompt) feeds.prompt = { dtype: 'float32', dims: [B, batch.prompt.length, promptWidth(cfg)], data: batch.prompt.data };
     // Not transferred: the prompt rows may be the caller's own array.
     const logits = await decoder.run(prefillKey ?? key, feeds, 0, false);
     return { decoder, logits };

@@ -4,6 +4,7 @@
  */
 import { OptionError, ShapeError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
+import { promptWidth } from '../models/architectures.js';
 import type { Adapter } from '../peft/adapter.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 
@@ -77,7 +78,7 @@ export function prepareBatch(
   } else {
     mask = defaultMask(rows, padId, eos);
   }
-  return { ids: rows, mask, ...softPrompts(o, rows.length, cfg.hiddenSize) };
+  return { ids: rows, mask, ...softPrompts(o, rows.length, promptWidth(cfg)) };
 }
 
 /** transformers' _expand_inputs_for_generation: each row `k` times in a row (for num_return_sequences). */
@@ -120,7 +121,7 @@ function softPrompts(o: InputOptions, B: number, H: number): Pick<PreparedBatch,
 
 function promptEmbeddings(p: SoftPrompt, H: number, where: string): Float32Array {
   if (!(p instanceof Float32Array) && p.tokenDim !== H) {
-    throw new ShapeError(`the adapter's token_dim is ${p.tokenDim} but the model's hidden size is ${H}`, where);
+    throw new ShapeError(`the adapter's token_dim is ${p.tokenDim} but the model's prompt width is ${H}`, where);
   }
   const data = p instanceof Float32Array ? p : p.prompt;
   if (data.length === 0 || data.length % H !== 0) throw new ShapeError(`expected a soft prompt of shape [n, ${H}], got ${data.length} values`, where);

@@ -34,10 +34,12 @@ export interface CausalLM {
   embed(ids: Tensor): Tensor;
   /** inputs_embeds [B, S, H] -> final hidden states [B, S, H]; with a cache, S new positions after the past. */
   forward(x: Tensor, aux: AuxTensors, cache?: KvCache): Tensor;
-  /** Hidden states [..., H] -> logits [..., V]: h @ headWeight()^T (no architecture here has a head bias). */
+  /** Hidden states [..., H] -> logits [..., V]: h @ headWeight()^T, plus headBias() where there is one. */
   head(h: Tensor): Tensor;
   /** The output projection [V, H] (the input embeddings when tied). */
   headWeight(): Tensor;
+  /** The output projection's bias [V], for heads that have one (Phi); the loss adds it too. */
+  headBias?(): Tensor;
 }
 
 export type ArchitectureBuilder = (cfg: ModelConfig, p: Param) => CausalLM;
@@ -86,4 +88,17 @@ export interface Architecture {
   /** The MLP multiplies an activated gate by an up projection (two intermediate-sized tensors per token, not one). */
   gatedMlp: boolean;
   build: ArchitectureBuilder;
+  /**
+   * The facts for one config, where they depend on it (Falcon: ALiBi instead of RoPE when `alibi` is set);
+   * architectureOf returns this. Absent: the facts above hold for every config.
+   */
+  forConfig?(cfg: ModelConfig): Architecture;
+  /** Width of the soft prompt's rows (PEFT's token_dim), when it is not hiddenSize (OPT's word_embed_proj_dim). */
+  promptWidth?(cfg: ModelConfig): number;
+  /**
+   * Position ids of every slot, computed from a row's attention mask over all slots (soft prompt included), for
+   * families that take positions from the mask whatever the caller passes (OPT). Absent: the slot indices (PEFT passes
+   * no position ids), or in generation what transformers' prepare_inputs_for_generation computes.
+   */
+  maskPositions?(mask: number[]): number[];
 }

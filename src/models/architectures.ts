@@ -7,23 +7,35 @@ import type { Architecture } from './architecture.js';
 import { bloom } from './bloom.js';
 import type { ConfigFields } from './config-fields.js';
 import type { ModelConfig } from './config.js';
+import { falcon } from './falcon.js';
 import { gpt2 } from './gpt2.js';
+import { gptNeox } from './gpt-neox.js';
 import { granite } from './granite.js';
 import { llama } from './llama.js';
 import { olmo2 } from './olmo2.js';
+import { opt } from './opt.js';
+import { phi } from './phi.js';
 import { phi3 } from './phi3.js';
 import { qwen2 } from './qwen2.js';
 import { qwen3 } from './qwen3.js';
 import { smollm3 } from './smollm3.js';
+import { stablelm } from './stablelm.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, qwen3, olmo2, granite, smollm3, phi3];
+export const ARCHITECTURES: readonly Architecture[] = [
+  bloom, gpt2, llama, qwen2, qwen3, olmo2, granite, smollm3, phi3, gptNeox, opt, phi, stablelm, falcon,
+];
 
 const byName = new Map(ARCHITECTURES.map((a) => [a.name, a]));
 
 export function architectureOf(cfg: ModelConfig): Architecture {
   const arch = byName.get(cfg.arch);
   if (!arch) throw new UnsupportedError(`no architecture named ${JSON.stringify(cfg.arch)}`, 'arch');
-  return arch;
+  return arch.forConfig?.(cfg) ?? arch;
+}
+
+/** Width of a soft-prompt row: PEFT's token_dim, what is concatenated with the token embeddings. */
+export function promptWidth(cfg: ModelConfig): number {
+  return architectureOf(cfg).promptWidth?.(cfg) ?? cfg.hiddenSize;
 }
 
 /** The family config.json describes: by `architectures[0]`, else by `model_type` (e.g. a bare GPT2Model export). */

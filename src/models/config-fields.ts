@@ -25,6 +25,15 @@ export function evenSplit(hiddenSize: number, numHeads: number, source: string):
   return hiddenSize / numHeads;
 }
 
+/** Partial rotary: int(headDim * fraction) dims of each head turn, as transformers truncates; RoPE pairs them, so even. */
+export function rotaryDims(headDim: number, fraction: number, key: string, source: string): number {
+  const dims = Math.trunc(headDim * fraction);
+  if (fraction < 0 || fraction > 1 || dims % 2 !== 0) {
+    throw new FormatError(`${key} ${fraction} of head_dim ${headDim} gives ${dims} rotary dims; expected an even number, at most head_dim`, source);
+  }
+  return dims;
+}
+
 export function parseRopeScaling(value: unknown, source: string): RopeScaling | null {
   if (value === undefined || value === null) return null;
   const where = `${source}: rope_scaling`;

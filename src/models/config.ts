@@ -28,6 +28,8 @@ export interface ModelConfig {
   /** Only meaningful for the RoPE families. */
   ropeTheta: number;
   ropeScaling: RopeScaling | null;
+  /** Partial rotary: RoPE turns the first rotaryDim dims of each head and passes the rest; absent: all headDim. */
+  rotaryDim?: number;
   tieWordEmbeddings: boolean;
   bosTokenId: number | null;
   eosTokenId: number[];
@@ -36,8 +38,6 @@ export interface ModelConfig {
   activation: string;
   /** Attention projection biases: Llama's attention_bias covers q/k/v/o; Qwen2 always has q/k/v (never o_proj). */
   attentionBias: boolean;
-  /** RoPE: how many leading dims of each head rotate (partial rotary); absent means all of headDim. */
-  rotaryDim?: number;
   /** Sliding-window attention: a query sees its last `slidingWindow` keys (itself included); absent or null: all. */
   slidingWindow?: number | null;
   raw: Record<string, unknown>;
@@ -87,13 +87,13 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
     maxPositions: limit === null ? null : f.optionalInt(limit.key) ?? limit.default,
     ropeTheta: family.ropeTheta,
     ropeScaling: family.ropeScaling,
+    ...(family.rotaryDim === undefined ? {} : { rotaryDim: family.rotaryDim }),
     tieWordEmbeddings: family.tieWordEmbeddings,
     bosTokenId: f.has('bos_token_id') ? f.optionalInt('bos_token_id') : tokens.bos,
     eosTokenId: eos,
     padTokenId: f.optionalInt('pad_token_id'),
     activation: family.activation,
     attentionBias: family.attentionBias,
-    ...(family.rotaryDim !== undefined ? { rotaryDim: family.rotaryDim } : {}),
     ...(family.slidingWindow !== undefined ? { slidingWindow: family.slidingWindow } : {}),
     raw,
   };

@@ -6,11 +6,11 @@
 import { gradients } from '../graph/autodiff.js';
 import { Graph, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
-import { concat, gather, log, logSumExp, matmul, mul, reduceMax, reduceSum, reshape, softmax, split, sub, transposeLast, unsqueeze, withGradient } from '../graph/ops.js';
+import { add, concat, gather, log, logSumExp, matmul, mul, reduceMax, reduceSum, reshape, softmax, split, sub, transposeLast, unsqueeze, withGradient } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
 import { rowViewName } from '../runtime/protocol.js';
 import type { AuxTensors, CausalLM } from './architecture.js';
-import { architectureOf } from './architectures.js';
+import { architectureOf, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
 import { rotaryDim } from './positions.js';
 
@@ -43,8 +43,10 @@ export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
 function causalLmLoss(hidden: Tensor, arch: CausalLM, targets: Tensor[], chunk: number, fused: boolean): Tensor {
   const [rows, ids, weights] = targets;
   const h = gather(reshape(hidden, [-1, hidden.shape[2] as number]), rows, 0);
-  const lse = reshape(headLogSumExp(h, arch.headWeight(), chunk, fused), [-1]);
-  const picked = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
+  const bias = arch.headBias?.();
+  const lse = reshape(headLogSumExp(h, arch.headWeight(), chunk, fused, bias), [-1]);
+  const dot = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
+  const picked = bias ? add(dot, gather(bias, ids, 0)) : dot;
   return reduceSum(mul(sub(lse, picked), weights), [0], false);
 }
 
@@ -65,7 +67,7 @@ export const VOCAB_CHUNK = 16384;
  * bloomz-560m's 250,880 words and 512 targets. Unfused: the value alone (evaluation), or the plain chain for autodiff
  * (weight gradients).
  */
-function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean): Tensor {
+function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean, bias?: Tensor): Tensor {
   const [V, H] = weight.shape as number[];
   const views: Tensor[] = [];
   if (V <= chunk || weight.producer !== null) views.push(weight);
@@ -76,15 +78,18 @@ function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean)
       views.push(weight.graph.inputs.find((t) => t.name === name) ?? weight.graph.input(name, 'float32', [end - start, H]));
     }
   }
+  // A head bias [V] is split like the rows (a few KB, so in the graph rather than as views).
+  const biases = !bias ? null : views.length === 1 ? [bias] : split(bias, views.map((w) => w.shape[0] as number), 0);
+  const chunkLogits = (w: Tensor, i: number) => (biases ? add(matmul(h, transposeLast(w)), biases[i]) : matmul(h, transposeLast(w)));
   if (!fused) {
-    const lses = views.map((w) => logSumExp(matmul(h, transposeLast(w))));
+    const lses = views.map((w, i) => logSumExp(chunkLogits(w, i)));
     return lses.length === 1 ? lses[0] : logSumExp(concat(lses, 1));
   }
   // Each chunk yields one [N, 1, H + 1] tensor (its gradient beside its log-sum-exp), and nothing else reads the
   // chunk's logits: onnxruntime orders nodes depth-first from the outputs, so a chunk is finished, and its logits freed,
   // before the next chunk's product starts. With separate consumers it computed every chunk's logits first.
-  const results = views.map((w) => {
-    const logits = matmul(h, transposeLast(w));
+  const results = views.map((w, i) => {
+    const logits = chunkLogits(w, i);
     const p = softmax(logits, -1);
     // The largest logit's probability is exp(max - lse) >= 1/chunk, so lse = max - log(max p) loses nothing to
     // underflow, and costs two reductions instead of a second exponential pass (LogSoftmax) over the logits.
@@ -136,6 +141,7 @@ export function architectureWeights(cfg: ModelConfig): Map<string, number[]> {
   const { arch, ids, aux } = modelInputs(cfg, (name, shape) => (shapes.set(name, shape), name), 'seq', 'seq');
   arch.forward(arch.embed(ids), aux);
   arch.headWeight();
+  arch.headBias?.();
   return shapes;
 }
 
@@ -152,7 +158,7 @@ export function buildGraph(
   const { g, arch, ids, aux, params } = modelInputs(cfg, resolve, 'seq', 'seq');
 
   const tokens = arch.embed(ids);
-  const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', cfg.hiddenSize]) : null;
+  const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]) : null;
   const embeds = prompt ? concat([prompt, tokens], 1) : tokens;
   const hidden = arch.forward(embeds, aux);
 

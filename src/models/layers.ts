@@ -84,3 +84,18 @@ export function withCache(cache: KvCache | undefined, layer: number, k: Tensor, 
   cache.present[layer] = { key, value };
   return [key, value];
 }
+
+/** RoPE on the first `dims` of each head only (partial rotary: GPT-NeoX, Phi, StableLM); the rest passes through. */
+export function partialRope(x: Tensor, cos: Tensor, sin: Tensor, dims: number): Tensor {
+  const headDim = x.shape[3] as number;
+  if (dims === headDim) return rope(x, cos, sin);
+  if (dims === 0) return x;
+  const [rotated, passed] = split(x, [dims, headDim - dims], -1);
+  return concat([rope(rotated, cos, sin), passed], -1);
+}
+
+/** A fused projection laid out per head as [q | k | v] (BLOOM, GPT-NeoX): [B, S, heads*3*d] -> q, k, v [B, heads, S, d]. */
+export function splitQkvPerHead(fused: Tensor, heads: number, headDim: number): Tensor[] {
+  const perHead = transpose(reshape(fused, [0, 0, heads, 3, headDim]), [0, 2, 3, 1, 4]); // [B, heads, 3, S, d]
+  return split(perHead, [1, 1, 1], 2).map((t) => reshape(t, [0, 0, -1, headDim]));
+}

@@ -7,7 +7,7 @@ import type { ExportOptions } from '../graph/onnx.js';
 import type { WeightSource } from '../weights/files.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
 import { parseRowView } from '../runtime/protocol.js';
-import { hardPositionLimit } from './architectures.js';
+import { hardPositionLimit, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
 import { architectureWeights, buildGraph, graphKey, VOCAB_CHUNK, type GraphKind } from './graphs.js';
 import { auxFeeds } from './positions.js';
@@ -161,7 +161,7 @@ export class PretrainedModel {
       }
     }
 
-    const H = this.config.hiddenSize;
+    const H = promptWidth(this.config);
     const prompts = opts.prompt === undefined ? null : Array.isArray(opts.prompt) ? opts.prompt : new Array(B).fill(opts.prompt);
     if (prompts && prompts.length !== B) throw new ShapeError(`expected ${B} per-row prompts, got ${prompts.length}`, 'prompt');
     const n = prompts ? prompts[0].length / H : 0;

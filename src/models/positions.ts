@@ -151,7 +151,8 @@ export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: Tens
 /** The graph inputs an architecture needs besides ids and embeddings, keyed by graph input name. */
 export function auxFeeds(cfg: ModelConfig, req: AuxRequest): Record<string, TensorData> {
   const feeds: Record<string, TensorData> = { attn_bias: attentionBias(cfg, req) };
-  const { positions } = architectureOf(cfg);
+  const { positions, maskPositions } = architectureOf(cfg);
+  if (maskPositions) req = { ...req, positions: req.mask.map((row) => maskPositions(row).slice(req.queryStart)) };
   if (positions === 'rope') {
     const { cos, sin } = ropeTables(cfg, req.positions);
     feeds.rope_cos = cos;

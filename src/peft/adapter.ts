@@ -6,6 +6,7 @@
  *   metadata `{"format": "pt"}`.
  */
 import { FormatError, MissingError, ShapeError, UnsupportedError } from '../errors.js';
+import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
 import { PROMPT_TUNING_INITS, type PromptTuningConfig, type PromptTuningInit } from './config.js';
@@ -48,9 +49,10 @@ export function parseAdapter(configJson: unknown, weights: Uint8Array, dir: stri
 
 /** An adapter trained for another model (a different hidden size) cannot be prepended to this one's embeddings. */
 export function checkAdapterFits(adapter: Adapter, model: ModelConfig, dir: string): void {
-  if (adapter.tokenDim !== model.hiddenSize) {
+  const width = promptWidth(model);
+  if (adapter.tokenDim !== width) {
     throw new ShapeError(
-      `token_dim is ${adapter.tokenDim} but the model's hidden size is ${model.hiddenSize} (adapter made for another model?)`,
+      `token_dim is ${adapter.tokenDim} but the model's ${width === model.hiddenSize ? 'hidden size' : 'prompt width'} is ${width} (adapter made for another model?)`,
       `${dir}/${ADAPTER_CONFIG}`,
     );
   }

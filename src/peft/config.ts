@@ -3,6 +3,7 @@
  * PEFT's snake_case field names so the object is the adapter_config.json content as is.
  */
 import { OptionError } from '../errors.js';
+import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 
 /**
@@ -99,5 +100,5 @@ export function promptTuningConfig(opts: PromptTuningOptions, model: ModelConfig
 
 /** The model-dependent fields, as get_peft_model fills them in. */
 export function withModelDims(fields: PromptTuningFields, model: ModelConfig): PromptTuningConfig {
-  return { ...fields, token_dim: model.hiddenSize, num_attention_heads: model.numHeads, num_layers: model.numLayers };
+  return { ...fields, token_dim: promptWidth(model), num_attention_heads: model.numHeads, num_layers: model.numLayers };
 }

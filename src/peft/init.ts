@@ -6,7 +6,7 @@
  */
 import { Generator } from '../random.js';
 import { OptionError, ShapeError } from '../errors.js';
-import { architectureOf } from '../models/architectures.js';
+import { architectureOf, promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import type { PretrainedModel } from '../models/model.js';
 import type { PromptTuningConfig } from './config.js';
@@ -63,7 +63,8 @@ export function inputEmbeddingName(cfg: ModelConfig): string {
 
 /** Reads rows of `model`'s input embedding table as float32 (converting fp16/bf16 checkpoints). */
 export function embeddingRows(model: PretrainedModel): EmbeddingRows {
-  const { vocabSize, hiddenSize: H } = model.config;
+  const { vocabSize } = model.config;
+  const H = promptWidth(model.config);
   const name = model.resolveWeight(inputEmbeddingName(model.config), [vocabSize, H]);
   return (ids) => {
     const table = model.weights.float32(name);

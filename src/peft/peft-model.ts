@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { loadAdapter, saveAdapter } from './adapter-files.js';
+import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import type { ForwardBatch, ForwardOptions, ForwardResult, PretrainedModel } from '../models/model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
@@ -189,7 +190,8 @@ function checkName(name: string): void {
 }
 
 function checkFits(config: PromptTuningConfig, model: ModelConfig): void {
-  if (config.token_dim !== model.hiddenSize) {
-    throw new ShapeError(`is ${config.token_dim} but the model's hidden size is ${model.hiddenSize}`, 'token_dim');
+  const width = promptWidth(model);
+  if (config.token_dim !== width) {
+    throw new ShapeError(`is ${config.token_dim} but the model's ${width === model.hiddenSize ? 'hidden size' : 'prompt width'} is ${width}`, 'token_dim');
   }
 }
