@@ -175,7 +175,7 @@ test('config features these families do not implement are refused, naming the fi
     ['phi3', { rope_scaling: { type: 'yarn', short_factor: [1], long_factor: [1] } }, /rope type "yarn"/],
     ['phi3', { rope_scaling: { type: 'longrope', short_factor: [1, 1], long_factor: [1, 1] } }, /expected 4 \(rotary dims \/ 2\)/],
     ['granite', { hidden_act: 'relu2' }, /hidden_act is "relu2"/],
-    ['olmo2', { hidden_act: 'gelu' }, /hidden_act is "gelu"/],
+    ['olmo2', { hidden_act: 'laplace' }, /hidden_act is "laplace"/],
   ];
   for (const [family, edit, message] of refused) {
     assert.throws(() => parseModelConfig({ ...VARIANTS[family], ...common, ...edit }, 'config.json'), message, family);
