@@ -9,6 +9,7 @@ import { argmax, repetitionPenalty } from '../src/generate/logits.js';
 import type { PretrainedModel } from '../src/models/model.js';
 import { Engine } from '../src/runtime/engine.js';
 import { FIXTURE_MODELS, fixture } from './fixtures.js';
+import { FIXTURE_MODELS_FAM_B } from './fixture-families-fam-b.js';
 import { loadFixtureModel, readGolden, type GoldenCase } from './golden.js';
 
 const engine = Engine.create();
@@ -38,7 +39,7 @@ async function recompute(model: PretrainedModel, c: GoldenCase, prompt: Float32A
   return { ids, scores };
 }
 
-for (const name of FIXTURE_MODELS) {
+for (const name of [...FIXTURE_MODELS, ...FIXTURE_MODELS_FAM_B]) {
   describe(name, () => {
     const cases: Array<[string, 'left' | 'single', 'random' | null]> = [
       ['base model, single row', 'single', null],

@@ -10,13 +10,14 @@ import { loadAdapter } from '../src/peft/adapter-files.js';
 import { loadTokenizer } from '../src/tokenizer/pretrained.js';
 import { Engine } from '../src/runtime/engine.js';
 import { FIXTURES, FIXTURE_MODELS, fixture } from './fixtures.js';
+import { FIXTURE_MODELS_FAM_B } from './fixture-families-fam-b.js';
 import { loadFixtureModel, readGolden } from './golden.js';
 
 const engine = Engine.create();
 after(() => engine.close());
 const TOL = 1e-4;
 
-for (const name of FIXTURE_MODELS) {
+for (const name of [...FIXTURE_MODELS, ...FIXTURE_MODELS_FAM_B]) {
   describe(name, () => {
     for (const init of ['random', 'text']) {
       test(`with the ${init} adapter: ids and scores match PEFT generate for left-padded and single rows`, async (t) => {

@@ -7,12 +7,13 @@ import { generate } from '../src/generate/generate.js';
 import { loadAdapter } from '../src/peft/adapter-files.js';
 import { Engine } from '../src/runtime/engine.js';
 import { FIXTURES, FIXTURE_MODELS, fixture } from './fixtures.js';
+import { FIXTURE_MODELS_FAM_B } from './fixture-families-fam-b.js';
 import { loadFixtureModel, readGolden } from './golden.js';
 
 const engine = Engine.create();
 after(() => engine.close());
 
-for (const name of FIXTURE_MODELS) {
+for (const name of [...FIXTURE_MODELS, ...FIXTURE_MODELS_FAM_B]) {
   test(`${name}: each row of a mixed-task batch matches generating it alone with its adapter`, async (t) => {
     if (!fixture(t, 'golden', name)) return;
     const golden = readGolden(name);

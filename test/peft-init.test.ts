@@ -12,6 +12,7 @@ import { embeddingRows, initPrompt, inputEmbeddingName } from '../src/peft/init.
 import { Engine } from '../src/runtime/engine.js';
 import { Safetensors } from '../src/weights/safetensors.js';
 import { FIXTURE_MODELS, FIXTURES, fixture } from './fixtures.js';
+import { FIXTURE_MODELS_FAM_B } from './fixture-families-fam-b.js';
 import { loadFixtureModel, readGolden } from './golden.js';
 
 const engine = Engine.create();
@@ -25,7 +26,7 @@ async function textInit(model: string, n: number, text: string): Promise<Float32
 }
 
 test('TEXT init equals PEFT\'s prompt_init exactly for every fixture model (BOS included where added)', async (t) => {
-  for (const model of FIXTURE_MODELS) {
+  for (const model of [...FIXTURE_MODELS, ...FIXTURE_MODELS_FAM_B]) {
     if (!fixture(t, 'golden', model)) return;
     const golden = readGolden(model);
     const got = await textInit(model, golden.inputs.num_virtual_tokens, golden.inputs.init_text);

@@ -12,6 +12,7 @@ import { Trainer } from '../src/train/trainer.js';
 import type { LogEntry } from '../src/train/checkpoint.js';
 import { Safetensors } from '../src/weights/safetensors.js';
 import { FIXTURE_MODELS, fixture } from './fixtures.js';
+import { FIXTURE_MODELS_FAM_B } from './fixture-families-fam-b.js';
 import { loadFixtureModel, readGolden, relDiff } from './golden.js';
 
 const engine = Engine.create();
@@ -37,7 +38,7 @@ function replayCollator(batches: ForwardBatch[]) {
   return () => batches[next++ % batches.length];
 }
 
-for (const name of FIXTURE_MODELS) {
+for (const name of [...FIXTURE_MODELS, ...FIXTURE_MODELS_FAM_B]) {
   describe(name, () => {
     for (const init of ['random', 'text']) {
       test(`${init} init: 3 AdamW steps and 3 Trainer-like steps (clip 1.0, linear decay) match PyTorch`, async (t) => {

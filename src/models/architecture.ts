@@ -21,6 +21,8 @@ export interface AuxTensors {
   sin?: Tensor;
   /** Position ids [B, Sq] (the 'learned' scheme). */
   positionIds?: Tensor;
+  /** Per layer, when ModelConfig.layers says layers differ (sliding windows, RoPE bases): that layer's bias and tables. */
+  layers?: Array<{ bias: Tensor; cos?: Tensor; sin?: Tensor }>;
 }
 
 /** Keys/values per layer, [B, kvHeads, S, headDim] after RoPE: `past` is read, `present` (past + new) is filled in. */
@@ -38,6 +40,8 @@ export interface CausalLM {
   head(h: Tensor): Tensor;
   /** The output projection [V, H] (the input embeddings when tied). */
   headWeight(): Tensor;
+  /** Final logit soft-capping, tanh(l / cap) * cap, which `head` applies and the loss head must apply too. */
+  logitSoftcap?: number;
 }
 
 export type ArchitectureBuilder = (cfg: ModelConfig, p: Param) => CausalLM;
@@ -85,5 +89,10 @@ export interface Architecture {
   headWeight: string | null;
   /** The MLP multiplies an activated gate by an up projection (two intermediate-sized tensors per token, not one). */
   gatedMlp: boolean;
+  /**
+   * The factor the input embedding module itself multiplies its rows by (Gemma3's scaled word embedding); absent = 1.
+   * PEFT's TEXT and SAMPLE_VOCAB inits copy what that module returns, so prompt initialisation scales by it too.
+   */
+  embeddingModuleScale?: (cfg: ModelConfig) => number;
   build: ArchitectureBuilder;
 }
