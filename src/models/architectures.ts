@@ -7,12 +7,13 @@ import type { Architecture } from './architecture.js';
 import { bloom } from './bloom.js';
 import type { ConfigFields } from './config-fields.js';
 import type { ModelConfig } from './config.js';
+import { gemma } from './gemma.js';
 import { gpt2 } from './gpt2.js';
 import { llama } from './llama.js';
 import { mistral } from './mistral.js';
 import { qwen2 } from './qwen2.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, mistral];
+export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, mistral, gemma];
 
 const byName = new Map(ARCHITECTURES.map((a) => [a.name, a]));
 
