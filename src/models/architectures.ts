@@ -8,12 +8,14 @@ import { bloom } from './bloom.js';
 import type { ConfigFields } from './config-fields.js';
 import type { ModelConfig } from './config.js';
 import { gemma } from './gemma.js';
+import { gemma2 } from './gemma2.js';
+import { gemma3 } from './gemma3.js';
 import { gpt2 } from './gpt2.js';
 import { llama } from './llama.js';
 import { mistral } from './mistral.js';
 import { qwen2 } from './qwen2.js';
 
-export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, mistral, gemma];
+export const ARCHITECTURES: readonly Architecture[] = [bloom, gpt2, llama, qwen2, mistral, gemma, gemma2, gemma3];
 
 const byName = new Map(ARCHITECTURES.map((a) => [a.name, a]));
 

@@ -18,7 +18,7 @@ const LM_HEAD = 'lm_head.weight';
  * GemmaConfig: num_key_value_heads 16 and head_dim 256 when absent, tied head; the MLP activation is
  * `hidden_activation` (transformers 4.40 ignores `hidden_act` and falls back to gelu_pytorch_tanh).
  */
-function gemmaConfig(f: ConfigFields): FamilyConfig {
+export function gemmaConfig(f: ConfigFields): FamilyConfig {
   return {
     hiddenSize: f.int('hidden_size'),
     numKvHeads: f.optionalInt('num_key_value_heads') ?? 16,
