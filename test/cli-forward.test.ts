@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Safetensors } from '../src/weights/safetensors.js';
 import { fixture } from './fixtures.js';
+import { FIXTURE_MODELS_FAM_B } from './fixture-families-fam-b.js';
 import { readGolden, relDiff } from './golden.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'softprompt-forward-'));
@@ -16,7 +17,7 @@ function cli(...args: string[]) {
   return spawnSync(process.execPath, ['bin/softprompt.js', ...args], { encoding: 'utf8' });
 }
 
-for (const name of ['bloom-tiny-6h', 'gpt2-tiny']) {
+for (const name of ['bloom-tiny-6h', 'gpt2-tiny', ...FIXTURE_MODELS_FAM_B]) {
   test(`softprompt forward --adapter --grad reproduces PEFT for ${name} (left padding)`, (t) => {
     const modelDir = fixture(t, 'models', name);
     if (!modelDir) return;

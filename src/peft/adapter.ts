@@ -102,6 +102,7 @@ export function promptTuningConfigOf(adapter: Adapter, dir: string): PromptTunin
     revision: optional('revision', isString, 'a string'),
     inference_mode: true,
     auto_mapping: optional('auto_mapping', isObject, 'an object'),
+    ...(Object.hasOwn(c, 'modules_to_save') ? { modules_to_save: optional<string[]>('modules_to_save', Array.isArray, 'a list') } : {}),
   };
 }
 

@@ -28,6 +28,8 @@ export interface PromptTuningConfig {
   /** false while training; the saved file always says true. */
   inference_mode: boolean;
   auto_mapping: Record<string, unknown> | null;
+  /** Written by PEFT >= 0.11 (null for prompt tuning); kept when a loaded adapter has it, so it saves back the same. */
+  modules_to_save?: string[] | null;
 }
 
 export interface PromptTuningOptions {
