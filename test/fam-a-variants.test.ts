@@ -158,7 +158,7 @@ test('phi3 longrope: short factors up to original_max_position_embeddings, long 
 test('a sliding window W lets query i see keys i - W < j <= i, pads and virtual tokens included', () => {
   const cfg = parseModelConfig({ ...VARIANTS.phi3, ...common }, 'phi3');
   const mask = [[1, 1, 0, 1, 1, 1, 1, 1]];
-  const bias = attentionBias(cfg, { mask, queryStart: 0, positions: [[0, 1, 2, 3, 4, 5, 6, 7]] }).data as Float32Array;
+  const bias = attentionBias(cfg, { mask, queryStart: 0, positions: [[0, 1, 2, 3, 4, 5, 6, 7]] }, cfg.layers![0].window).data as Float32Array;
   for (let i = 0; i < 8; i++) {
     for (let j = 0; j < 8; j++) {
       const seen = j <= i && j > i - 5 && mask[0][j] === 1;

@@ -8,9 +8,7 @@ import { generate } from '../src/generate/generate.js';
 import { argmax, repetitionPenalty } from '../src/generate/logits.js';
 import type { PretrainedModel } from '../src/models/model.js';
 import { Engine } from '../src/runtime/engine.js';
-import { FIXTURE_MODELS, fixture } from './fixtures.js';
-import { FAM_A_MODELS } from './fixture-families-fam-a.js';
-import { FIXTURE_MODELS_FAM_C } from './fixture-families-fam-c.js';
+import { fixture, FIXTURE_MODELS, MORE_FAMILIES } from './fixtures.js';
 import { loadFixtureModel, readGolden, type GoldenCase } from './golden.js';
 
 const engine = Engine.create();
@@ -40,7 +38,7 @@ async function recompute(model: PretrainedModel, c: GoldenCase, prompt: Float32A
   return { ids, scores };
 }
 
-for (const name of [...FIXTURE_MODELS, ...FAM_A_MODELS, ...FIXTURE_MODELS_FAM_C]) {
+for (const name of [...FIXTURE_MODELS, ...MORE_FAMILIES]) {
   describe(name, () => {
     const cases: Array<[string, 'left' | 'single', 'random' | null]> = [
       ['base model, single row', 'single', null],

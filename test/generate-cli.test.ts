@@ -4,9 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadTokenizer } from '../src/tokenizer/pretrained.js';
-import { fixture } from './fixtures.js';
-import { FAM_A_MODELS } from './fixture-families-fam-a.js';
-import { FIXTURE_MODELS_FAM_C } from './fixture-families-fam-c.js';
+import { fixture, MORE_FAMILIES } from './fixtures.js';
 import { readGolden } from './golden.js';
 
 function cli(...args: string[]) {
@@ -28,7 +26,7 @@ test('softprompt generate --adapter reproduces the trainer run, streamed or not'
   assert.equal(streamed.stdout, `${want.text}\n`);
 });
 
-for (const name of [...FAM_A_MODELS, ...FIXTURE_MODELS_FAM_C]) {
+for (const name of [...MORE_FAMILIES]) {
   test(`softprompt generate --adapter reproduces PEFT's greedy ids for ${name} (one row, and a left-padded batch)`, async (t) => {
     const model = fixture(t, 'models', name);
     const adapter = fixture(t, 'golden', name, 'adapter_text');

@@ -6,15 +6,13 @@ import { join } from 'node:path';
 import { generate } from '../src/generate/generate.js';
 import { loadAdapter } from '../src/peft/adapter-files.js';
 import { Engine } from '../src/runtime/engine.js';
-import { FIXTURES, FIXTURE_MODELS, fixture } from './fixtures.js';
-import { FAM_A_MODELS } from './fixture-families-fam-a.js';
-import { FIXTURE_MODELS_FAM_C } from './fixture-families-fam-c.js';
+import { fixture, FIXTURE_MODELS, FIXTURES, MORE_FAMILIES } from './fixtures.js';
 import { loadFixtureModel, readGolden } from './golden.js';
 
 const engine = Engine.create();
 after(() => engine.close());
 
-for (const name of [...FIXTURE_MODELS, ...FAM_A_MODELS, ...FIXTURE_MODELS_FAM_C]) {
+for (const name of [...FIXTURE_MODELS, ...MORE_FAMILIES]) {
   test(`${name}: each row of a mixed-task batch matches generating it alone with its adapter`, async (t) => {
     if (!fixture(t, 'golden', name)) return;
     const golden = readGolden(name);

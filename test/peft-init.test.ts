@@ -11,9 +11,7 @@ import { promptTuningConfig, type PromptTuningInit } from '../src/peft/config.js
 import { embeddingRows, initPrompt, inputEmbeddingName } from '../src/peft/init.js';
 import { Engine } from '../src/runtime/engine.js';
 import { Safetensors } from '../src/weights/safetensors.js';
-import { FIXTURE_MODELS, FIXTURES, fixture } from './fixtures.js';
-import { FAM_A_MODELS } from './fixture-families-fam-a.js';
-import { FIXTURE_MODELS_FAM_C } from './fixture-families-fam-c.js';
+import { fixture, FIXTURE_MODELS, FIXTURES, MORE_FAMILIES } from './fixtures.js';
 import { loadFixtureModel, readGolden } from './golden.js';
 
 const engine = Engine.create();
@@ -27,7 +25,7 @@ async function textInit(model: string, n: number, text: string): Promise<Float32
 }
 
 test('TEXT init equals PEFT\'s prompt_init exactly for every fixture model (BOS included where added)', async (t) => {
-  for (const model of [...FIXTURE_MODELS, ...FAM_A_MODELS, ...FIXTURE_MODELS_FAM_C]) {
+  for (const model of [...FIXTURE_MODELS, ...MORE_FAMILIES]) {
     if (!fixture(t, 'golden', model)) return;
     const golden = readGolden(model);
     const got = await textInit(model, golden.inputs.num_virtual_tokens, golden.inputs.init_text);

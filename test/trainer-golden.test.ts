@@ -11,9 +11,7 @@ import { Engine } from '../src/runtime/engine.js';
 import { Trainer } from '../src/train/trainer.js';
 import type { LogEntry } from '../src/train/checkpoint.js';
 import { Safetensors } from '../src/weights/safetensors.js';
-import { FIXTURE_MODELS, fixture } from './fixtures.js';
-import { FAM_A_MODELS } from './fixture-families-fam-a.js';
-import { FIXTURE_MODELS_FAM_C } from './fixture-families-fam-c.js';
+import { fixture, FIXTURE_MODELS, MORE_FAMILIES } from './fixtures.js';
 import { loadFixtureModel, readGolden, relDiff } from './golden.js';
 
 const engine = Engine.create();
@@ -50,7 +48,7 @@ function replayCollator(batches: ForwardBatch[]) {
   return () => batches[next++ % batches.length];
 }
 
-for (const name of [...FIXTURE_MODELS, ...FAM_A_MODELS, ...FIXTURE_MODELS_FAM_C]) {
+for (const name of [...FIXTURE_MODELS, ...MORE_FAMILIES]) {
   describe(name, () => {
     for (const init of ['random', 'text']) {
       test(`${init} init: 3 AdamW steps and 3 Trainer-like steps (clip 1.0, linear decay) match PyTorch`, async (t) => {

@@ -19,6 +19,8 @@ export class Decoder {
     private readonly mask: number[][],
     private readonly positions: PreparedBatch['positions'],
     private readonly past: Record<string, TensorData>,
+    /** Mixed-task rows, each as if generated alone (sliding windows then skip masked slots). */
+    private readonly alone: boolean,
   ) {}
 
   /** Runs the prompts and input; returns the decoder and the logits [B, V] of the last input position. */
@@ -35,7 +37,7 @@ export class Decoder {
       past[pastKey(i)] = { dtype: 'float32', dims, data: empty };
       past[pastValue(i)] = { dtype: 'float32', dims, data: empty };
     }
-    const decoder = new Decoder(model, key, mask, batch.positions, past);
+    const decoder = new Decoder(model, key, mask, batch.positions, past, batch.alone);
     const feeds: Record<string, TensorData> = {
       input_ids: { dtype: 'int64', dims: [B, batch.ids[0].length], data: BigInt64Array.from(batch.ids.flat(), BigInt) },
     };
@@ -59,7 +61,7 @@ export class Decoder {
   private async run(key: string, feeds: Record<string, TensorData>, queryStart: number, transfer: boolean): Promise<Float32Array> {
     const cfg = this.model.config;
     const positions = positionIds(this.mask, queryStart, this.positions);
-    Object.assign(feeds, this.past, auxFeeds(cfg, { mask: this.mask, positions, queryStart }));
+    Object.assign(feeds, this.past, auxFeeds(cfg, { mask: this.mask, positions, queryStart, alone: this.alone }));
     const names = Array.from({ length: cfg.numLayers }, (_, i) => [presentKey(i), presentValue(i)]).flat();
     const out = await this.model.runGraph(key, feeds, ['logits', ...names], transfer);
     for (let i = 0; i < cfg.numLayers; i++) {

@@ -21,6 +21,8 @@ export interface AuxTensors {
   sin?: Tensor;
   /** Position ids [B, Sq] (the 'learned' scheme). */
   positionIds?: Tensor;
+  /** Per layer, when ModelConfig.layers says layers differ (sliding windows, RoPE bases): that layer's bias and tables. */
+  layers?: Array<{ bias: Tensor; cos?: Tensor; sin?: Tensor }>;
 }
 
 /** Keys/values per layer, [B, kvHeads, S, headDim] after RoPE: `past` is read, `present` (past + new) is filled in. */
@@ -40,6 +42,8 @@ export interface CausalLM {
   headWeight(): Tensor;
   /** The output projection's bias [V], for heads that have one (Phi); the loss adds it too. */
   headBias?(): Tensor;
+  /** Final logit soft-capping, tanh(l / cap) * cap, which `head` applies and the loss head must apply too. */
+  logitSoftcap?: number;
 }
 
 export type ArchitectureBuilder = (cfg: ModelConfig, p: Param) => CausalLM;
@@ -87,6 +91,11 @@ export interface Architecture {
   headWeight: string | null;
   /** The MLP multiplies an activated gate by an up projection (two intermediate-sized tensors per token, not one). */
   gatedMlp: boolean;
+  /**
+   * The factor the input embedding module itself multiplies its rows by (Gemma3's scaled word embedding); absent = 1.
+   * PEFT's TEXT and SAMPLE_VOCAB inits copy what that module returns, so prompt initialisation scales by it too.
+   */
+  embeddingModuleScale?: (cfg: ModelConfig) => number;
   build: ArchitectureBuilder;
   /**
    * The facts for one config, where they depend on it (Falcon: ALiBi instead of RoPE when `alibi` is set);

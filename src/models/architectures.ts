@@ -8,10 +8,14 @@ import { bloom } from './bloom.js';
 import type { ConfigFields } from './config-fields.js';
 import type { ModelConfig } from './config.js';
 import { falcon } from './falcon.js';
+import { gemma } from './gemma.js';
+import { gemma2 } from './gemma2.js';
+import { gemma3 } from './gemma3.js';
 import { gpt2 } from './gpt2.js';
 import { gptNeox } from './gpt-neox.js';
 import { granite } from './granite.js';
 import { llama } from './llama.js';
+import { mistral } from './mistral.js';
 import { olmo2 } from './olmo2.js';
 import { opt } from './opt.js';
 import { phi } from './phi.js';
@@ -22,7 +26,7 @@ import { smollm3 } from './smollm3.js';
 import { stablelm } from './stablelm.js';
 
 export const ARCHITECTURES: readonly Architecture[] = [
-  bloom, gpt2, llama, qwen2, qwen3, olmo2, granite, smollm3, phi3, gptNeox, opt, phi, stablelm, falcon,
+  bloom, gpt2, llama, qwen2, qwen3, olmo2, granite, smollm3, phi3, gptNeox, opt, phi, stablelm, falcon, mistral, gemma, gemma2, gemma3,
 ];
 
 const byName = new Map(ARCHITECTURES.map((a) => [a.name, a]));

@@ -41,6 +41,7 @@ function config(f: ConfigFields, numHeads: number): FamilyConfig {
       }
     }
   }
+  const window = f.optionalInt('sliding_window');
   return {
     hiddenSize,
     numKvHeads: f.optionalInt('num_key_value_heads') ?? numHeads,
@@ -53,7 +54,7 @@ function config(f: ConfigFields, numHeads: number): FamilyConfig {
     activation: checkActivation(f.optionalString('hidden_act') ?? 'silu', 'hidden_act', f.source, true),
     attentionBias: false,
     rotaryDim,
-    slidingWindow: f.optionalInt('sliding_window'),
+    ...(window === null ? {} : { layers: Array.from({ length: f.int('num_hidden_layers') }, () => ({ window })) }),
   };
 }
 
@@ -70,11 +71,12 @@ const build: ArchitectureBuilder = (cfg, p) => {
     const a = `model.layers.${i}.self_attn.`;
     const qkv = linear(x, p(a + 'qkv_proj.weight', [(nh + 2 * nkv) * hd, H]));
     const [q, k, v] = split(qkv, [nh * hd, nkv * hd, nkv * hd], -1);
-    const cos = unsqueeze(aux.cos!, [1]);
-    const sin = unsqueeze(aux.sin!, [1]);
+    const { bias, cos: c, sin: s } = aux.layers?.[i] ?? aux;
+    const cos = unsqueeze(c!, [1]);
+    const sin = unsqueeze(s!, [1]);
     const qh = rope(splitHeads(q, nh, hd), cos, sin);
     const [kh, vh] = withCache(cache, i, rope(splitHeads(k, nkv, hd), cos, sin), splitHeads(v, nkv, hd));
-    const out = attention(qh, kh, vh, aux.bias, 1 / Math.sqrt(hd));
+    const out = attention(qh, kh, vh, bias, 1 / Math.sqrt(hd));
     return linear(mergeHeads(out, nh, hd), p(a + 'o_proj.weight', [H, nh * hd]));
   }
 

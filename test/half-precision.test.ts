@@ -9,8 +9,7 @@ import { modelFromPretrained } from '../src/models/pretrained.js';
 import { Engine } from '../src/runtime/engine.js';
 import { loadWeights } from '../src/weights/files.js';
 import { serializeSafetensors } from '../src/weights/safetensors.js';
-import { fixture } from './fixtures.js';
-import { FIXTURE_MODELS_FAM_C } from './fixture-families-fam-c.js';
+import { fixture, MORE_FAMILIES } from './fixtures.js';
 import { readGolden, relDiff } from './golden.js';
 
 const engine = Engine.create({ threads: 1 });
@@ -20,7 +19,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-for (const name of FIXTURE_MODELS_FAM_C) {
+for (const name of MORE_FAMILIES) {
   for (const [dtype, tol] of [['F16', 5e-3], ['BF16', 4e-2]] as const) {
     test(`${name} saved as ${dtype}: prompt-tuned logits and loss near PEFT's`, async (t) => {
       const src = fixture(t, 'models', name);
