@@ -222,7 +222,7 @@ describe('config defaults and refusals', () => {
   });
 
   test('unimplemented activations and switches are refused naming the field', () => {
-    assert.throws(() => parse({ ...base('gemma2'), hidden_activation: 'gelu' }), /hidden_activation is "gelu"/);
+    assert.throws(() => parse({ ...base('gemma2'), hidden_activation: 'laplace' }), /hidden_activation is "laplace"/);
     assert.throws(() => parse({ ...base('gemma3'), use_bidirectional_attention: true }), /use_bidirectional_attention/);
     assert.throws(() => parse({ ...base('mistral'), hidden_act: 'relu2' }), /hidden_act is "relu2"/);
   });
