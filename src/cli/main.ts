@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { SoftpromptError } from '../errors.js';
 import { registerCompare } from './compare.js';
 import { registerDemo } from './demo.js';
+import { registerEval } from './eval.js';
 import { registerForward } from './forward.js';
 import { registerTrain } from './train.js';
 import { registerGenerate } from './generate.js';
@@ -20,6 +21,7 @@ export function program(): Command {
   registerForward(cmd);
   registerTrain(cmd);
   registerGenerate(cmd);
+  registerEval(cmd);
   return cmd;
 }
 
