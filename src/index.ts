@@ -24,5 +24,5 @@ export type { TrainerCallbacks } from './train/trainer.js';
 export type { LogEntry, TrainerState } from './train/checkpoint.js';
 export type { ProgressCallback, ProgressInfo } from './hub/progress.js';
 export { FormatError, HubError, MissingError, OptionError, ShapeError, SoftpromptError, UnsupportedError } from './errors.js';
-export { tokenize_prompt_completion } from './api/tasks.js';
-export type { PromptCompletion } from './api/tasks.js';
+export { inspect_prompt, tokenize_prompt_completion } from './api/tasks.js';
+export type { PromptCompletion, PromptReport, VirtualTokenReport } from './api/tasks.js';

@@ -7,6 +7,7 @@ import { SoftpromptError } from '../errors.js';
 import { registerCompare } from './compare.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
+import { registerInspect } from './inspect.js';
 import { registerForward } from './forward.js';
 import { registerTrain } from './train.js';
 import { registerGenerate } from './generate.js';
@@ -22,6 +23,7 @@ export function program(): Command {
   registerTrain(cmd);
   registerGenerate(cmd);
   registerEval(cmd);
+  registerInspect(cmd);
   return cmd;
 }
 
