@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { SoftpromptError } from '../errors.js';
 import { registerCompare } from './compare.js';
 import { registerDemo } from './demo.js';
+import { registerEval } from './eval.js';
+import { registerInspect } from './inspect.js';
 import { registerForward } from './forward.js';
 import { registerTrain } from './train.js';
 import { registerGenerate } from './generate.js';
@@ -20,6 +22,8 @@ export function program(): Command {
   registerForward(cmd);
   registerTrain(cmd);
   registerGenerate(cmd);
+  registerEval(cmd);
+  registerInspect(cmd);
   return cmd;
 }
 

@@ -9,7 +9,9 @@ import { freemem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
-import { loadTextDataset, tokenizeTexts } from '../data/dataset.js';
+import type { Example } from '../data/collator.js';
+import { isCompletionSpec, promptCompletions, tokenizePromptCompletions, type CompletionSpec } from '../data/completion.js';
+import { loadDataset, loadTextDataset, tokenizeTexts } from '../data/dataset.js';
 import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.js';
 import { loadHubDataset } from '../data/hub-source.js';
 import type { Row } from '../data/rows.js';
@@ -20,6 +22,8 @@ import { readJson } from '../hub/local.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { resolveModelDir } from '../hub/model-files.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
+import type { TextTokenizer } from '../tokenizer/tokenizer.js';
+import type { ModelConfig } from '../models/config.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
 import { promptTuningConfig, type PromptTuningInit } from '../peft/config.js';
 import { PeftModel } from '../peft/peft-model.js';
@@ -28,8 +32,9 @@ import { lastCheckpoint } from '../train/checkpoint.js';
 import { Trainer } from '../train/trainer.js';
 import { byteSize, floatFlag, integerFlag } from './number-flags.js';
 import { trainProgress } from './train-progress.js';
+import { unescapeFlag } from './escapes.js';
 
-interface TrainFlags extends Partial<TrainingArguments> {
+interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
   model: string;
   dataset: string;
   output_dir: string;
@@ -76,12 +81,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     flags.model,
   );
   const tokenizer = await tokenizerFromPretrained(modelDir);
-  const data = await loadTextDataset(flags.dataset, { ...flags, seed: args.seed }, (source) => readRows(source, flags, warn));
-  const train = tokenizeTexts(data.train, tokenizer, flags.max_length);
-  const validation = data.validation && tokenizeTexts(data.validation, tokenizer, flags.max_length);
-  const dropped = train.dropped + (validation?.dropped ?? 0);
-  if (dropped > 0) warn(`dropped ${dropped} texts that tokenize to no tokens`);
-  if (train.input_ids.length === 0) throw new ShapeError('no training text has any tokens', flags.dataset);
+  const { train, validation } = await tokenizedDataset(flags, tokenizer, await loadConfig(modelDir), args.seed, warn);
   const pad = tokenizer.pad_token_id ?? tokenizer.eos_token_id;
   if (pad === null) throw new MissingError('the tokenizer defines neither a pad nor an eos token to pad batches with', modelDir);
   if (tokenizer.pad_token_id === null) warn('the tokenizer has no pad token; padding with its eos token, as the PEFT tutorials do');
@@ -101,8 +101,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     const trainer = new Trainer({
       model: peft,
       args,
-      train_dataset: train.input_ids,
-      eval_dataset: validation?.input_ids,
+      train_dataset: train,
+      eval_dataset: validation ?? undefined,
       data_collator: dataCollatorForLanguageModeling({ pad_token_id: pad, padding_side: await paddingSide(modelDir) }),
       checkpoints: store,
       callbacks: progress.callbacks,
@@ -117,8 +117,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
       checkpoint: out.checkpoint && store.describe(out.checkpoint),
       global_step: out.global_step,
       train_batch_size: trainer.state!.train_batch_size,
-      num_examples: train.input_ids.length,
-      num_validation_examples: validation?.input_ids.length ?? 0,
+      num_examples: train.length,
+      num_validation_examples: validation?.length ?? 0,
       trainable_params: counts.trainable,
       all_params: counts.all,
       ...out.metrics,
@@ -132,6 +132,32 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   }
   // main() maps outcomes to exit codes 0/1/2; an interrupted run must end with 130.
   if (controller.signal.aborted) process.exit(130);
+}
+
+/**
+ * The training examples: whole texts (a column or a template; the loss on every token), or prompt-completion pairs
+ * (--completion_template / --completion_column; the loss on the completion only), cut from the left to the model's
+ * positions less the virtual tokens unless --max_length says otherwise.
+ */
+async function tokenizedDataset(
+  flags: TrainFlags, tokenizer: TextTokenizer, config: ModelConfig, seed: number, warn: (message: string) => void,
+): Promise<{ train: Example[]; validation: Example[] | null }> {
+  const read = (source: string) => readRows(source, flags, warn);
+  if (isCompletionSpec(flags)) {
+    if (flags.column !== undefined) throw new OptionError('with a completion, name the prompt with --prompt_column or --template', '--column');
+    const pairs = await loadDataset(flags.dataset, { ...flags, seed }, read, (rows, source) => promptCompletions(rows, flags, source));
+    const max = flags.max_length ?? (config.maxPositions === null ? undefined : config.maxPositions - flags.num_virtual_tokens);
+    const tokenize = (p: typeof pairs.train, source: string) => tokenizePromptCompletions(p, tokenizer, max, source);
+    return { train: tokenize(pairs.train, flags.dataset), validation: pairs.validation && tokenize(pairs.validation, flags.validation_file ?? flags.dataset) };
+  }
+  if (flags.prompt_column !== undefined) throw new OptionError('needs --completion_column or --completion_template', '--prompt_column');
+  const data = await loadTextDataset(flags.dataset, { ...flags, seed }, read);
+  const train = tokenizeTexts(data.train, tokenizer, flags.max_length);
+  const validation = data.validation && tokenizeTexts(data.validation, tokenizer, flags.max_length);
+  const dropped = train.dropped + (validation?.dropped ?? 0);
+  if (dropped > 0) warn(`dropped ${dropped} texts that tokenize to no tokens`);
+  if (train.input_ids.length === 0) throw new ShapeError('no training text has any tokens', flags.dataset);
+  return { train: train.input_ids, validation: validation?.input_ids ?? null };
 }
 
 /** `--resume` (the latest checkpoint in output_dir) or `--resume checkpoint-N` / a path to one inside output_dir. */
@@ -148,7 +174,7 @@ async function resumeTarget(flags: TrainFlags, store: DirectoryCheckpointStore):
   return basename(flags.resume);
 }
 
-async function readRows(source: string, flags: TrainFlags, warn: (message: string) => void): Promise<Row[]> {
+export async function readRows(source: string, flags: Pick<TrainFlags, 'format' | 'delimiter' | 'column_names' | 'on_bad_row' | 'dataset_split' | 'dataset_config_name'>, warn: (message: string) => void): Promise<Row[]> {
   const isFile = await stat(source).then((s) => s.isFile(), () => false);
   if (isFile) {
     return parseRows(await readFile(source, 'utf8'), source, {
@@ -199,7 +225,10 @@ export function registerTrain(program: Command): void {
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--output_dir <dir>', 'where checkpoints and the final adapter go')
     .option('--column <name>', 'the column to train on (default: "text", or the only column)')
-    .option('--template <text>', 'build each text from columns, e.g. "Act as a {act}. Prompt: {prompt}"')
+    .option('--template <text>', 'build each text (or, with a completion, each prompt) from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes)', unescapeFlag)
+    .option('--completion_template <text>', 'task format: the answer built from columns, e.g. " {label}"; the loss falls on it only', unescapeFlag)
+    .option('--prompt_column <name>', 'task format: the column holding each prompt (instead of --template)')
+    .option('--completion_column <name>', 'task format: the column holding each completion (instead of --completion_template)')
     .option('--select <range>', 'rows to use: "0:50" = select(range(50)), "100", "10:"')
     .option(...floatFlag('--validation_split <fraction|count>', 'hold out this share (or number) of rows for evaluation'))
     .option('--validation_file <file|org/name>', 'a separate evaluation dataset')
@@ -209,7 +238,7 @@ export function registerTrain(program: Command): void {
     .option('--on_bad_row <error|skip>', 'a malformed row stops the run or is skipped with a warning', choice('--on_bad_row', ['error', 'skip'] as const), 'error')
     .option('--dataset_config_name <name>', 'hub dataset subset')
     .option('--dataset_split <name>', 'hub dataset split', 'train')
-    .option(...integerFlag('--max_length <n>', 'truncate each example to n tokens', 1))
+    .option(...integerFlag('--max_length <n>', 'truncate each example to n tokens (a prompt-completion pair loses its start; default there: the model\'s positions less the virtual tokens)', 1))
     .option(...integerFlag('--num_virtual_tokens <n>', 'soft prompt length', 1, 8))
     .option('--prompt_tuning_init <init>', 'RANDOM, TEXT or SAMPLE_VOCAB', choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const), 'RANDOM')
     .option('--prompt_tuning_init_text <text>', 'the text whose embeddings start the prompt (TEXT init)')

@@ -28,14 +28,24 @@ export interface TextDataset {
 }
 
 export async function loadTextDataset(source: string, opts: DatasetOptions, read: RowReader): Promise<TextDataset> {
+  return loadDataset(source, opts, read, (rows, from) => rowTexts(rows, opts, from));
+}
+
+/** Rows read, selected, turned into items (texts, prompt-completion pairs, ...) by `items`, and split. */
+export async function loadDataset<T>(
+  source: string,
+  opts: Omit<DatasetOptions, keyof TextSpec>,
+  read: RowReader,
+  items: (rows: Row[], source: string) => T[],
+): Promise<{ train: T[]; validation: T[] | null }> {
   if (opts.validation_split !== undefined && opts.validation_file !== undefined) {
     throw new OptionError('give validation_split or validation_file, not both', 'validation_file');
   }
   let rows = nonEmpty(await read(source), source);
   if (opts.select !== undefined) rows = nonEmpty(selectRange(rows, opts.select, source), `${source} (select ${opts.select})`);
-  const texts = rowTexts(rows, opts, source);
+  const texts = items(rows, source);
   if (opts.validation_file !== undefined) {
-    const validation = rowTexts(nonEmpty(await read(opts.validation_file), opts.validation_file), opts, opts.validation_file);
+    const validation = items(nonEmpty(await read(opts.validation_file), opts.validation_file), opts.validation_file);
     return { train: texts, validation };
   }
   if (opts.validation_split === undefined) return { train: texts, validation: null };

@@ -1,8 +1,8 @@
 /** Held-out loss as HF's evaluate() reports it: each batch's mean token loss, averaged over examples. */
-import type { Collator } from '../data/collator.js';
+import type { Collator, Example } from '../data/collator.js';
 import type { TrainableModel } from './trainable.js';
 
-export async function heldOutLoss(model: Pick<TrainableModel, 'forward'>, examples: number[][], collator: Collator, batchSize = 8): Promise<number> {
+export async function heldOutLoss(model: Pick<TrainableModel, 'forward'>, examples: Example[], collator: Collator, batchSize = 8): Promise<number> {
   let weighted = 0;
   for (let b = 0; b < examples.length; b += batchSize) {
     const batch = examples.slice(b, b + batchSize);

@@ -13,7 +13,7 @@
  * - train_loss in the summary: the sum of step losses / global_step.
  */
 import { FormatError, ShapeError } from '../errors.js';
-import type { Collator } from '../data/collator.js';
+import { exampleIds, type Collator, type Example } from '../data/collator.js';
 import { Generator } from '../random.js';
 import { AdamW, clipGradNorm, gradNorm } from './adamw.js';
 import { trainingArguments, type TrainingArguments } from './args.js';
@@ -46,9 +46,9 @@ export interface TrainerOptions {
   /** A PeftModel (its active prompt is trained in place) or a FullFineTuning (every weight). */
   model: TrainableModel;
   args?: Partial<TrainingArguments>;
-  /** Token ids per example (already truncated to max_length). */
-  train_dataset: number[][];
-  eval_dataset?: number[][];
+  /** Token ids per example (already truncated to max_length), with a completion_mask for completion-only loss. */
+  train_dataset: Example[];
+  eval_dataset?: Example[];
   data_collator: Collator;
   /** Where checkpoints go; without one nothing is saved. */
   checkpoints?: CheckpointStore;
@@ -138,7 +138,7 @@ export class Trainer {
     const { max_memory } = this.args;
     const estimate = this.opts.model.stepBytes;
     if (max_memory === undefined || !estimate) return start;
-    const seq = Math.max(...this.opts.train_dataset.map((e) => e.length));
+    const seq = Math.max(...this.opts.train_dataset.map((e) => exampleIds(e).length));
     const bytes = (batch: number) => estimate.call(this.opts.model, batch, seq);
     const chosen = batchSizeForBudget(start, (batch) => bytes(batch) <= max_memory);
     if (chosen < start) {
@@ -234,7 +234,7 @@ export class Trainer {
   }
 
   /** One micro-batch: its gradient / gradient_accumulation_steps joins the step's, its loss waits for the step. */
-  private async accumulate(run: Run, examples: number[][]): Promise<void> {
+  private async accumulate(run: Run, examples: Example[]): Promise<void> {
     const batch = this.opts.data_collator(examples);
     const out = await this.opts.model.forward(batch, { grad: true, logits: false });
     addMicroBatchGrad(run.grad, out.grad as Float32Array, this.args.gradient_accumulation_steps);
