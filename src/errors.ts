@@ -39,3 +39,20 @@ export class HubError extends SoftpromptError {
     super(message, where);
   }
 }
+
+/** Training produced a non-finite loss, gradient or parameter; names the step and the last good checkpoint. */
+export class DivergenceError extends SoftpromptError {}
+
+/**
+ * A file-system operation failed (full disk, read-only, no permission, a file where a directory should be, ...);
+ * names the path and the errno code.
+ */
+export class FileSystemError extends SoftpromptError {
+  constructor(
+    message: string,
+    where: string,
+    readonly code?: string,
+  ) {
+    super(message, where);
+  }
+}

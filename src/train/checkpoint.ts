@@ -9,7 +9,7 @@
  * atomically (all files or none).
  */
 import { FormatError, MissingError } from '../errors.js';
-import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
+import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safetensors.js';
 import type { AdamWState } from './adamw.js';
 
 export interface CheckpointStore {
@@ -92,6 +92,8 @@ export function parseCheckpoint(files: Record<string, Uint8Array>, where: string
   const exp_avg = Float32Array.from(optimizer.float32('exp_avg'));
   const exp_avg_sq = Float32Array.from(optimizer.float32('exp_avg_sq'));
   if (!Number.isSafeInteger(step) || step < 0) throw new FormatError('metadata "step" is not a step count', optimizerPath);
+  checkFinite('exp_avg', exp_avg, 'not a usable checkpoint', optimizerPath);
+  checkFinite('exp_avg_sq', exp_avg_sq, 'not a usable checkpoint', optimizerPath);
   if (exp_avg.length !== exp_avg_sq.length) {
     throw new FormatError(`exp_avg has ${exp_avg.length} values but exp_avg_sq ${exp_avg_sq.length}`, optimizerPath);
   }

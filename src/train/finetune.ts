@@ -13,7 +13,7 @@ import type { ModelConfig } from '../models/config.js';
 import { PretrainedModel, type ForwardBatch, type ForwardResult } from '../models/model.js';
 import type { Engine } from '../runtime/engine.js';
 import { flatWeights, type FlatWeights } from '../weights/memory.js';
-import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
+import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safetensors.js';
 import type { TrainableModel, TrainForwardOptions } from './trainable.js';
 
 const CONFIG = 'config.json';
@@ -90,7 +90,9 @@ export class FullFineTuning implements TrainableModel {
     for (const { name, shape, offset } of this.weights.layout) {
       const saved = file.entry(name).shape;
       if (saved.join() !== shape.join()) throw new ShapeError(`${name} has shape [${saved}]; this model's is [${shape}]`, path);
-      flat.set(file.float32(name), offset);
+      const data = file.float32(name);
+      checkFinite(name, data, 'not a usable checkpoint', path);
+      flat.set(data, offset);
     }
     return flat;
   }

@@ -6,13 +6,16 @@
  *   gradient are the mean over its micro-batches; the accumulation counter runs across epochs as in 4.40, and an epoch
  *   shorter than one accumulation ends with a step;
  * - a step: clip the gradient norm (max_grad_norm), AdamW at the scheduled lr, then advance the schedule;
- * - logging every logging_steps: mean step loss since the last log (a NaN/inf loss counts as that mean, HF's
- *   logging_nan_inf_filter), grad_norm before clipping, the lr of the next step, plus tokens/s;
+ * - a NaN/inf loss, gradient norm or updated parameter stops the run with a DivergenceError (where HF would filter the
+ *   loss with logging_nan_inf_filter and go on training NaNs): that step is never checkpointed, so the last
+ *   checkpoint written is the last good one;
+ * - logging every logging_steps: mean step loss since the last log, grad_norm before clipping, the lr of the next
+ *   step, plus tokens/s;
  * - evaluation: eval_loss is the mean over examples of their batch's loss (HF repeats each batch loss per example),
  *   eval_perplexity = exp(eval_loss) as run_clm.py reports it;
  * - train_loss in the summary: the sum of step losses / global_step.
  */
-import { FormatError, ShapeError } from '../errors.js';
+import { DivergenceError, FormatError, ShapeError } from '../errors.js';
 import type { Collator } from '../data/collator.js';
 import { Generator } from '../random.js';
 import { AdamW, clipGradNorm, gradNorm } from './adamw.js';
@@ -102,6 +105,8 @@ export class Trainer {
   state: TrainerState | null = null;
   private readonly now: () => number;
   private lastCheckpointSaved: string | null = null;
+  /** The checkpoint this run resumed from, the last good one until the run saves another. */
+  private resumedFrom: string | null = null;
   private lastEval: { step: number; metrics: Record<string, number> } | null = null;
 
   constructor(private readonly opts: TrainerOptions) {
@@ -151,6 +156,7 @@ export class Trainer {
     if (!store) throw new ShapeError('resuming needs a checkpoint store', 'resume_from_checkpoint');
     const name = from === true ? lastCheckpoint(await store.list()) : from;
     if (name === null) return null;
+    this.resumedFrom = name;
     const where = store.describe(name);
     const files = await store.read(name);
     const checkpoint = parseCheckpoint(files, where);
@@ -233,6 +239,7 @@ export class Trainer {
   private async accumulate(run: Run, examples: number[][]): Promise<void> {
     const batch = this.opts.data_collator(examples);
     const out = await this.opts.model.forward(batch, { grad: true, logits: false });
+    if (!Number.isFinite(out.loss)) throw this.diverged(run, `the loss is ${out.loss}`);
     addMicroBatchGrad(run.grad, out.grad as Float32Array, this.args.gradient_accumulation_steps);
     run.losses.push(out.loss!);
     const tokens = (batch.attention_mask ?? batch.input_ids.map((row) => row.map(() => 1))).flat().reduce((a, b) => a + b, 0);
@@ -245,7 +252,10 @@ export class Trainer {
     const { args } = this;
     const { state } = run;
     const norm = args.max_grad_norm > 0 ? clipGradNorm(run.grad, args.max_grad_norm) : gradNorm(run.grad);
+    if (!Number.isFinite(norm)) throw this.diverged(run, `the gradient norm is ${norm}`);
     run.optimizer.step(run.parameters, run.grad, args.learning_rate * run.schedule(state.global_step));
+    const bad = firstNonFinite(run.parameters);
+    if (bad >= 0) throw this.diverged(run, `the update made parameter ${bad} ${run.parameters[bad]} (not finite)`);
     run.grad.fill(0);
     const losses = run.losses.splice(0);
     Object.assign(state, position, {
@@ -277,6 +287,18 @@ export class Trainer {
     state.last_logged_step = step;
     run.tokensSinceLog = 0;
     run.lastLogTime = now;
+  }
+
+  /** The error that stops a diverged run: which step, what went non-finite, and where the last good state is. */
+  private diverged(run: Run, what: string): DivergenceError {
+    const last = this.lastCheckpointSaved ?? this.resumedFrom;
+    const kept = last && this.opts.checkpoints
+      ? `the last good checkpoint is ${this.opts.checkpoints.describe(last)}`
+      : 'no checkpoint was written';
+    return new DivergenceError(
+      `${what}: training diverged (try a lower learning_rate, or max_grad_norm > 0); nothing of this step was saved, ${kept}`,
+      `step ${run.state.global_step + 1}`,
+    );
   }
 
   /** The unfinished step's micro-batches are dropped: the state and checkpoint describe the last finished step. */
@@ -344,4 +366,10 @@ export class Trainer {
     this.lastCheckpointSaved = name;
     this.opts.callbacks?.on_save?.(name);
   }
+}
+
+/** The index of the first NaN or infinite value, or -1. */
+function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (values[i] - values[i] !== 0) return i;
+  return -1;
 }

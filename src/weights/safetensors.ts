@@ -171,6 +171,7 @@ export function serializeSafetensors(
     if (t.data.length !== elementCount(t.shape)) {
       throw new ShapeError(`${t.data.length} values do not fill shape [${t.shape}]`, where);
     }
+    checkFinite(t.name, t.data, 'refusing to save');
     const data = t.dtype === 'F16' ? f32ToF16(t.data) : t.dtype === 'BF16' ? f32ToBf16(t.data) : t.data;
     bytes.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     const info = { dtype: t.dtype ?? 'F32', shape: t.shape, data_offsets: [offset, offset + data.byteLength] };
@@ -191,6 +192,20 @@ export function serializeSafetensors(
     at += b.length;
   }
   return out;
+}
+
+/**
+ * Throws a ShapeError naming the tensor and the first NaN or infinite value in it. `context` begins the message
+ * ("refusing to save", a file path's reader, ...). A plain loop: about 1 GB/s, cheap next to reading the bytes.
+ */
+export function checkFinite(name: string, data: Float32Array, context: string, where?: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i];
+    // x - x is 0 for every finite x and NaN for NaN and +-inf.
+    if (x - x !== 0) {
+      throw new ShapeError(`${context}: tensor "${name}" holds a non-finite value (${x} at index ${i})`, where);
+    }
+  }
 }
 
 type Bad = (message: string) => FormatError;
@@ -232,6 +247,7 @@ function uint16s(bytes: Uint8Array): Uint16Array {
   if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
   return new Uint16Array(bytes.slice().buffer);
 }
+
 
 let f16Table: Float32Array | null = null;
 
