@@ -129,7 +129,7 @@ export class Safetensors {
       case 'F32':
         return bytes.byteOffset % 4 === 0
           ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)
-          : new Float32Array(bytes.slice().buffer);
+          : new Float32Array(copy(bytes).buffer);
       case 'F16':
         return f16ToF32(uint16s(bytes));
       case 'BF16':
@@ -245,9 +245,16 @@ function isDtype(s: string): s is Dtype {
 
 function uint16s(bytes: Uint8Array): Uint16Array {
   if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
-  return new Uint16Array(bytes.slice().buffer);
+  return new Uint16Array(copy(bytes).buffer);
 }
 
+/**
+ * The bytes in fresh memory of their own. Not `bytes.slice()`: on a Node Buffer (what readFile returns) slice is a
+ * view of the same, pooled, memory, so an unaligned tensor (a header not padded to 8 bytes) would not get a copy.
+ */
+function copy(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
 
 let f16Table: Float32Array | null = null;
 
