@@ -16,7 +16,7 @@ import type { Row } from '../data/rows.js';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import { loadConfig } from '../models/pretrained.js';
-import { readJson } from '../hub/local.js';
+import { ensureWritableDir, orMissing, readJson } from '../hub/local.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { resolveModelDir } from '../hub/model-files.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
@@ -62,6 +62,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const args = trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
   const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
   const store = new DirectoryCheckpointStore(flags.output_dir);
+  // The adapter and checkpoints go there: a directory that cannot take them fails now, not after the run.
+  await ensureWritableDir(flags.output_dir);
   const resume = await resumeTarget(flags, store);
 
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
@@ -151,7 +153,7 @@ async function resumeTarget(flags: TrainFlags, store: DirectoryCheckpointStore):
 async function readRows(source: string, flags: TrainFlags, warn: (message: string) => void): Promise<Row[]> {
   const isFile = await stat(source).then((s) => s.isFile(), () => false);
   if (isFile) {
-    return parseRows(await readFile(source, 'utf8'), source, {
+    return parseRows(await orMissing(source, () => readFile(source, 'utf8')), source, {
       format: flags.format,
       delimiter: flags.delimiter,
       column_names: flags.column_names,

@@ -3,9 +3,9 @@
  * checkpoint's index (which the hub needs to know what shards to fetch).
  */
 import { randomBytes } from 'node:crypto';
-import { access, open, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { FormatError, MissingError } from '../errors.js';
+import { FileSystemError, FormatError, MissingError } from '../errors.js';
 
 export async function readJson(path: string): Promise<unknown> {
   const text = await orMissing(path, () => readFile(path, 'utf8'));
@@ -16,7 +16,10 @@ export async function readJson(path: string): Promise<unknown> {
   }
 }
 
-/** Writes through a temporary file in the same directory and a rename, so readers never see a half-written file. */
+/**
+ * Writes through a temporary file in the same directory and a rename, so readers never see a half-written file. On
+ * failure (a full disk, ...) the temporary file is removed, `path` keeps what it held, and a FileSystemError names it.
+ */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
@@ -29,9 +32,64 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     }
     await rename(temp, path);
   } catch (e) {
-    await rm(temp, { force: true });
-    throw e;
+    await rm(temp, { force: true }).catch(() => {});
+    throw fileSystemError(e, path);
   }
+}
+
+/** What each errno a file operation may end with means, for a one-line message. */
+const FS_PROBLEMS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file too large for the file system',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EEXIST: 'a file already exists there',
+  EISDIR: 'is a directory, expected a file',
+  ENOTDIR: 'a part of the path is a file, expected a directory',
+  ENOTEMPTY: 'directory not empty',
+  ENAMETOOLONG: 'the name is too long',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EIO: 'input/output error',
+  EBUSY: 'the file is busy',
+  EXDEV: 'cannot move across file systems',
+  ENOENT: 'no such file or directory',
+};
+
+/**
+ * A Node file-system error (one with an errno `code` above) as a FileSystemError naming the path the operation was
+ * on (Node's own `path` when it has one, else `path`); anything else comes back unchanged.
+ */
+export function fileSystemError(e: unknown, path?: string): unknown {
+  if (e instanceof FileSystemError || !(e instanceof Error)) return e;
+  const { code, path: nodePath, syscall } = e as NodeJS.ErrnoException;
+  const problem = code === undefined ? undefined : FS_PROBLEMS[code];
+  const where = nodePath ?? path;
+  if (problem === undefined || where === undefined) return e;
+  const what = code === 'EEXIST' && syscall === 'mkdir' ? 'a file is in the way; expected a directory' : problem;
+  return new FileSystemError(`${what} (${code}${syscall ? ` in ${syscall}` : ''})`, where, code);
+}
+
+/** Runs `op` on `path`, turning a file-system error into a FileSystemError that names it. */
+export async function orFileSystemError<T>(path: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw fileSystemError(e, path);
+  }
+}
+
+/**
+ * Makes `dir` (and its parents) and proves a file can be written in it, so a run that will save there fails at once
+ * rather than at its end: a read-only or full file system, no permission, or a file in the way.
+ */
+export async function ensureWritableDir(dir: string): Promise<void> {
+  await orFileSystemError(dir, () => mkdir(dir, { recursive: true }));
+  await writeFileAtomic(join(dir, '.softprompt-write-test'), 'ok');
+  await orFileSystemError(dir, () => rm(join(dir, '.softprompt-write-test'), { force: true }));
 }
 
 /** The weight_map of a sharded checkpoint's index: [tensor name, shard file name] pairs, shards next to the index. */
@@ -69,17 +127,17 @@ export async function exists(path: string): Promise<boolean> {
     await access(path);
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw fileSystemError(e, path);
   }
 }
 
-/** Runs a read of `path`, turning "no such file" into a MissingError that names it. */
+/** Runs a read of `path`, turning "no such file" into a MissingError and other file-system errors into FileSystemErrors. */
 export async function orMissing<T>(path: string, read: () => Promise<T>): Promise<T> {
   try {
     return await read();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new MissingError('file not found', path);
-    throw e;
+    throw fileSystemError(e, path);
   }
 }

@@ -5,7 +5,7 @@ import {
   ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, serializeAdapterConfig, serializeAdapterWeights, type Adapter,
 } from '../peft/adapter.js';
 import type { PromptTuningConfig } from '../peft/config.js';
-import { orMissing, readJson, writeFileAtomic } from '../hub/local.js';
+import { orFileSystemError, orMissing, readJson, writeFileAtomic } from '../hub/local.js';
 
 export async function loadAdapter(dir: string): Promise<Adapter> {
   const config = await readJson(join(dir, ADAPTER_CONFIG));
@@ -21,7 +21,7 @@ export async function loadAdapter(dir: string): Promise<Adapter> {
  */
 export async function saveAdapter(dir: string, config: PromptTuningConfig, prompt: Float32Array): Promise<void> {
   const weights = serializeAdapterWeights(config, prompt);
-  await mkdir(dir, { recursive: true });
+  await orFileSystemError(dir, () => mkdir(dir, { recursive: true }));
   await writeFileAtomic(join(dir, ADAPTER_WEIGHTS), weights);
   await writeFileAtomic(join(dir, ADAPTER_CONFIG), serializeAdapterConfig(config));
 }

@@ -13,6 +13,8 @@ import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safet
 import type { AdamWState } from './adamw.js';
 
 export interface CheckpointStore {
+  /** Called before training starts when checkpoints will be written: fail now if they cannot be. */
+  prepare?(): Promise<void>;
   /** Writes every file of checkpoint `name` so that it appears complete or not at all (replacing an older one). */
   write(name: string, files: Record<string, Uint8Array | string>): Promise<void>;
   read(name: string): Promise<Record<string, Uint8Array>>;

@@ -8,7 +8,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MissingError, ShapeError } from '../errors.js';
-import { writeFileAtomic } from '../hub/local.js';
+import { orFileSystemError, writeFileAtomic } from '../hub/local.js';
 import type { ModelConfig } from '../models/config.js';
 import { PretrainedModel, type ForwardBatch, type ForwardResult } from '../models/model.js';
 import type { Engine } from '../runtime/engine.js';
@@ -98,7 +98,7 @@ export class FullFineTuning implements TrainableModel {
   }
 
   async savePretrained(dir: string, dtype: 'F32' | 'F16' = 'F32'): Promise<void> {
-    await mkdir(dir, { recursive: true });
+    await orFileSystemError(dir, () => mkdir(dir, { recursive: true }));
     for (const [name, data] of Object.entries(this.checkpointFiles(dtype))) await writeFileAtomic(join(dir, name), data);
   }
 }

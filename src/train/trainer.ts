@@ -117,6 +117,7 @@ export class Trainer {
   }
 
   async train(train: TrainOptions = {}): Promise<TrainOutput> {
+    if (this.args.save_strategy !== 'no') await this.opts.checkpoints?.prepare?.();
     const resume = await this.loadResume(train.resume_from_checkpoint);
     const parameters = this.opts.model.parameters();
     const initial = Float32Array.from(parameters);
