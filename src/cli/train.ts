@@ -5,7 +5,7 @@
  * Ctrl-C finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
  */
 import { stat, readFile } from 'node:fs/promises';
-import { freemem } from 'node:os';
+import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
@@ -59,6 +59,8 @@ const TRAINING_KEYS = Object.keys(TRAINING_DEFAULTS).concat('eval_strategy', 'ev
 export async function runTrain(flags: TrainFlags): Promise<void> {
   // A budget only matters to auto_find_batch_size; by default it leaves a fifth of the free memory to everything else.
   if (flags.auto_find_batch_size && flags.max_memory === undefined) flags.max_memory = Math.floor(0.8 * freemem());
+  // Otherwise it bounds what one example may need, checked before training (a huge row without --max_length).
+  flags.max_memory ??= totalmem();
   const args = trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
   const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
   const store = new DirectoryCheckpointStore(flags.output_dir);

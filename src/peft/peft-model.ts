@@ -15,6 +15,7 @@ import { adapterFiles, checkAdapterFits, parseAdapterFiles, promptTuningConfigOf
 import type { PromptTuningConfig } from './config.js';
 import { embeddingRows, initPrompt } from './init.js';
 import { trainingActivationBytes, weightBytes } from '../models/memory.js';
+import { trainingPositionLimit } from '../models/architectures.js';
 import { countBaseParameters, formatParameterCounts, parameterCounts, type ParameterCounts } from './parameters.js';
 
 export const DEFAULT_ADAPTER = 'default';
@@ -151,6 +152,18 @@ export class PeftModel {
     return weightBytes(this.baseParameters) + trainingActivationBytes(this.model.config, batch, seq + n);
   }
 
+  /** The active prompt's virtual tokens plus `tokens` real ones must fit the model's positions. */
+  checkSequenceLength(tokens: number): void {
+    const limit = trainingPositionLimit(this.model.config);
+    const n = this.adapters.get(this.active)!.config.num_virtual_tokens;
+    if (limit !== null && n + tokens > limit.max) {
+      throw new ShapeError(
+        `an example of ${tokens} tokens plus ${n} virtual tokens takes ${n + tokens} positions, beyond the model's ${limit.key} ${limit.max} (truncate examples with max_length <= ${limit.max - n})`,
+        'train_dataset',
+      );
+    }
+  }
+
   trainableParameters(): ParameterCounts {
     this.baseParameters ??= countBaseParameters(this.model.config);
     let all = this.baseParameters;
@@ -191,5 +204,10 @@ function checkName(name: string): void {
 function checkFits(config: PromptTuningConfig, model: ModelConfig): void {
   if (config.token_dim !== model.hiddenSize) {
     throw new ShapeError(`is ${config.token_dim} but the model's hidden size is ${model.hiddenSize}`, 'token_dim');
+  }
+  // The prompt takes positions too: it must leave room for at least one real token.
+  const limit = trainingPositionLimit(model);
+  if (limit !== null && config.num_virtual_tokens >= limit.max) {
+    throw new ShapeError(`is ${config.num_virtual_tokens}, leaving no room for tokens within the model's ${limit.key} ${limit.max}`, 'num_virtual_tokens');
   }
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { MissingError, ShapeError } from '../errors.js';
 import { orFileSystemError, writeFileAtomic } from '../hub/local.js';
 import type { ModelConfig } from '../models/config.js';
+import { trainingPositionLimit } from '../models/architectures.js';
 import { PretrainedModel, type ForwardBatch, type ForwardResult } from '../models/model.js';
 import type { Engine } from '../runtime/engine.js';
 import { flatWeights, type FlatWeights } from '../weights/memory.js';
@@ -68,6 +69,13 @@ export class FullFineTuning implements TrainableModel {
     const grad = new Float32Array(this.weights.flat.length);
     for (const { name, offset } of this.weights.layout) grad.set(out.weightGrads.get(name)!, offset);
     return { logits: out.logits, loss: out.loss, grad };
+  }
+
+  checkSequenceLength(tokens: number): void {
+    const limit = trainingPositionLimit(this.model.config);
+    if (limit !== null && tokens > limit.max) {
+      throw new ShapeError(`an example of ${tokens} tokens is beyond the model's ${limit.key} ${limit.max} (truncate examples with max_length)`, 'train_dataset');
+    }
   }
 
   /** The checkpoint as Hugging Face lays it out: config.json and model.safetensors (F32 or F16). */

@@ -19,4 +19,6 @@ export interface TrainableModel {
   parametersFrom(files: Record<string, Uint8Array>, where: string): Float32Array;
   /** Estimated bytes of a training step on `batch` rows of `seq` tokens (weights included), for max_memory. */
   stepBytes?(batch: number, seq: number): number;
+  /** Throws a ShapeError when an example of `tokens` tokens cannot be trained on (its positions exceed the model's). */
+  checkSequenceLength?(tokens: number): void;
 }

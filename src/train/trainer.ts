@@ -114,6 +114,27 @@ export class Trainer {
     this.now = opts.now ?? (() => Date.now());
     if (opts.train_dataset.length === 0) throw new ShapeError('the training set is empty', 'train_dataset');
     if (opts.eval_dataset?.length === 0) throw new ShapeError('the evaluation set is empty', 'eval_dataset');
+    this.checkSizes();
+  }
+
+  /**
+   * Before any allocation: the longest example (with the prompt) must fit the model's positions, and one row of it a
+   * step within max_memory, so an oversized example is a clear error instead of a RangeError or a length^2 bias.
+   */
+  private checkSizes(): void {
+    const { model, train_dataset, eval_dataset } = this.opts;
+    let longest = 0;
+    for (const e of [...train_dataset, ...(eval_dataset ?? [])]) longest = Math.max(longest, e.length);
+    model.checkSequenceLength?.(longest);
+    const budget = this.args.max_memory;
+    const bytes = model.stepBytes?.call(model, 1, longest);
+    if (budget !== undefined && bytes !== undefined && bytes > budget) {
+      const gb = (x: number) => `${(x / 1e9).toFixed(2)} GB`;
+      throw new ShapeError(
+        `the longest example (${longest} tokens) needs about ${gb(bytes)} for one training step, more than max_memory ${gb(budget)} (truncate examples with max_length)`,
+        'train_dataset',
+      );
+    }
   }
 
   async train(train: TrainOptions = {}): Promise<TrainOutput> {
