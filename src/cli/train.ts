@@ -4,7 +4,7 @@
  * a hub dataset id. Checkpoints go to <output_dir>/checkpoint-<step>/, the final adapter (PEFT format) to output_dir.
  * Ctrl-C finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
  */
-import { stat, readFile } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -16,7 +16,7 @@ import type { Row } from '../data/rows.js';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import { loadConfig } from '../models/pretrained.js';
-import { ensureWritableDir, orMissing, readJson } from '../hub/local.js';
+import { ensureWritableDir, orFileSystemError, orMissing, readJson } from '../hub/local.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { resolveModelDir } from '../hub/model-files.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
@@ -50,6 +50,7 @@ interface TrainFlags extends Partial<TrainingArguments> {
   prompt_tuning_init_text?: string;
   tokenizer_name_or_path?: string;
   resume?: string | true;
+  overwrite_output_dir?: boolean;
   json?: boolean;
 }
 
@@ -67,6 +68,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   // The adapter and checkpoints go there: a directory that cannot take them fails now, not after the run.
   await ensureWritableDir(flags.output_dir);
   const resume = await resumeTarget(flags, store);
+  if (resume === undefined) await claimOutputDir(flags, store);
 
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
   const peftConfig = promptTuningConfig(
@@ -150,6 +152,20 @@ async function resumeTarget(flags: TrainFlags, store: DirectoryCheckpointStore):
     throw new OptionError(`${flags.resume} is not a checkpoint in --output_dir ${flags.output_dir}`, '--resume');
   }
   return basename(flags.resume);
+}
+
+/**
+ * A fresh run must not mix its checkpoints with an earlier run's (a later --resume would pick either): output_dir may
+ * hold none unless --overwrite_output_dir, which removes them first.
+ */
+async function claimOutputDir(flags: TrainFlags, store: DirectoryCheckpointStore): Promise<void> {
+  const earlier = (await store.list()).filter((n) => /^checkpoint-\d+$/.test(n));
+  if (earlier.length === 0) return;
+  if (!flags.overwrite_output_dir) {
+    const shown = earlier.sort().slice(0, 3).join(', ') + (earlier.length > 3 ? ', ...' : '');
+    throw new OptionError(`holds checkpoints of an earlier run (${shown}); continue it with --resume, or start over with --overwrite_output_dir`, flags.output_dir);
+  }
+  for (const name of earlier) await orFileSystemError(store.describe(name), () => rm(store.describe(name), { recursive: true, force: true }));
 }
 
 async function readRows(source: string, flags: TrainFlags, warn: (message: string) => void): Promise<Row[]> {
@@ -242,6 +258,7 @@ export function registerTrain(program: Command): void {
     .option('--auto_find_batch_size', 'start at the largest batch (halving) that fits --max_memory; on out-of-memory, halve and start over')
     .option('--max_memory <size>', 'memory a training step may use, e.g. 3.5GB or 800MB (default with --auto_find_batch_size: 80% of free memory)', byteSize('--max_memory'))
     .option('--resume [checkpoint]', 'continue from the latest (or the named) checkpoint in --output_dir')
+    .option('--overwrite_output_dir', "start over in an --output_dir that holds an earlier run's checkpoints (they are removed)")
     .option('--json', 'print a machine-readable summary')
     .action((flags: TrainFlags) => runTrain(flags));
 }

@@ -15,7 +15,8 @@
  *   eval_perplexity = exp(eval_loss) as run_clm.py reports it;
  * - train_loss in the summary: the sum of step losses / global_step.
  */
-import { DivergenceError, FormatError, ShapeError } from '../errors.js';
+import { DivergenceError, FormatError, OptionError, ShapeError } from '../errors.js';
+import { Fingerprint } from '../random.js';
 import type { Collator } from '../data/collator.js';
 import { Generator } from '../random.js';
 import { AdamW, clipGradNorm, gradNorm } from './adamw.js';
@@ -23,7 +24,7 @@ import { trainingArguments, type TrainingArguments } from './args.js';
 import { findExecutableBatchSize } from './batch-size.js';
 import {
   checkpointFiles, checkpointName, lastCheckpoint, parseCheckpoint, OPTIMIZER,
-  type Checkpoint, type CheckpointStore, type LogEntry, type TrainerState,
+  type Checkpoint, type CheckpointStore, type LogEntry, type RunFingerprint, type TrainerState,
 } from './checkpoint.js';
 import { heldOutLoss } from './evaluate.js';
 import { lrLambda, warmupSteps } from './schedule.js';
@@ -182,12 +183,37 @@ export class Trainer {
     const where = store.describe(name);
     const files = await store.read(name);
     const checkpoint = parseCheckpoint(files, where);
+    this.checkSameRun(checkpoint.state.run, where);
     const parameters = this.opts.model.parametersFrom(files, where);
     const size = this.opts.model.parameters().length;
     if (parameters.length !== size) throw new ShapeError(`holds ${parameters.length} parameters; this run trains ${size}`, where);
     const moments = checkpoint.optimizer.exp_avg.length;
     if (moments !== size) throw new FormatError(`holds moments for ${moments} parameters; this run trains ${size}`, `${where}/${OPTIMIZER}`);
     return { ...checkpoint, parameters };
+  }
+
+  /** What this run trains, for its checkpoints: the model's fingerprints and the training data's. */
+  private runFingerprint(): RunFingerprint {
+    const data = new Fingerprint();
+    for (const example of this.opts.train_dataset) {
+      data.number(example.length);
+      for (const id of example) data.number(id);
+    }
+    return { ...this.opts.model.fingerprint?.(), data: data.digest() };
+  }
+
+  /** A checkpoint from a run on another model, adapter config or data is refused, naming which differs. */
+  private checkSameRun(saved: RunFingerprint | undefined, where: string): void {
+    if (!saved) return;
+    const current = this.runFingerprint();
+    const names = { model: "model (its config.json)", adapter_config: 'adapter config', data: 'training data' } as const;
+    const differ = (Object.keys(names) as Array<keyof RunFingerprint>).filter((k) => saved[k] !== undefined && current[k] !== undefined && saved[k] !== current[k]);
+    if (differ.length > 0) {
+      throw new OptionError(
+        `was written by a run with a different ${differ.map((k) => names[k]).join(', ')}; resume with the same ones, or train into another output_dir`,
+        where,
+      );
+    }
   }
 
   private async innerLoop(batchSize: number, resume: Resume | null, signal?: AbortSignal): Promise<TrainOutput> {
@@ -219,11 +245,12 @@ export class Trainer {
       logging_steps: every(args.logging_steps), eval_steps: every(args.eval_steps ?? args.logging_steps),
       save_steps: every(args.save_steps), log_history: [], epoch_index: 0, micro_batches_in_epoch: 0,
       total_micro_batches: 0, rng_state: generator.state(), total_loss: 0, loss_since_log: 0, last_logged_step: 0,
+      run: this.runFingerprint(),
     };
     if (resume) {
       parameters.set(resume.parameters);
       optimizer.state = structuredClone(resume.optimizer);
-      Object.assign(state, structuredClone(resume.state), { max_steps: maxSteps, num_train_epochs: numEpochs, train_batch_size: batchSize });
+      Object.assign(state, structuredClone(resume.state), { max_steps: maxSteps, num_train_epochs: numEpochs, train_batch_size: batchSize, run: state.run });
       generator = Generator.fromState(state.rng_state);
     }
     this.state = state;
