@@ -4,7 +4,7 @@
  * a hub dataset id. Checkpoints go to <output_dir>/checkpoint-<step>/, the final adapter (PEFT format) to output_dir.
  * Ctrl-C finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
  */
-import { readFile, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -16,7 +16,7 @@ import type { Row } from '../data/rows.js';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import { loadConfig } from '../models/pretrained.js';
-import { ensureWritableDir, orFileSystemError, orMissing, readJson } from '../hub/local.js';
+import { ensureWritableDir, MAX_TEXT_BYTES, orFileSystemError, readFileCapped, readJson } from '../hub/local.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { resolveModelDir } from '../hub/model-files.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
@@ -171,7 +171,7 @@ async function claimOutputDir(flags: TrainFlags, store: DirectoryCheckpointStore
 async function readRows(source: string, flags: TrainFlags, warn: (message: string) => void): Promise<Row[]> {
   const isFile = await stat(source).then((s) => s.isFile(), () => false);
   if (isFile) {
-    return parseRows(await orMissing(source, () => readFile(source, 'utf8')), source, {
+    return parseRows(new TextDecoder().decode(await readFileCapped(source, MAX_TEXT_BYTES)), source, {
       format: flags.format,
       delimiter: flags.delimiter,
       column_names: flags.column_names,

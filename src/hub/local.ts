@@ -3,17 +3,61 @@
  * checkpoint's index (which the hub needs to know what shards to fetch).
  */
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FileSystemError, FormatError, MissingError } from '../errors.js';
 
-export async function readJson(path: string): Promise<unknown> {
-  const text = await orMissing(path, () => readFile(path, 'utf8'));
+/** The most a JSON metadata file (config, adapter config, trainer state, index) may hold. */
+export const MAX_JSON_BYTES = 64 * 2 ** 20;
+/** tokenizer.json is metadata too, but a large vocabulary's runs to tens of MB. */
+export const MAX_TOKENIZER_BYTES = 256 * 2 ** 20;
+/** The most a text dataset file may hold (V8's longest string is about 2^29 characters). */
+export const MAX_TEXT_BYTES = 2 ** 29 - 2 ** 20;
+
+export async function readJson(path: string, maxBytes = MAX_JSON_BYTES): Promise<unknown> {
+  const text = new TextDecoder().decode(await readFileCapped(path, maxBytes));
   try {
     return JSON.parse(text);
   } catch (e) {
     throw new FormatError(`not valid JSON (${(e as Error).message})`, path);
   }
+}
+
+/**
+ * Reads a whole file of at most `maxBytes`: a larger regular file is refused from its size, and anything endless
+ * (a symlink to /dev/zero, a FIFO) after `maxBytes` have been read, so memory stays bounded.
+ */
+export async function readFileCapped(path: string, maxBytes: number): Promise<Uint8Array> {
+  const handle = await orMissing(path, () => open(path, 'r'));
+  const tooLong = (size: string) =>
+    new FormatError(`${size}, more than the ${formatBytes(maxBytes)} such a file may hold (is it the right file?)`, path);
+  try {
+    const info = await orFileSystemError(path, () => handle.stat());
+    if (info.isFile() && info.size > maxBytes) throw tooLong(`is ${formatBytes(info.size)}`);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = new Uint8Array(Math.max(1, Math.min(2 ** 20, maxBytes + 1 - total)));
+      const { bytesRead } = await orFileSystemError(path, () => handle.read(chunk, 0, chunk.length, null));
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > maxBytes) throw tooLong('does not end within that size');
+      chunks.push(chunk.subarray(0, bytesRead));
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  } finally {
+    await handle.close();
+  }
+}
+
+function formatBytes(n: number): string {
+  return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(n % 2 ** 20 ? 1 : 0)} MiB` : `${n} bytes`;
 }
 
 /**
@@ -110,8 +154,8 @@ export async function readWeightMap(indexPath: string): Promise<Array<[string, s
   return entries as Array<[string, string]>;
 }
 
-export async function readObject(path: string): Promise<Record<string, unknown>> {
-  const value = await readJson(path);
+export async function readObject(path: string, maxBytes = MAX_JSON_BYTES): Promise<Record<string, unknown>> {
+  const value = await readJson(path, maxBytes);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new FormatError('expected a JSON object', path);
   }

@@ -1,16 +1,17 @@
 /** Reads and writes a PEFT adapter directory on disk (the format itself is in peft/adapter.ts). */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, serializeAdapterConfig, serializeAdapterWeights, type Adapter,
 } from '../peft/adapter.js';
 import type { PromptTuningConfig } from '../peft/config.js';
-import { orFileSystemError, orMissing, readJson, writeFileAtomic } from '../hub/local.js';
+import { orFileSystemError, readFileCapped, readJson, writeFileAtomic } from '../hub/local.js';
 
 export async function loadAdapter(dir: string): Promise<Adapter> {
   const config = await readJson(join(dir, ADAPTER_CONFIG));
   const path = join(dir, ADAPTER_WEIGHTS);
-  const bytes = await orMissing(path, () => readFile(path));
+  // 256 MiB is a prompt of 8192 virtual tokens of width 8192: far past any real one, and it bounds what a wrong file costs.
+  const bytes = await readFileCapped(path, 256 * 2 ** 20);
   return parseAdapter(config, bytes, dir);
 }
 

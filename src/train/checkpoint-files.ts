@@ -4,10 +4,10 @@
  * renamed into place, so an interrupted write never leaves a partial checkpoint-<step> behind.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MissingError } from '../errors.js';
-import { ensureWritableDir, fileSystemError, orFileSystemError } from '../hub/local.js';
+import { ensureWritableDir, fileSystemError, MAX_JSON_BYTES, orFileSystemError, readFileCapped } from '../hub/local.js';
 import type { CheckpointStore } from './checkpoint.js';
 
 export class DirectoryCheckpointStore implements CheckpointStore {
@@ -57,7 +57,8 @@ export class DirectoryCheckpointStore implements CheckpointStore {
     const files: Record<string, Uint8Array> = {};
     for (const entry of entries) {
       const path = join(dir, entry.name);
-      if (entry.isFile()) files[entry.name] = await orFileSystemError(path, () => readFile(path));
+      // JSON files are metadata; weights and moments may be large but not past what one Buffer holds.
+      if (entry.isFile()) files[entry.name] = await readFileCapped(path, entry.name.endsWith('.json') ? MAX_JSON_BYTES : 2 ** 32 - 1);
     }
     return files;
   }
