@@ -16,7 +16,7 @@ import type { Row } from '../data/rows.js';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import { loadConfig } from '../models/pretrained.js';
-import { ensureWritableDir, MAX_TEXT_BYTES, orFileSystemError, readFileCapped, readJson } from '../hub/local.js';
+import { MAX_TEXT_BYTES, orFileSystemError, readFileCapped, readJson } from '../hub/local.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { resolveModelDir } from '../hub/model-files.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
@@ -65,8 +65,9 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const args = trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
   const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
   const store = new DirectoryCheckpointStore(flags.output_dir);
-  // The adapter and checkpoints go there: a directory that cannot take them fails now, not after the run.
-  await ensureWritableDir(flags.output_dir);
+  // The adapter and checkpoints go there: a directory that cannot take them fails now, not after the run (and what a
+  // killed run's saves left there is tidied).
+  await store.prepare();
   const resume = await resumeTarget(flags, store);
   if (resume === undefined) await claimOutputDir(flags, store);
 

@@ -13,9 +13,23 @@ import type { CheckpointStore } from './checkpoint.js';
 export class DirectoryCheckpointStore implements CheckpointStore {
   constructor(readonly dir: string) {}
 
-  /** Before training: the directory exists and takes files (a read-only, full or forbidden one fails now). */
+  /**
+   * Before training: the directory exists and takes files (a read-only, full or forbidden one fails now), and what a
+   * killed save left is tidied: its temporary directories and files are removed, and a checkpoint moved aside to be
+   * replaced (`.<name>.<suffix>.old`) whose replacement never arrived is moved back.
+   */
   async prepare(): Promise<void> {
     await ensureWritableDir(this.dir);
+    const entries = await orFileSystemError(this.dir, () => readdir(this.dir));
+    for (const entry of entries) {
+      const leftover = /^\.(.+)\.[0-9a-f]{12}\.(tmp|old)$/.exec(entry);
+      if (!leftover) continue;
+      const [, name, kind] = leftover;
+      const path = join(this.dir, entry);
+      const target = join(this.dir, name);
+      const restore = kind === 'old' && !entries.includes(name);
+      await orFileSystemError(path, () => (restore ? rename(path, target) : rm(path, { recursive: true, force: true })));
+    }
   }
 
   /** File-system failures (a full disk, ...) leave no temporary directory and become FileSystemErrors naming the path. */

@@ -366,11 +366,13 @@ export class Trainer {
       ? run.maxSteps * run.batchSize * args.gradient_accumulation_steps
       : opts.train_dataset.length * args.num_train_epochs;
     const training_loss = trainingLoss(state);
+    // A resumed run that had already finished takes no step in ~0 s: its rates are 0, not 0/0.
+    const rate = (count: number) => (count > 0 && runtime > 0 ? count / runtime : 0);
     const metrics: Record<string, number> = {
       train_runtime: runtime,
-      train_samples_per_second: samples / runtime,
-      train_steps_per_second: state.global_step / runtime,
-      train_tokens_per_second: run.tokensTotal / runtime,
+      train_samples_per_second: rate(samples),
+      train_steps_per_second: rate(state.global_step),
+      train_tokens_per_second: rate(run.tokensTotal),
       train_loss: training_loss,
       epoch: state.epoch,
     };

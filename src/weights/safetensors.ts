@@ -53,11 +53,12 @@ export class Safetensors {
       throw new FormatError(`not a valid safetensors file: file is ${fileSize} bytes, shorter than the 8-byte header length`, source);
     }
     const view = new DataView(first8.buffer, first8.byteOffset, 8);
-    const headerLength = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
-    if (headerLength > fileSize - 8) {
-      throw new FormatError(`not a valid safetensors file: header length ${headerLength} runs past the end of the ${fileSize}-byte file`, source);
+    // Printed from the exact u64: a Number above 2^53 would print rounded (9223372036854776000 for 2^63 - 1).
+    const exact = view.getBigUint64(0, true);
+    if (exact > BigInt(fileSize - 8)) {
+      throw new FormatError(`not a valid safetensors file: header length ${exact} runs past the end of the ${fileSize}-byte file`, source);
     }
-    return headerLength;
+    return Number(exact);
   }
 
   /**
