@@ -8,7 +8,8 @@ export class SoftpromptError extends Error {
     /** The file, field or option the problem is in. */
     readonly where?: string,
   ) {
-    super(where ? `${where}: ${message}` : message);
+    // One line, always: a message quoting the user's data (a CSV field, a JSON fragment) escapes its line breaks.
+    super((where ? `${where}: ${message}` : message).replace(/\r/g, '\\r').replace(/\n/g, '\\n'));
     this.name = new.target.name;
   }
 }
