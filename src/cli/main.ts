@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { SoftpromptError } from '../errors.js';
+import { fileSystemError } from '../hub/local.js';
 import { registerCompare } from './compare.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
@@ -31,8 +32,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program().parseAsync(argv, { from: 'user' });
     return 0;
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+  } catch (caught) {
+    if (caught instanceof CommanderError) return caught.exitCode === 0 ? 0 : 2;
+    // A file-system error that no layer below named (a full disk, a read-only or forbidden path) is still the user's
+    // to fix: one line naming the path.
+    const e = fileSystemError(caught);
     if (e instanceof SoftpromptError) {
       process.stderr.write(`softprompt: ${e.message}\n`);
       return 2;

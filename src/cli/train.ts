@@ -4,8 +4,8 @@
  * a hub dataset id. Checkpoints go to <output_dir>/checkpoint-<step>/, the final adapter (PEFT format) to output_dir.
  * Ctrl-C finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
  */
-import { stat, readFile } from 'node:fs/promises';
-import { freemem } from 'node:os';
+import { rm, stat } from 'node:fs/promises';
+import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
@@ -18,7 +18,7 @@ import type { Row } from '../data/rows.js';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import { loadConfig } from '../models/pretrained.js';
-import { readJson } from '../hub/local.js';
+import { MAX_TEXT_BYTES, orFileSystemError, readFileCapped, readJson } from '../hub/local.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { resolveModelDir } from '../hub/model-files.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
@@ -55,6 +55,7 @@ interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
   prompt_tuning_init_text?: string;
   tokenizer_name_or_path?: string;
   resume?: string | true;
+  overwrite_output_dir?: boolean;
   json?: boolean;
 }
 
@@ -64,10 +65,16 @@ const TRAINING_KEYS = Object.keys(TRAINING_DEFAULTS).concat('eval_strategy', 'ev
 export async function runTrain(flags: TrainFlags): Promise<void> {
   // A budget only matters to auto_find_batch_size; by default it leaves a fifth of the free memory to everything else.
   if (flags.auto_find_batch_size && flags.max_memory === undefined) flags.max_memory = Math.floor(0.8 * freemem());
+  // Otherwise it bounds what one example may need, checked before training (a huge row without --max_length).
+  flags.max_memory ??= totalmem();
   const args = trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
   const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
   const store = new DirectoryCheckpointStore(flags.output_dir);
+  // The adapter and checkpoints go there: a directory that cannot take them fails now, not after the run (and what a
+  // killed run's saves left there is tidied).
+  await store.prepare();
   const resume = await resumeTarget(flags, store);
+  if (resume === undefined) await claimOutputDir(flags, store);
 
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
   const peftConfig = promptTuningConfig(
@@ -174,10 +181,24 @@ async function resumeTarget(flags: TrainFlags, store: DirectoryCheckpointStore):
   return basename(flags.resume);
 }
 
+/**
+ * A fresh run must not mix its checkpoints with an earlier run's (a later --resume would pick either): output_dir may
+ * hold none unless --overwrite_output_dir, which removes them first.
+ */
+async function claimOutputDir(flags: TrainFlags, store: DirectoryCheckpointStore): Promise<void> {
+  const earlier = (await store.list()).filter((n) => /^checkpoint-\d+$/.test(n));
+  if (earlier.length === 0) return;
+  if (!flags.overwrite_output_dir) {
+    const shown = earlier.sort().slice(0, 3).join(', ') + (earlier.length > 3 ? ', ...' : '');
+    throw new OptionError(`holds checkpoints of an earlier run (${shown}); continue it with --resume, or start over with --overwrite_output_dir`, flags.output_dir);
+  }
+  for (const name of earlier) await orFileSystemError(store.describe(name), () => rm(store.describe(name), { recursive: true, force: true }));
+}
+
 export async function readRows(source: string, flags: Pick<TrainFlags, 'format' | 'delimiter' | 'column_names' | 'on_bad_row' | 'dataset_split' | 'dataset_config_name'>, warn: (message: string) => void): Promise<Row[]> {
   const isFile = await stat(source).then((s) => s.isFile(), () => false);
   if (isFile) {
-    return parseRows(await readFile(source, 'utf8'), source, {
+    return parseRows(new TextDecoder().decode(await readFileCapped(source, MAX_TEXT_BYTES)), source, {
       format: flags.format,
       delimiter: flags.delimiter,
       column_names: flags.column_names,
@@ -267,6 +288,7 @@ export function registerTrain(program: Command): void {
     .option('--auto_find_batch_size', 'start at the largest batch (halving) that fits --max_memory; on out-of-memory, halve and start over')
     .option('--max_memory <size>', 'memory a training step may use, e.g. 3.5GB or 800MB (default with --auto_find_batch_size: 80% of free memory)', byteSize('--max_memory'))
     .option('--resume [checkpoint]', 'continue from the latest (or the named) checkpoint in --output_dir')
+    .option('--overwrite_output_dir', "start over in an --output_dir that holds an earlier run's checkpoints (they are removed)")
     .option('--json', 'print a machine-readable summary')
     .action((flags: TrainFlags) => runTrain(flags));
 }

@@ -69,3 +69,15 @@ export function hardPositionLimit(cfg: ModelConfig): { max: number; key: string 
   if (arch.positions !== 'learned' || arch.positionLimit === null || cfg.maxPositions === null) return null;
   return { max: cfg.maxPositions, key: arch.positionLimit.key };
 }
+
+/**
+ * The most positions a training sequence may take (virtual tokens included): a learned table's size, and for RoPE the
+ * max_position_embeddings the model was trained to (positions past it are out of distribution; transformers trains
+ * them silently, softprompt refuses), unless dynamic scaling is configured to stretch it. Null for ALiBi.
+ */
+export function trainingPositionLimit(cfg: ModelConfig): { max: number; key: string } | null {
+  const arch = architectureOf(cfg);
+  if (arch.positionLimit === null || cfg.maxPositions === null) return null;
+  if (arch.positions === 'rope' && cfg.ropeScaling?.type === 'dynamic') return null;
+  return { max: cfg.maxPositions, key: arch.positionLimit.key };
+}

@@ -148,14 +148,16 @@ export class PretrainedModel {
     if (batch.labels) {
       checkRows(batch.labels, B, T, 'labels');
       for (const label of batch.labels.flat()) {
-        if (label !== IGNORE && (!Number.isInteger(label) || label < 0 || label >= this.config.vocabSize)) {
+        if (!Number.isInteger(label)) throw new ShapeError(`label ${label} is not an integer`, 'labels');
+        if (label !== IGNORE && (label < 0 || label >= this.config.vocabSize)) {
           throw new ShapeError(`label ${label} is outside the vocabulary [0, ${this.config.vocabSize}) and is not -100`, 'labels');
         }
       }
     }
     for (const row of batch.input_ids) {
       for (const id of row) {
-        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+        if (!Number.isInteger(id)) throw new ShapeError(`token id ${id} is not an integer`, 'input_ids');
+        if (id < 0 || id >= this.config.vocabSize) {
           throw new ShapeError(`token id ${id} is outside the vocabulary [0, ${this.config.vocabSize})`, 'input_ids');
         }
       }

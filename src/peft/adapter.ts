@@ -8,7 +8,7 @@
 import { FormatError, MissingError, ShapeError, UnsupportedError } from '../errors.js';
 import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
-import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
+import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safetensors.js';
 import { PROMPT_TUNING_INITS, type PromptTuningConfig, type PromptTuningInit } from './config.js';
 import { pythonJsonDumps } from './python.js';
 
@@ -44,7 +44,9 @@ export function parseAdapter(configJson: unknown, weights: Uint8Array, dir: stri
       throw new ShapeError(`${key} is ${config[key]} but prompt_embeddings has shape [${entry.shape}]`, configPath);
     }
   }
-  return { config, numVirtualTokens: n, tokenDim: dim, prompt: Float32Array.from(file.float32('prompt_embeddings')) };
+  const prompt = Float32Array.from(file.float32('prompt_embeddings'));
+  checkFinite('prompt_embeddings', prompt, 'not a usable adapter', weightsPath);
+  return { config, numVirtualTokens: n, tokenDim: dim, prompt };
 }
 
 /** An adapter trained for another model (a different hidden size) cannot be prepended to this one's embeddings. */

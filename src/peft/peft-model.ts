@@ -6,6 +6,7 @@
  * adapter files.
  */
 import { join } from 'node:path';
+import { Fingerprint } from '../random.js';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { loadAdapter, saveAdapter } from './adapter-files.js';
 import { promptWidth } from '../models/architectures.js';
@@ -16,6 +17,7 @@ import { adapterFiles, checkAdapterFits, parseAdapterFiles, promptTuningConfigOf
 import type { PromptTuningConfig } from './config.js';
 import { embeddingRows, initPrompt } from './init.js';
 import { trainingActivationBytes, weightBytes } from '../models/memory.js';
+import { trainingPositionLimit } from '../models/architectures.js';
 import { countBaseParameters, formatParameterCounts, parameterCounts, type ParameterCounts } from './parameters.js';
 
 export const DEFAULT_ADAPTER = 'default';
@@ -152,6 +154,27 @@ export class PeftModel {
     return weightBytes(this.baseParameters) + trainingActivationBytes(this.model.config, batch, seq + n);
   }
 
+  /** The base model's config and the active adapter's config (without where the model was loaded from). */
+  fingerprint(): { model: string; adapter_config: string } {
+    const { base_model_name_or_path: _base, inference_mode: _mode, ...config } = this.adapterConfig();
+    return {
+      model: new Fingerprint().string(stableJson(this.model.config.raw)).digest(),
+      adapter_config: new Fingerprint().string(stableJson(config)).digest(),
+    };
+  }
+
+  /** The active prompt's virtual tokens plus `tokens` real ones must fit the model's positions. */
+  checkSequenceLength(tokens: number): void {
+    const limit = trainingPositionLimit(this.model.config);
+    const n = this.adapters.get(this.active)!.config.num_virtual_tokens;
+    if (limit !== null && n + tokens > limit.max) {
+      throw new ShapeError(
+        `an example of ${tokens} tokens plus ${n} virtual tokens takes ${n + tokens} positions, beyond the model's ${limit.key} ${limit.max} (truncate examples with max_length <= ${limit.max - n})`,
+        'train_dataset',
+      );
+    }
+  }
+
   trainableParameters(): ParameterCounts {
     this.baseParameters ??= countBaseParameters(this.model.config);
     let all = this.baseParameters;
@@ -194,4 +217,19 @@ function checkFits(config: PromptTuningConfig, model: ModelConfig): void {
   if (config.token_dim !== width) {
     throw new ShapeError(`is ${config.token_dim} but the model's ${width === model.hiddenSize ? 'hidden size' : 'prompt width'} is ${width}`, 'token_dim');
   }
+  // The prompt takes positions too: it must leave room for at least one real token.
+  const limit = trainingPositionLimit(model);
+  if (limit !== null && config.num_virtual_tokens >= limit.max) {
+    throw new ShapeError(`is ${config.num_virtual_tokens}, leaving no room for tokens within the model's ${limit.key} ${limit.max}`, 'num_virtual_tokens');
+  }
+}
+
+/** JSON with object keys sorted, so equal configs give equal text whatever order their keys were read in. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }
