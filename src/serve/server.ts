@@ -57,13 +57,16 @@ interface RequestInfo {
   completionTokens?: number;
 }
 
-type Choice = { index: number; seq: Sequence; tokens: TokenChoice[]; offsets: number[]; finish: FinishReason | null; error?: Error };
+/** A chosen token and the one before it (its text depends on it: SentencePiece drops a leading space otherwise). */
+type Logged = { tok: TokenChoice; prev: number };
+type Choice = { index: number; seq: Sequence; tokens: Logged[]; offsets: number[]; finish: FinishReason | null; error?: Error };
 
 export class SoftpromptServer {
   readonly app: FastifyInstance;
   readonly metrics = new ServerMetrics();
   readonly scheduler: Scheduler;
   private draining = false;
+  private closing: Promise<void> | null = null;
   private readonly info = new WeakMap<FastifyRequest, RequestInfo>();
   private readonly created = Math.floor(Date.now() / 1000);
   private readonly maxModelLen: number;
@@ -133,11 +136,14 @@ export class SoftpromptServer {
   }
 
   /** SIGTERM: new requests get 503, running ones finish, then the server and the engine close. */
-  async shutdown(): Promise<void> {
+  shutdown(): Promise<void> {
     this.draining = true;
-    await this.scheduler.idle();
-    await this.app.close();
-    await this.model.engine.close();
+    this.closing ??= (async () => {
+      await this.scheduler.idle();
+      await this.app.close();
+      await this.model.engine.close();
+    })();
+    return this.closing;
   }
 
   private routes(): void {
@@ -328,13 +334,14 @@ export class SoftpromptServer {
           sampling,
           {
             token: (tok, text) => {
+              const prev = choice.seq.output.at(-2) ?? ids[ids.length - 1];
               if (logprobs !== null) {
-                choice.tokens.push(tok);
+                choice.tokens.push({ tok, prev });
                 choice.offsets.push(textLength);
               }
               textLength += text.length;
               if (!stream || (text === '' && logprobs === null)) return;
-              const lp = logprobs === null ? null : chat ? this.chatLogprobs([tok]) : this.completionLogprobs([tok], [textLength - text.length]);
+              const lp = logprobs === null ? null : chat ? this.chatLogprobs([{ tok, prev }]) : this.completionLogprobs([{ tok, prev }], [textLength - text.length]);
               send(chat ? chunk(id, created, model, chunkObject, index, { content: text }, null, lp) : chunk(id, created, model, chunkObject, index, text, null, lp));
             },
             finish: (reason, error) => {
@@ -440,25 +447,30 @@ export class SoftpromptServer {
     };
   }
 
-  private tokenText(id: number): string {
-    return this.tokenizer.decode([id], { skip_special_tokens: false });
+  /** A token's text as it reads after `prev`. */
+  private tokenText(prev: number, id: number): string {
+    const before = this.tokenizer.decode([prev], { skip_special_tokens: false });
+    const both = this.tokenizer.decode([prev, id], { skip_special_tokens: false });
+    return both.startsWith(before) ? both.slice(before.length) : this.tokenizer.decode([id], { skip_special_tokens: false });
   }
 
-  private completionLogprobs(tokens: TokenChoice[], offsets: number[]) {
+  private completionLogprobs(tokens: Logged[], offsets: number[]) {
     return {
-      tokens: tokens.map((t) => this.tokenText(t.id)),
-      token_logprobs: tokens.map((t) => t.logprob),
-      top_logprobs: tokens.map((t) => Object.fromEntries(t.top.map(([id, lp]) => [this.tokenText(id), lp]))),
+      tokens: tokens.map(({ tok, prev }) => this.tokenText(prev, tok.id)),
+      token_logprobs: tokens.map(({ tok }) => tok.logprob),
+      top_logprobs: tokens.map(({ tok, prev }) => Object.fromEntries(tok.top.map(([id, lp]) => [this.tokenText(prev, id), lp]))),
       text_offset: offsets,
     };
   }
 
-  private chatLogprobs(tokens: TokenChoice[]) {
-    const entry = (id: number, logprob: number) => {
-      const token = this.tokenText(id);
+  private chatLogprobs(tokens: Logged[]) {
+    const entry = (prev: number, id: number, logprob: number) => {
+      const token = this.tokenText(prev, id);
       return { token, logprob, bytes: [...Buffer.from(token, 'utf8')] };
     };
-    return { content: tokens.map((t) => ({ ...entry(t.id, t.logprob), top_logprobs: t.top.map(([id, lp]) => entry(id, lp)) })) };
+    return {
+      content: tokens.map(({ tok, prev }) => ({ ...entry(prev, tok.id, tok.logprob), top_logprobs: tok.top.map(([id, lp]) => entry(prev, id, lp)) })),
+    };
   }
 }
 
