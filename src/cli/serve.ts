@@ -2,7 +2,7 @@
  * `softprompt serve`: one base model and many soft prompts behind OpenAI's API (see src/serve/). Logs one JSON line
  * per request (pino) on stdout. SIGTERM: new requests get 503, running ones finish, exit 0 (SIGINT: the same, 130).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SoftpromptServer } from '../serve/server.js';
 import { integerFlag } from './number-flags.js';
 
@@ -16,6 +16,7 @@ interface ServeFlags {
   max_queue: number;
   max_model_len?: number;
   prefix_cache: boolean;
+  one_prompt_per_batch?: boolean;
   threads?: number;
 }
 
@@ -29,6 +30,7 @@ export async function runServe(flags: ServeFlags): Promise<number> {
     maxQueue: flags.max_queue,
     maxModelLen: flags.max_model_len ?? null,
     prefixCache: flags.prefix_cache,
+    onePromptPerBatch: flags.one_prompt_per_batch ?? false,
     threads: flags.threads,
     logger: { level: 'info' },
   });
@@ -64,6 +66,7 @@ export function registerServe(program: Command): void {
     .option(...integerFlag('--max_queue <n>', 'sequences waiting to join at most; more get 429', 1, 1024))
     .option(...integerFlag('--max_model_len <n>', "prompt + virtual tokens + max_tokens at most (default: the model's position limit, else 2048)", 1))
     .option('--no-prefix_cache', "run each adapter's virtual tokens with every request instead of reusing their cached keys/values")
+    .addOption(new Option('--one_prompt_per_batch', 'batch only requests for the same adapter together (a benchmark baseline)').hideHelp())
     .option(...integerFlag('--threads <n>', 'onnxruntime intra-op threads (default: the cores)', 1))
     .addHelpText('after', '\nEndpoints: /v1/models, /v1/completions, /v1/chat/completions, /v1/load_adapter, /v1/unload_adapter, /health, /metrics.')
     .action(async (flags: ServeFlags) => {

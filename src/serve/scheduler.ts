@@ -31,6 +31,8 @@ export class Sequence {
   readonly queuedAt = performance.now();
   firstTokenAt = 0;
   finishedAt = 0;
+  /** What it decodes with (its model, or its ensemble's members), for SchedulerOptions.onePromptPerBatch. */
+  group = '';
   private readonly random: Generator;
   private readonly promptText: string;
   /** The completion text so far (cut at a stop string once one appears) and how much of it has been sent. */
@@ -120,6 +122,11 @@ export interface SchedulerOptions {
   maxBatchSize: number;
   /** Sequences waiting to join at most; more are refused (QueueFullError). */
   maxQueue: number;
+  /**
+   * Only sequences of one group (model or ensemble) share the batch, as a server without per-row prompts must batch:
+   * a baseline for benchmarks. The batch takes the oldest waiting sequence's group whenever it empties.
+   */
+  onePromptPerBatch?: boolean;
   /** Called after every engine call with the rows in the batch and the sequences waiting. */
   onStep?: (rows: number, waiting: number) => void;
 }
@@ -173,14 +180,7 @@ export class Scheduler {
     try {
       while (this.active.length + this.waiting.length > 0) {
         this.leaveFinished();
-        const joining: Sequence[] = [];
-        let rows = this.rows;
-        while (this.waiting.length > 0 && rows + this.waiting[0].width <= maxBatchSize) {
-          const s = this.waiting.shift()!;
-          if (s.finished) continue;
-          joining.push(s);
-          rows += s.width;
-        }
+        const joining = this.admit(maxBatchSize);
         if (joining.length > 0) {
           const logits = await this.batch.join(joining.flatMap((s) => s.rows()));
           this.joins++;
@@ -210,6 +210,33 @@ export class Scheduler {
     } finally {
       this.options.onStep?.(this.rows, this.waiting.length);
     }
+  }
+
+  /** Takes waiting sequences, oldest first, while their rows fit. */
+  private admit(maxBatchSize: number): Sequence[] {
+    const joining: Sequence[] = [];
+    let rows = this.rows;
+    if (!this.options.onePromptPerBatch) {
+      while (this.waiting.length > 0 && rows + this.waiting[0].width <= maxBatchSize) {
+        const s = this.waiting.shift()!;
+        if (s.finished) continue;
+        joining.push(s);
+        rows += s.width;
+      }
+      return joining;
+    }
+    let group = this.active[0]?.group ?? null;
+    for (let i = 0; i < this.waiting.length && rows < maxBatchSize; i++) {
+      const s = this.waiting[i];
+      if (s.finished || (group !== null && s.group !== group) || rows + s.width > maxBatchSize) continue;
+      group = s.group;
+      joining.push(s);
+      rows += s.width;
+    }
+    const taken = new Set(joining);
+    const rest = this.waiting.filter((s) => !taken.has(s) && !s.finished);
+    this.waiting.splice(0, this.waiting.length, ...rest);
+    return joining;
   }
 
   private leaveFinished(): void {

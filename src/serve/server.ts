@@ -42,6 +42,8 @@ export interface ServeOptions {
   maxModelLen?: number | null;
   /** Start rows from each adapter's cached prompt keys/values (default true; off only to measure it). */
   prefixCache?: boolean;
+  /** Batch only requests for the same model/adapter together (a baseline for benchmarks; default false). */
+  onePromptPerBatch?: boolean;
   /** fastify's logger option: true for pino's JSON lines on stdout, false for none, or pino options. */
   logger?: FastifyServerOptions['logger'];
   /** Largest request body in bytes (default 1 MiB); larger ones get 413. */
@@ -89,6 +91,7 @@ export class SoftpromptServer {
     this.scheduler = new Scheduler(model, {
       maxBatchSize: opts.maxBatchSize,
       maxQueue: opts.maxQueue,
+      onePromptPerBatch: opts.onePromptPerBatch ?? false,
       onStep: (rows, waiting) => this.metrics.observeBatch(rows, waiting, opts.maxBatchSize),
     });
     this.app = Fastify({
@@ -362,6 +365,7 @@ export class SoftpromptServer {
           },
           random,
         );
+        choice.seq.group = members.map((m) => m.name).join('+');
         choices.push(choice);
         return choice.seq;
       }),
