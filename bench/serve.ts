@@ -19,7 +19,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { saveAdapter } from '../src/peft/adapter-files.js';
 import type { PromptTuningConfig } from '../src/peft/config.js';
-import { machine, randomFloats } from './util.js';
+import { DecodeBatch } from '../src/generate/batch.js';
+import { modelFromPretrained } from '../src/models/pretrained.js';
+import { machine, median, randomFloats } from './util.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const { values } = parseArgs({
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     adapters: { type: 'string', default: '10' },
     'max-tokens': { type: 'string', default: '32' },
     curve: { type: 'string', default: '1,10,100,1000' },
+    'curve-requests': { type: 'string', default: '1000' },
     deadline: { type: 'string', default: '120' },
     threads: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -39,8 +42,12 @@ const N = Number(values.requests);
 const C = Number(values.concurrency);
 const K = Number(values.adapters);
 const curve = values.curve.split(',').map(Number);
+const curveN = Number(values['curve-requests']);
 const deadline = Number(values.deadline);
 const VIRTUAL = 8;
+const PREFILL_ROWS = 32;
+const PREFILL_TOKENS = 8;
+const PREFILL_REPS = 7;
 
 interface Stats {
   requests: number;
@@ -71,11 +78,12 @@ try {
     ['mixed, no prefix cache', ['--no-prefix_cache'], K],
   ];
   const results: Array<{ run: string; adapters: number; stats: Stats }> = [];
-  for (const [label, flags, k] of runs) results.push({ run: label, adapters: k, stats: await measure(flags, k) });
+  for (const [label, flags, k] of runs) results.push({ run: label, adapters: k, stats: await measure(flags, k, N) });
   const curveResults: Array<{ adapters: number; stats: Stats }> = [];
-  for (const k of curve) curveResults.push({ adapters: k, stats: await measure([], k) });
+  for (const k of curve) curveResults.push({ adapters: k, stats: await measure([], k, curveN) });
+  const prefix = await prefixSavings();
 
-  if (values.json) process.stdout.write(`${JSON.stringify({ machine: machine(), N, C, K, results, curve: curveResults })}\n`);
+  if (values.json) process.stdout.write(`${JSON.stringify({ machine: machine(), N, C, K, results, curve: curveResults, prefix })}\n`);
   else {
     const base = results[0].stats;
     const row = (label: string, s: Stats, ratio: boolean) =>
@@ -84,11 +92,16 @@ try {
     console.log('| run | tokens/s | vs mixed | latency p50 / p99 ms | TTFT p50 / p99 ms | requests | errors |');
     console.log('|---|---|---|---|---|---|---|');
     results.forEach((r, i) => console.log(row(r.run, r.stats, i > 0)));
-    console.log('\n| distinct adapters | tokens/s | latency p50 / p99 ms | TTFT p50 / p99 ms | warm-up s (first request per adapter) | errors |');
+    console.log(`\n${curveN} requests per point, concurrency ${C}`);
+    console.log('| distinct adapters | tokens/s | latency p50 / p99 ms | TTFT p50 / p99 ms | warm-up s (first request per adapter) | errors |');
     console.log('|---|---|---|---|---|---|');
     for (const { adapters, stats: s } of curveResults) {
       console.log(`| ${adapters} | ${s.tokens_per_s.toFixed(0)} | ${s.latency_p50_ms.toFixed(0)} / ${s.latency_p99_ms.toFixed(0)} | ${s.ttft_p50_ms.toFixed(0)} / ${s.ttft_p99_ms.toFixed(0)} | ${s.warmup_seconds.toFixed(2)} | ${s.errors} |`);
     }
+    console.log(`\nprefix cache: ${PREFILL_ROWS} rows of ${PREFILL_TOKENS} tokens joining the batch (one prefill), median of ${PREFILL_REPS}`);
+    console.log('| virtual tokens | from cached prefixes | prompts run again | saved |');
+    console.log('|---|---|---|---|');
+    for (const p of prefix) console.log(`| ${p.virtual} | ${p.cachedMs.toFixed(1)} ms | ${p.uncachedMs.toFixed(1)} ms | ${(100 * (1 - p.cachedMs / p.uncachedMs)).toFixed(0)}% |`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -98,8 +111,38 @@ function name(k: number): string {
   return `adapter_${String(k).padStart(4, '0')}`;
 }
 
-/** Starts a server with `flags`, runs the client against it with adapters 0..k-1, stops the server. */
-async function measure(flags: string[], k: number): Promise<Stats> {
+
+/** What the prefix cache saves where it acts: a join's prefill, from cached keys/values or running the prompts. */
+async function prefixSavings(): Promise<Array<{ virtual: number; cachedMs: number; uncachedMs: number }>> {
+  const model = await modelFromPretrained(values.model, { threads: values.threads ? Number(values.threads) : undefined });
+  try {
+    const H = model.config.hiddenSize;
+    const ids = Array.from({ length: PREFILL_TOKENS }, (_, t) => (t * 7919 + 13) % model.config.vocabSize);
+    const out = [];
+    for (const virtual of [8, 32, 128]) {
+      const prompts = Array.from({ length: 4 }, (_, i) => randomFloats(virtual * H, 100 + i, 1));
+      const prefixes = await Promise.all(prompts.map((p) => DecodeBatch.promptPrefix(model, p)));
+      const time = async (cached: boolean) => {
+        const ms = [];
+        for (let r = 0; r < PREFILL_REPS + 1; r++) {
+          const batch = new DecodeBatch(model);
+          const rows = Array.from({ length: PREFILL_ROWS }, (_, b) => (cached ? { ids, prefix: prefixes[b % 4] } : { ids, prompt: prompts[b % 4] }));
+          const t0 = performance.now();
+          await batch.join(rows);
+          if (r > 0) ms.push(performance.now() - t0);
+        }
+        return median(ms);
+      };
+      out.push({ virtual, cachedMs: await time(true), uncachedMs: await time(false) });
+    }
+    return out;
+  } finally {
+    await model.engine.close();
+  }
+}
+
+/** Starts a server with `flags`, runs the client against it with adapters 0..k-1 (n requests), stops the server. */
+async function measure(flags: string[], k: number, n: number): Promise<Stats> {
   const server = spawn(
     process.execPath,
     [join(root, 'bin', 'softprompt.js'), 'serve', '--model', values.model, '--adapters', dir, '--port', '0', '--max_queue', '100000', ...(values.threads ? ['--threads', values.threads] : []), ...flags],
@@ -119,7 +162,7 @@ async function measure(flags: string[], k: number): Promise<Stats> {
     const models = Array.from({ length: k }, (_, i) => name(i)).join(',');
     const client = spawn(
       process.execPath,
-      [join(root, 'dist', 'bench', 'serve-client.js'), '--url', address, '--models', models, '--requests', String(Math.max(N, k)), '--concurrency', String(C), '--max-tokens', values['max-tokens'], '--deadline', String(deadline)],
+      [join(root, 'dist', 'bench', 'serve-client.js'), '--url', address, '--models', models, '--requests', String(n), '--concurrency', String(C), '--max-tokens', values['max-tokens'], '--deadline', String(deadline)],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const clientKiller = setTimeout(() => client.kill('SIGKILL'), 2 * deadline * 1000);

@@ -8,6 +8,7 @@ import { integerFlag } from './number-flags.js';
 
 interface ServeFlags {
   model: string;
+  served_model_name?: string;
   adapters?: string;
   host: string;
   port: number;
@@ -24,6 +25,7 @@ interface ServeFlags {
 export async function runServe(flags: ServeFlags): Promise<number> {
   const server = await SoftpromptServer.create({
     model: flags.model,
+    servedModelName: flags.served_model_name ?? null,
     adapters: flags.adapters ?? null,
     apiKey: flags.api_key ?? process.env.SOFTPROMPT_API_KEY ?? null,
     maxBatchSize: flags.max_batch_size,
@@ -58,6 +60,7 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('serve a model and its prompt-tuning adapters over an OpenAI-compatible HTTP API, batching them together')
     .requiredOption('--model <dir>', 'model directory or hub repo id (also its id in the API)')
+    .option('--served_model_name <id>', "the base model's id in the API (default: --model as given)")
     .option('--adapters <dir>', 'directory whose subdirectories are PEFT prompt-tuning adapters, named after them')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option(...integerFlag('--port <n>', 'port to listen on (0: any free port)', 0, 8000))

@@ -21,7 +21,7 @@ export interface SequenceEvents {
   /** A token was chosen; `text` is the part of the completion that became final with it (maybe ''). */
   token(choice: TokenChoice, text: string): void;
   /** The sequence ended (the last token's text has been sent); `error` when the engine failed. */
-  finish(reason: FinishReason | 'error', error?: Error): void;
+  finish(reason: FinishReason | 'error' | 'cancelled', error?: Error): void;
 }
 
 export class Sequence {
@@ -69,7 +69,10 @@ export class Sequence {
 
   /** Ends it early (the client went away); its rows leave at the next step. */
   cancel(): void {
+    if (this.finished) return;
     this.finished = true;
+    this.finishedAt = performance.now();
+    this.events.finish('cancelled');
   }
 
   fail(error: Error): void {

@@ -30,6 +30,8 @@ import { QueueFullError, Scheduler, Sequence, type FinishReason, type Member } f
 export interface ServeOptions {
   /** A model directory or hub id; also the base model's id in the API. */
   model: string;
+  /** The base model's id in the API (default: `model` as given). */
+  servedModelName?: string | null;
   /** A directory whose subdirectories are adapters (named after them); load_adapter paths must lie inside it. */
   adapters?: string | null;
   /** When set, /v1/* needs `Authorization: Bearer <key>`. */
@@ -61,7 +63,7 @@ interface RequestInfo {
 
 /** A chosen token and the one before it (its text depends on it: SentencePiece drops a leading space otherwise). */
 type Logged = { tok: TokenChoice; prev: number };
-type Choice = { index: number; seq: Sequence; tokens: Logged[]; offsets: number[]; finish: FinishReason | null; error?: Error };
+type Choice = { index: number; seq: Sequence; tokens: Logged[]; offsets: number[]; finish: FinishReason | null; error?: Error; cancelled?: boolean };
 
 export class SoftpromptServer {
   readonly app: FastifyInstance;
@@ -117,7 +119,7 @@ export class SoftpromptServer {
       const model = pretrained.model;
       const chat = await ChatTemplate.read(model.source);
       const warnings: string[] = [];
-      const adapters = new AdapterRegistry(model, opts.model, opts.adapters ?? null, opts.hub, (m) => warnings.push(m));
+      const adapters = new AdapterRegistry(model, opts.servedModelName ?? opts.model, opts.adapters ?? null, opts.hub, (m) => warnings.push(m));
       await adapters.init();
       const server = new SoftpromptServer(model, tokenizer.text_tokenizer, adapters, chat, pretrained.generation_config, full);
       for (const w of warnings) server.app.log.warn(w);
@@ -130,7 +132,7 @@ export class SoftpromptServer {
   }
 
   get baseId(): string {
-    return this.opts.model;
+    return this.opts.servedModelName ?? this.opts.model;
   }
 
   /** Starts listening; returns the address (http://host:port). */
@@ -304,7 +306,9 @@ export class SoftpromptServer {
     }
     const sampling = this.sampling(body, maxNew, logprobs);
     const rows: Member[] = await Promise.all(members.map((m) => this.member(m.adapter)));
+    // Each sequence gets its own generator, drawn up front: with a seed, sampled output does not depend on the batch.
     const random = Generator.seeded(sampling.seed ?? freshSeed());
+    const seeds = Array.from({ length: prompts.length * n }, () => random.nextUint32());
     const streaming = body.stream === true;
     const id = `${object === 'chat.completion' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
     const created = Math.floor(Date.now() / 1000);
@@ -348,7 +352,8 @@ export class SoftpromptServer {
               send(chat ? chunk(id, created, model, chunkObject, index, { content: text }, null, lp) : chunk(id, created, model, chunkObject, index, text, null, lp));
             },
             finish: (reason, error) => {
-              if (reason === 'error') choice.error = error;
+              if (reason === 'cancelled') choice.cancelled = true;
+              else if (reason === 'error') choice.error = error;
               else choice.finish = reason;
               this.metrics.generationTokens.inc({ model }, choice.seq.output.length);
               const s = choice.seq;
@@ -356,14 +361,14 @@ export class SoftpromptServer {
                 this.metrics.timeToFirstToken.observe((s.firstTokenAt - s.queuedAt) / 1000);
                 if (s.output.length > 1) this.metrics.timePerOutputToken.observe((s.finishedAt - s.firstTokenAt) / 1000 / (s.output.length - 1));
               }
-              if (stream) {
+              if (stream && reason !== 'cancelled') {
                 if (error) send(new ApiError(500, `generation failed: ${error.message}`).body());
                 else send(chat ? chunk(id, created, model, chunkObject, index, {}, reason, null) : chunk(id, created, model, chunkObject, index, '', reason, null));
               }
               if (--open === 0) done();
             },
           },
-          random,
+          Generator.seeded(seeds[index]),
         );
         choice.seq.group = members.map((m) => m.name).join('+');
         choices.push(choice);
@@ -400,6 +405,7 @@ export class SoftpromptServer {
     }
 
     await finished;
+    if (choices.some((c) => c.cancelled)) throw new ApiError(499, 'the client closed the request');
     const failed = choices.find((c) => c.error);
     if (failed) throw new ApiError(500, `generation failed: ${failed.error!.message}`);
     const u = usage();
