@@ -6,11 +6,12 @@
  *   one at a time    --max_batch_size 1
  *   one per batch    only requests for the same adapter share a batch (--one_prompt_per_batch)
  *   no prefix cache  mixed, but every request runs its adapter's virtual tokens again
- * and prints tokens/s, p50/p99 latency and TTFT, and the ratios against mixed; then throughput for 1, 10, 100 and
+ * and the first and third again over --wide adapters (100); prints tokens/s, p50/p99 latency and TTFT, and the ratios
+ * against mixed; then throughput for 1, 10, 100 and
  * 1,000 distinct adapters at the same concurrency. Bounded: each run stops issuing requests after --deadline seconds
  * and is killed after twice that.
  * Options: --model DIR (default stories260K from the fixtures), --requests N, --concurrency C, --adapters K,
- * --max-tokens T, --curve 1,10,100,1000, --deadline S, --threads N, --json.
+ * --max-tokens T, --wide K, --curve 1,10,100,1000, --curve-requests N, --deadline S, --threads N, --json.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,18 +22,19 @@ import { saveAdapter } from '../src/peft/adapter-files.js';
 import type { PromptTuningConfig } from '../src/peft/config.js';
 import { DecodeBatch } from '../src/generate/batch.js';
 import { modelFromPretrained } from '../src/models/pretrained.js';
-import { machine, median, randomFloats } from './util.js';
+import { machine, randomFloats } from './util.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: join(root, '..', 'shared', 'fixtures', 'models', 'stories260K') },
-    requests: { type: 'string', default: '256' },
+    requests: { type: 'string', default: '512' },
     concurrency: { type: 'string', default: '32' },
     adapters: { type: 'string', default: '10' },
     'max-tokens': { type: 'string', default: '32' },
     curve: { type: 'string', default: '1,10,100,1000' },
     'curve-requests': { type: 'string', default: '1000' },
+    wide: { type: 'string', default: '100' },
     deadline: { type: 'string', default: '120' },
     threads: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -43,11 +45,12 @@ const C = Number(values.concurrency);
 const K = Number(values.adapters);
 const curve = values.curve.split(',').map(Number);
 const curveN = Number(values['curve-requests']);
+const WIDE = Number(values.wide);
 const deadline = Number(values.deadline);
 const VIRTUAL = 8;
 const PREFILL_ROWS = 32;
 const PREFILL_TOKENS = 8;
-const PREFILL_REPS = 7;
+const PREFILL_REPS = 15;
 
 interface Stats {
   requests: number;
@@ -66,7 +69,7 @@ const dir = mkdtempSync(join(tmpdir(), 'softprompt-bench-serve-'));
 try {
   const config = JSON.parse(readFileSync(join(values.model, 'config.json'), 'utf8'));
   const hidden = config.hidden_size ?? config.n_embd;
-  const most = Math.max(K, ...curve);
+  const most = Math.max(K, WIDE, ...curve);
   for (let k = 0; k < most; k++) {
     const cfg = { peft_type: 'PROMPT_TUNING', task_type: 'CAUSAL_LM', num_virtual_tokens: VIRTUAL, token_dim: hidden, num_transformer_submodules: 1, prompt_tuning_init: 'RANDOM' } as PromptTuningConfig;
     await saveAdapter(join(dir, name(k)), cfg, randomFloats(VIRTUAL * hidden, k + 1, 1));
@@ -76,6 +79,8 @@ try {
     ['one request at a time', ['--max_batch_size', '1'], K],
     ['one adapter per batch', ['--one_prompt_per_batch'], K],
     ['mixed, no prefix cache', ['--no-prefix_cache'], K],
+    [`mixed, ${WIDE} adapters`, [], WIDE],
+    [`one adapter per batch, ${WIDE} adapters`, ['--one_prompt_per_batch'], WIDE],
   ];
   const results: Array<{ run: string; adapters: number; stats: Stats }> = [];
   for (const [label, flags, k] of runs) results.push({ run: label, adapters: k, stats: await measure(flags, k, N) });
@@ -88,7 +93,7 @@ try {
     const base = results[0].stats;
     const row = (label: string, s: Stats, ratio: boolean) =>
       `| ${label} | ${s.tokens_per_s.toFixed(0)} | ${ratio ? (s.tokens_per_s / base.tokens_per_s).toFixed(2) : '1.00'} | ${s.latency_p50_ms.toFixed(0)} / ${s.latency_p99_ms.toFixed(0)} | ${s.ttft_p50_ms.toFixed(0)} / ${s.ttft_p99_ms.toFixed(0)} | ${s.requests} | ${s.errors} |`;
-    console.log(`model ${values.model}, ${N} requests x ${values['max-tokens']} tokens over ${K} adapters (${VIRTUAL} virtual tokens), concurrency ${C}`);
+    console.log(`model ${values.model}, ${N} requests x ${values['max-tokens']} tokens over ${K} adapters (${VIRTUAL} virtual tokens), concurrency ${C}; ratios against the first row`);
     console.log('| run | tokens/s | vs mixed | latency p50 / p99 ms | TTFT p50 / p99 ms | requests | errors |');
     console.log('|---|---|---|---|---|---|---|');
     results.forEach((r, i) => console.log(row(r.run, r.stats, i > 0)));
@@ -98,7 +103,7 @@ try {
     for (const { adapters, stats: s } of curveResults) {
       console.log(`| ${adapters} | ${s.tokens_per_s.toFixed(0)} | ${s.latency_p50_ms.toFixed(0)} / ${s.latency_p99_ms.toFixed(0)} | ${s.ttft_p50_ms.toFixed(0)} / ${s.ttft_p99_ms.toFixed(0)} | ${s.warmup_seconds.toFixed(2)} | ${s.errors} |`);
     }
-    console.log(`\nprefix cache: ${PREFILL_ROWS} rows of ${PREFILL_TOKENS} tokens joining the batch (one prefill), median of ${PREFILL_REPS}`);
+    console.log(`\nprefix cache: ${PREFILL_ROWS} rows of ${PREFILL_TOKENS} tokens joining the batch (one prefill), fastest of ${PREFILL_REPS}`);
     console.log('| virtual tokens | from cached prefixes | prompts run again | saved |');
     console.log('|---|---|---|---|');
     for (const p of prefix) console.log(`| ${p.virtual} | ${p.cachedMs.toFixed(1)} ms | ${p.uncachedMs.toFixed(1)} ms | ${(100 * (1 - p.cachedMs / p.uncachedMs)).toFixed(0)}% |`);
@@ -131,7 +136,7 @@ async function prefixSavings(): Promise<Array<{ virtual: number; cachedMs: numbe
           await batch.join(rows);
           if (r > 0) ms.push(performance.now() - t0);
         }
-        return median(ms);
+        return Math.min(...ms);
       };
       out.push({ virtual, cachedMs: await time(true), uncachedMs: await time(false) });
     }

@@ -258,6 +258,38 @@ describe('serve: stories260K with a chat template, adapters and an API key', { t
     assert.match(metrics, /softprompt_requests_total\{model="adapter_random",status="200"\} \d+/);
   });
 
+  test('a client that goes away mid-stream frees its row; more hostile requests get 4xx; the server stays up', async () => {
+    const auth = { authorization: `Bearer ${KEY}` };
+    const controller = new AbortController();
+    const r = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify({ model: 'adapter_text', prompt: 'The dog', max_tokens: 400, temperature: 0, ignore_eos: true, stream: true }),
+      signal: controller.signal,
+    });
+    const reader = r.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await s.server.scheduler.idle();
+    assert.equal(s.server.scheduler.rows, 0);
+    for (const [what, init] of [
+      ['text/plain', { method: 'POST', headers: { 'content-type': 'text/plain', ...auth }, body: 'hello' }],
+      ['GET on a POST route', { method: 'GET', headers: auth }],
+      ['deep nesting', { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: `{"model":"m","prompt":"x","user":${'['.repeat(50_000)}${']'.repeat(50_000)}}` }],
+      ['an empty body', { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '' }],
+      ['a float max_tokens', { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ model: modelDir, prompt: 'x', max_tokens: 1.5 }) }],
+      ['a list with an empty token list', { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ model: modelDir, prompt: [[]] }) }],
+      ['a mixed prompt list', { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ model: modelDir, prompt: ['x', 1] }) }],
+      ['stream "yes"', { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ model: modelDir, prompt: 'x', stream: 'yes' }) }],
+    ] as const) {
+      const res = await fetch(`${s.url}/v1/completions`, init as RequestInit);
+      assert.ok(res.status >= 400 && res.status < 500, `${what}: ${res.status}`);
+      assert.ok(((await res.json()) as { error?: unknown }).error, what);
+    }
+    const ok = await s.client.completions.create({ model: 'adapter_text', prompt: 'The dog', max_tokens: 3, temperature: 0 });
+    assert.equal(ok.choices[0].finish_reason, 'length');
+  });
+
   test('load_adapter and unload_adapter at run time, with names and paths checked', async () => {
     const auth = { authorization: `Bearer ${KEY}` };
     const load = (body: unknown) => post(s.url, '/v1/load_adapter', body, auth);
