@@ -411,3 +411,12 @@ test('softprompt serve: SIGTERM finishes the running request, refuses new ones, 
     child.kill('SIGKILL');
   }
 });
+
+test('softprompt serve --help lists its flags; a bad flag is one line and exit code 2', () => {
+  const help = spawnSync(process.execPath, ['bin/softprompt.js', 'serve', '--help'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(help.status, 0);
+  for (const flag of ['--model', '--adapters', '--host', '--port', '--api_key', '--max_batch_size', '--max_queue', '--max_model_len']) assert.ok(help.stdout.includes(flag), flag);
+  const bad = spawnSync(process.execPath, ['bin/softprompt.js', 'serve', '--model', 'x', '--port', '80a'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr.trim().split('\n')[0], 'softprompt: --port: is "80a"; expected an integer >= 0');
+});
