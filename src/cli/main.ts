@@ -12,6 +12,7 @@ import { registerInspect } from './inspect.js';
 import { registerForward } from './forward.js';
 import { registerTrain } from './train.js';
 import { registerGenerate } from './generate.js';
+import { registerServe } from './serve.js';
 
 export function program(): Command {
   const cmd = new Command('softprompt')
@@ -25,6 +26,7 @@ export function program(): Command {
   registerGenerate(cmd);
   registerEval(cmd);
   registerInspect(cmd);
+  registerServe(cmd);
   return cmd;
 }
 
