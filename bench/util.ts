@@ -6,7 +6,7 @@ import { toOnnx } from '../src/graph/onnx.js';
 import type { WeightSource } from '../src/weights/files.js';
 import type { ModelConfig } from '../src/models/config.js';
 import { architectureWeights } from '../src/models/graphs.js';
-import type { Engine } from '../src/runtime/engine.js';
+import type { InferenceEngine as Engine } from '../src/runtime/engine-api.js';
 import { elementCount } from '../src/shape.js';
 
 /** Deterministic small random values (the benchmarks time arithmetic, not learning). */

@@ -9,6 +9,7 @@ import { registerDemo } from './demo.js';
 import { registerForward } from './forward.js';
 import { registerTrain } from './train.js';
 import { registerGenerate } from './generate.js';
+import { registerWeb } from './web.js';
 
 export function program(): Command {
   const cmd = new Command('softprompt')
@@ -20,6 +21,7 @@ export function program(): Command {
   registerForward(cmd);
   registerTrain(cmd);
   registerGenerate(cmd);
+  registerWeb(cmd);
   return cmd;
 }
 
