@@ -25,7 +25,7 @@ export interface BrowserGlobals {
   crossOriginIsolated?: boolean;
   /** A worker's name (the page has none). */
   name?: string;
-  navigator: { hardwareConcurrency?: number; gpu?: { requestAdapter(): Promise<unknown | null> } };
+  navigator: { hardwareConcurrency?: number; gpu?: { requestAdapter(options?: { powerPreference?: string }): Promise<unknown | null> } };
   caches?: { open(name: string): Promise<CacheLike> };
   onmessage: ((event: MessageEventLike<never>) => void) | null;
   postMessage(message: unknown, transfer?: ArrayBuffer[]): void;

@@ -31,12 +31,23 @@ function weightOrView(set: Record<string, ort.Tensor>, name: string): ort.Tensor
   return (set[name] = new ort.Tensor('float32', data, [view.end - view.start, ...base.dims.slice(1)]));
 }
 
-/** WebGPU when asked for or when 'auto' finds an adapter; else WASM. */
+interface AdapterInfo {
+  isFallbackAdapter?: boolean;
+  info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
+}
+
+/** A software adapter (SwiftShader, or one the browser calls a fallback) is slower than WASM: 'auto' passes it by. */
+function isSoftware(adapter: AdapterInfo): boolean {
+  const info = adapter.info ?? {};
+  return adapter.isFallbackAdapter === true || info.isFallbackAdapter === true || /swiftshader|llvmpipe|software/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
+}
+
+/** WebGPU when asked for or when 'auto' finds a hardware adapter; else WASM. */
 async function chooseDevice(wanted: WebSessionConfig['device']): Promise<'webgpu' | 'wasm'> {
   if (wanted === 'wasm') return 'wasm';
   const gpu = browser.navigator.gpu;
-  const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
-  if (adapter) return 'webgpu';
+  const adapter = (gpu ? await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null) : null) as AdapterInfo | null;
+  if (adapter && (wanted === 'webgpu' || !isSoftware(adapter))) return 'webgpu';
   if (wanted === 'webgpu') throw new Error('device "webgpu" was asked for but this browser has no WebGPU adapter');
   return 'wasm';
 }

@@ -86,8 +86,8 @@ export class Engine implements InferenceEngine {
   load(key: string, model: () => Uint8Array): Promise<{ inputs: string[]; outputs: string[] }> {
     let p = this.loaded.get(key);
     if (!p) {
-      const bytes = model();
-      p = this.call({ type: 'load', key, model: bytes }, [bytes.buffer as ArrayBuffer]) as Promise<{ inputs: string[]; outputs: string[] }>;
+      // Copied, not transferred: the bytes may be a view of a buffer the protobuf writer goes on using.
+      p = this.call({ type: 'load', key, model: model() }) as Promise<{ inputs: string[]; outputs: string[] }>;
       this.loaded.set(key, p);
       p.catch(() => this.loaded.delete(key));
     }
