@@ -198,7 +198,7 @@ async function train(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const first = losses[0]?.[1];
     const last = losses.at(-1)?.[1];
-    ui.status.textContent = `done: ${out.global_step} steps in ${seconds.toFixed(1)} s (${(seconds / Math.max(1, out.global_step)).toFixed(2)} s/step) · loss ${first?.toFixed(4)} → ${last?.toFixed(4)} · mean ${out.training_loss.toFixed(4)}`;
+    ui.status.textContent = `done: step ${out.global_step}/${out.global_step} · loss ${last?.toFixed(4)} (first step ${first?.toFixed(4)}) · ${seconds.toFixed(1)} s, ${(seconds / Math.max(1, out.global_step)).toFixed(2)} s/step`;
     ui.adapterInfo.textContent = `adapter: ${num_virtual_tokens} virtual tokens x ${model.config.hidden_size ?? ''} (${peft.get_nb_trainable_parameters()[0].toLocaleString()} parameters), trained here`;
   } catch (e) {
     ui.status.textContent = `training failed: ${errorText(e)}`;
