@@ -44,15 +44,21 @@ try {
     page.evaluate(async ({ device, steps }) => (globalThis as unknown as { runBench(o: object): Promise<BrowserTimes> }).runBench({ device, steps }), { device, steps });
   const wasm = await run('wasm');
   rows.push({ where: `Chromium ${chromiumVersion}, onnxruntime-web WASM (SIMD, ${wasm.threads} threads${wasm.crossOriginIsolated ? '' : ', not isolated'})`, ...wasm });
+  // A hardware adapter only: Chromium's software one (SwiftShader) is slower than WASM and not what WebGPU means.
   const gpu = await page.evaluate(async () => {
-    const g = (globalThis as unknown as { navigator: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator.gpu;
-    return !!(g && (await g.requestAdapter().catch(() => null)));
+    type Adapter = { isFallbackAdapter?: boolean; info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean } };
+    const g = (globalThis as unknown as { navigator: { gpu?: { requestAdapter(o?: object): Promise<Adapter | null> } } }).navigator.gpu;
+    const a = g ? await g.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null) : null;
+    if (!a) return null;
+    const text = `${a.info?.vendor ?? ''} ${a.info?.architecture ?? ''} ${a.info?.description ?? ''}`.trim();
+    return a.isFallbackAdapter || a.info?.isFallbackAdapter || /swiftshader|llvmpipe/i.test(text) ? `software: ${text}` : text || 'a GPU';
   });
-  if (gpu) {
+  if (gpu?.startsWith('software')) console.error(`WebGPU adapter is ${gpu}: skipped (WASM only)`);
+  if (gpu && !gpu.startsWith('software')) {
     const webgpu = await run('webgpu').catch((e: Error) => ({ error: e.message }));
     if ('error' in webgpu) console.error(`WebGPU run failed: ${webgpu.error}`);
-    else rows.push({ where: `Chromium ${chromiumVersion}, onnxruntime-web WebGPU`, ...webgpu });
-  } else console.error('no WebGPU adapter in this Chromium: WASM only');
+    else rows.push({ where: `Chromium ${chromiumVersion}, onnxruntime-web WebGPU (${gpu})`, ...webgpu });
+  } else if (!gpu) console.error('no WebGPU adapter in this Chromium: WASM only');
 } finally {
   await browser.close();
   server.close();
