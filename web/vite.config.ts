@@ -39,6 +39,7 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     chunkSizeWarningLimit: 4096,
+    reportCompressedSize: false,
     // The app, and the page `npm run bench:web` drives.
     rollupOptions: { input: { app: resolve(root, 'web/index.html'), bench: resolve(root, 'web/bench.html') } },
   },
