@@ -1,13 +1,14 @@
 /**
  * `softprompt web [--port P] [--models DIR]`: serves the web app (web/, built by Vite into web/dist) with the
  * cross-origin isolation headers onnxruntime-web needs for WASM threads (COOP same-origin + COEP require-corp), the
- * embedded default model at /models/default/, each model folder of DIR (one holding config.json) at /models/<name>/,
+ * embedded default model at /models/default/, each model folder of DIR (one holding config.json; or DIR itself, when
+ * it is one) at /models/<name>/,
  * and the list of those names at /models/index.json. A checkout whose app is not built yet builds it first.
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { extname, join, resolve, sep } from 'node:path';
+import { basename, extname, join, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { MissingError, OptionError } from '../errors.js';
 import { DEFAULT_MODEL, PACKAGE_ROOT } from '../hub/default-model.js';
@@ -38,6 +39,8 @@ const ISOLATION = {
 export async function servedModels(dir: string | null): Promise<Map<string, string>> {
   const models = new Map([['default', DEFAULT_MODEL]]);
   if (dir === null) return models;
+  // DIR may itself be a model folder: it is then served under its own name too.
+  if (existsSync(join(dir, 'config.json')) && basename(resolve(dir)) !== 'default') models.set(basename(resolve(dir)), dir);
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => {
     throw new MissingError('is not a directory of model folders', dir);
   });
