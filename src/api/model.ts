@@ -6,7 +6,7 @@ import { generate, type GenerateRequest } from '../generate/generate.js';
 import type { GenerationOptions } from '../generate/options.js';
 import type { PretrainedModel } from '../models/model.js';
 import { modelFromPretrained, readGenerationConfig } from '../models/pretrained.js';
-import type { Engine } from '../runtime/engine.js';
+import type { InferenceEngine } from '../runtime/engine-api.js';
 import { hubOptions, type FromPretrainedOptions } from './hub-options.js';
 import type { PreTrainedTokenizer } from './tokenizer.js';
 
@@ -49,7 +49,7 @@ export interface GenerateOptions extends GenerationOptions {
 /** Options of `AutoModelForCausalLM.from_pretrained`. */
 export interface ModelFromPretrainedOptions extends FromPretrainedOptions {
   /** @internal Share one engine (worker thread) between models; default: a new one. */
-  engine?: Engine;
+  engine?: InferenceEngine;
   /** onnxruntime intra-op threads; default: the number of cores. */
   threads?: number;
 }

@@ -5,7 +5,8 @@
 import { MissingError, OptionError, ShapeError, UnsupportedError } from '../errors.js';
 import type { ExportOptions } from '../graph/onnx.js';
 import type { WeightSource } from '../weights/files.js';
-import type { Engine, TensorData } from '../runtime/engine.js';
+import type { TensorData } from '../runtime/engine.js';
+import type { InferenceEngine } from '../runtime/engine-api.js';
 import { parseRowView } from '../runtime/protocol.js';
 import { hardPositionLimit, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
@@ -52,7 +53,7 @@ export class PretrainedModel {
   constructor(
     readonly config: ModelConfig,
     readonly weights: WeightSource,
-    readonly engine: Engine,
+    readonly engine: InferenceEngine,
     /** Where the model came from, for error messages. */
     readonly source: string,
     /**

@@ -8,13 +8,14 @@ import { readJson } from '../hub/local.js';
 import { locateModel } from '../hub/model-files.js';
 import type { HubOptions } from '../hub/settings.js';
 import { Engine } from '../runtime/engine.js';
+import type { InferenceEngine } from '../runtime/engine-api.js';
 import { loadWeights } from '../weights/files.js';
 import { parseModelConfig, type ModelConfig } from './config.js';
 import { PretrainedModel } from './model.js';
 
 export interface PretrainedOptions extends HubOptions {
   /** Share one engine (worker thread) between models; default: a new one. */
-  engine?: Engine;
+  engine?: InferenceEngine;
   threads?: number;
 }
 

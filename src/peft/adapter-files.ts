@@ -14,6 +14,11 @@ export function locateAdapter(pathOrId: string, opts: HubOptions = {}): Promise<
   return locateFiles(pathOrId, [ADAPTER_CONFIG, ADAPTER_WEIGHTS], opts);
 }
 
+/** Where save_pretrained puts a non-default adapter: `dir/<name>`, as PEFT does. */
+export function adapterSubdir(dir: string, name: string): string {
+  return join(dir, name);
+}
+
 export async function loadAdapter(dir: string): Promise<Adapter> {
   const config = await readJson(join(dir, ADAPTER_CONFIG));
   const path = join(dir, ADAPTER_WEIGHTS);

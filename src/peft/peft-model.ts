@@ -5,10 +5,9 @@
  * asks for (peft sits below train, so it satisfies that interface without naming it): the active prompt and its
  * adapter files.
  */
-import { join } from 'node:path';
 import { Fingerprint } from '../random.js';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
-import { loadAdapter, saveAdapter } from './adapter-files.js';
+import { adapterSubdir, loadAdapter, saveAdapter } from './adapter-files.js';
 import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import type { ForwardBatch, ForwardOptions, ForwardResult, PretrainedModel } from '../models/model.js';
@@ -138,7 +137,7 @@ export class PeftModel {
     for (const name of names) {
       const { config, prompt } = this.entry(name);
       const saved = { ...config, base_model_name_or_path: config.base_model_name_or_path ?? this.model.source };
-      await saveAdapter(name === DEFAULT_ADAPTER ? dir : join(dir, name), saved, prompt);
+      await saveAdapter(name === DEFAULT_ADAPTER ? dir : adapterSubdir(dir, name), saved, prompt);
     }
   }
 
