@@ -83,13 +83,14 @@ test('Add, Sub, Mul, Div gradients, with broadcasting', async () => {
   await checkGrad([A, { ...B, lo: 0.5, hi: 2 }], ([a, b]) => op.div(a, b));
 });
 
-test('unary gradients: Neg, Exp, Log, Sqrt, Tanh, Sigmoid, Gelu, Reciprocal, Pow, Identity, Cast', async () => {
+test('unary gradients: Neg, Exp, Log, Sqrt, Tanh, Sigmoid, Relu, Gelu, Reciprocal, Pow, Identity, Cast', async () => {
   await checkGrad([A], ([a]) => op.neg(a));
   await checkGrad([A], ([a]) => op.exp(a));
   await checkGrad([{ ...A, lo: 0.5, hi: 2 }], ([a]) => op.log(a));
   await checkGrad([{ ...A, lo: 0.5, hi: 2 }], ([a]) => op.sqrt(a));
   await checkGrad([A], ([a]) => op.tanh(a));
   await checkGrad([A], ([a]) => op.sigmoid(a));
+  await checkGrad([A], ([a]) => op.relu(a));
   await checkGrad([{ ...A, lo: -3, hi: 3 }], ([a]) => op.geluTanh(a));
   await checkGrad([{ ...A, lo: 0.5, hi: 2 }], ([a]) => op.reciprocal(a));
   await checkGrad([{ ...A, lo: 0.5, hi: 2 }], ([a]) => op.pow(a, 3));

@@ -7,6 +7,7 @@ import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { generate } from '../generate/generate.js';
 import { promptTuningFields, withModelDims, type PromptTuningInit as Init } from '../peft/config.js';
 import { locateAdapter } from '../peft/adapter-files.js';
+import type { AnyPeftConfig } from '../peft/methods.js';
 import { DEFAULT_ADAPTER, PeftModel as EnginePeftModel } from '../peft/peft-model.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import type { CausalLMOutput, GenerateOptions, ModelInputs, PreTrainedModel } from './model.js';
@@ -124,7 +125,7 @@ export class PeftModel {
   }
 
   /** Every adapter's config by name, as PEFT's `peft_config`. */
-  get peft_config(): Record<string, Readonly<PromptTuningConfig>> {
+  get peft_config(): Record<string, Readonly<AnyPeftConfig>> {
     return Object.fromEntries(this.peft.listAdapters().map((name) => [name, this.peft.adapterConfig(name)]));
   }
 

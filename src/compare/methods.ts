@@ -75,7 +75,7 @@ export async function runMethod(
     const peft = PeftModel.create(model, config, { tokenizer });
     const out = await new Trainer({ model: peft, args: { ...args, learning_rate: s.prompt_tuning_learning_rate }, train_dataset: train, data_collator: collator }).train();
     return {
-      method, trainable_params: peft.parameters().length, bytes_per_task: storedBytes(peft.checkpointFiles()), train_seconds: out.metrics.train_runtime,
+      method, trainable_params: peft.parameters().length, bytes_per_task: storedBytes(await peft.checkpointFiles()), train_seconds: out.metrics.train_runtime,
       held_out_loss: await heldOutLoss(peft, heldOut, collator),
     };
   }

@@ -64,6 +64,8 @@ export const tanh = (x: Tensor) => unary('Tanh', x);
 export const sigmoid = (x: Tensor) => unary('Sigmoid', x);
 export const reciprocal = (x: Tensor) => unary('Reciprocal', x);
 export const identity = (x: Tensor) => unary('Identity', x);
+/** max(x, 0) (the P-tuning encoders' activation). */
+export const relu = (x: Tensor) => unary('Relu', x);
 
 /**
  * log(sum(exp(x))) over the last axis, kept as a size-1 axis. Not an ONNX op: export expands it (onnx.ts) into

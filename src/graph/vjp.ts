@@ -5,7 +5,7 @@
  */
 import type { Node, Tensor } from './graph.js';
 import {
-  add, concat, div, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
+  add, concat, div, equal, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
   shapeOf, shapeTensor, sigmoid, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast,
 } from './ops.js';
 import { elementCount } from '../shape.js';
@@ -119,6 +119,8 @@ export const RULES: Record<string, Rule> = {
   Log: ({ inputs: [x] }, [g]) => [div(g!, x)],
   Sqrt: ({ outputs: [y] }, [g]) => [div(mul(g!, 0.5), y)],
   Tanh: ({ outputs: [y] }, [g]) => [mul(g!, sub(1, mul(y, y)))],
+  // torch's rule: the gradient passes where the output is positive (x = 0 gets none).
+  Relu: ({ outputs: [y] }, [g]) => [where(equal(y, 0), 0, g!)],
   Sigmoid: ({ outputs: [y] }, [g]) => [mul(g!, mul(y, sub(1, y)))],
   Reciprocal: ({ outputs: [y] }, [g]) => [neg(mul(g!, mul(y, y)))],
   Pow: ({ inputs: [x, e] }, [g]) => {

@@ -344,7 +344,7 @@ export class Trainer {
     const state = this.state!;
     const name = checkpointName(state.global_step);
     if (name === this.lastCheckpointSaved) return;
-    await store.write(name, checkpointFiles(this.opts.model.checkpointFiles(), { optimizer: optimizer.state, state }));
+    await store.write(name, checkpointFiles(await this.opts.model.checkpointFiles(), { optimizer: optimizer.state, state }));
     this.lastCheckpointSaved = name;
     this.opts.callbacks?.on_save?.(name);
   }
