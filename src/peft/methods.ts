@@ -23,6 +23,7 @@ interface PromptLearningFields {
   auto_mapping: Record<string, unknown> | null;
 }
 
+/** P-tuning's encoder: three Linear layers with ReLUs, or a bidirectional LSTM and a two-layer head. */
 export type EncoderType = 'MLP' | 'LSTM';
 export const ENCODER_TYPES: readonly EncoderType[] = ['MLP', 'LSTM'];
 
@@ -55,6 +56,7 @@ export interface MultitaskPromptTuningConfig extends Omit<PromptTuningConfig, 'p
   num_tasks: number;
 }
 
+/** How a multitask prompt starts (PEFT's MultitaskPromptTuningInit); softprompt creates RANDOM and TEXT ones. */
 export type MultitaskInit = 'RANDOM' | 'TEXT' | 'AVERAGE_SOURCE_TASKS' | 'EXACT_SOURCE_TASK' | 'ONLY_SOURCE_SHARED';
 export const MULTITASK_INITS: readonly MultitaskInit[] = ['RANDOM', 'TEXT', 'AVERAGE_SOURCE_TASKS', 'EXACT_SOURCE_TASK', 'ONLY_SOURCE_SHARED'];
 
