@@ -9,7 +9,7 @@ import { freemem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
-import { loadTextDataset, tokenizeTexts } from '../data/dataset.js';
+import { loadTextDataset, tokenizeKept } from '../data/dataset.js';
 import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.js';
 import { loadHubDataset } from '../data/hub-source.js';
 import type { Row } from '../data/rows.js';
@@ -22,6 +22,11 @@ import { resolveModelDir } from '../hub/model-files.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
 import { promptTuningConfig, type PromptTuningInit } from '../peft/config.js';
+import {
+  ENCODER_TYPES, multitaskPromptTuningConfig, PEFT_TYPES, prefixTuningConfig, promptEncoderConfig,
+  type AnyPeftConfig, type EncoderType, type PeftType,
+} from '../peft/methods.js';
+import type { ModelConfig } from '../models/config.js';
 import { PeftModel } from '../peft/peft-model.js';
 import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments } from '../train/args.js';
 import { lastCheckpoint } from '../train/checkpoint.js';
@@ -46,6 +51,15 @@ interface TrainFlags extends Partial<TrainingArguments> {
   dataset_split: string;
   max_length?: number;
   num_virtual_tokens: number;
+  peft_type: PeftType;
+  encoder_reparameterization_type: EncoderType;
+  encoder_hidden_size?: number;
+  encoder_num_layers: number;
+  encoder_dropout: number;
+  prefix_projection?: boolean;
+  num_tasks: number;
+  num_ranks: number;
+  task_id_column?: string;
   prompt_tuning_init: PromptTuningInit;
   prompt_tuning_init_text?: string;
   tokenizer_name_or_path?: string;
@@ -65,20 +79,15 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const resume = await resumeTarget(flags, store);
 
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
-  const peftConfig = promptTuningConfig(
-    {
-      num_virtual_tokens: flags.num_virtual_tokens,
-      prompt_tuning_init: flags.prompt_tuning_init,
-      prompt_tuning_init_text: flags.prompt_tuning_init_text,
-      tokenizer_name_or_path: flags.tokenizer_name_or_path,
-    },
-    await loadConfig(modelDir),
-    flags.model,
-  );
+  const peftConfig = methodConfig(flags, await loadConfig(modelDir));
+  const multitask = peftConfig.peft_type === 'MULTITASK_PROMPT_TUNING';
+  if (flags.task_id_column !== undefined && !multitask) throw new OptionError('only applies with --peft_type MULTITASK_PROMPT_TUNING', '--task_id_column');
+  const task_id_column = multitask ? (flags.task_id_column ?? 'task_id') : undefined;
   const tokenizer = await tokenizerFromPretrained(modelDir);
-  const data = await loadTextDataset(flags.dataset, { ...flags, seed: args.seed }, (source) => readRows(source, flags, warn));
-  const train = tokenizeTexts(data.train, tokenizer, flags.max_length);
-  const validation = data.validation && tokenizeTexts(data.validation, tokenizer, flags.max_length);
+  const data = await loadTextDataset(flags.dataset, { ...flags, seed: args.seed, task_id_column }, (source) => readRows(source, flags, warn));
+  const train = tokenizeKept(data.train, tokenizer, flags.max_length);
+  const validation = data.validation && tokenizeKept(data.validation, tokenizer, flags.max_length);
+  const keptIds = (ids: number[] | null | undefined, kept: number[] | undefined) => (ids && kept ? kept.map((i) => ids[i]) : undefined);
   const dropped = train.dropped + (validation?.dropped ?? 0);
   if (dropped > 0) warn(`dropped ${dropped} texts that tokenize to no tokens`);
   if (train.input_ids.length === 0) throw new ShapeError('no training text has any tokens', flags.dataset);
@@ -103,6 +112,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
       args,
       train_dataset: train.input_ids,
       eval_dataset: validation?.input_ids,
+      train_task_ids: keptIds(data.train_task_ids, train.kept),
+      eval_task_ids: keptIds(data.validation_task_ids, validation?.kept),
       data_collator: dataCollatorForLanguageModeling({ pad_token_id: pad, padding_side: await paddingSide(modelDir) }),
       checkpoints: store,
       callbacks: progress.callbacks,
@@ -132,6 +143,37 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   }
   // main() maps outcomes to exit codes 0/1/2; an interrupted run must end with 130.
   if (controller.signal.aborted) process.exit(130);
+}
+
+/** The adapter config --peft_type and its flags describe, filled in for the model as get_peft_model does. */
+function methodConfig(flags: TrainFlags, model: ModelConfig): AnyPeftConfig {
+  const n = flags.num_virtual_tokens;
+  const only = (flag: string, ok: boolean) => {
+    if (!ok) throw new OptionError(`does not apply to --peft_type ${flags.peft_type}`, flag);
+  };
+  only('--prefix_projection', flags.prefix_projection === undefined || flags.peft_type === 'PREFIX_TUNING');
+  only('--encoder_hidden_size', flags.encoder_hidden_size === undefined || ['P_TUNING', 'PREFIX_TUNING'].includes(flags.peft_type));
+  switch (flags.peft_type) {
+    case 'PROMPT_TUNING':
+      return promptTuningConfig(
+        { num_virtual_tokens: n, prompt_tuning_init: flags.prompt_tuning_init, prompt_tuning_init_text: flags.prompt_tuning_init_text, tokenizer_name_or_path: flags.tokenizer_name_or_path },
+        model,
+        flags.model,
+      );
+    case 'P_TUNING':
+      return promptEncoderConfig({
+        num_virtual_tokens: n, encoder_reparameterization_type: flags.encoder_reparameterization_type, encoder_hidden_size: flags.encoder_hidden_size,
+        encoder_num_layers: flags.encoder_num_layers, encoder_dropout: flags.encoder_dropout,
+      }, model, flags.model);
+    case 'PREFIX_TUNING':
+      return prefixTuningConfig({ num_virtual_tokens: n, prefix_projection: flags.prefix_projection, encoder_hidden_size: flags.encoder_hidden_size }, model, flags.model);
+    case 'MULTITASK_PROMPT_TUNING':
+      if (flags.prompt_tuning_init === 'SAMPLE_VOCAB') throw new OptionError('multitask prompt tuning starts from RANDOM or TEXT', '--prompt_tuning_init');
+      return multitaskPromptTuningConfig({
+        num_virtual_tokens: n, num_tasks: flags.num_tasks, num_ranks: flags.num_ranks, prompt_tuning_init: flags.prompt_tuning_init,
+        prompt_tuning_init_text: flags.prompt_tuning_init_text, tokenizer_name_or_path: flags.tokenizer_name_or_path,
+      }, model, flags.model);
+  }
 }
 
 /** `--resume` (the latest checkpoint in output_dir) or `--resume checkpoint-N` / a path to one inside output_dir. */
@@ -194,7 +236,7 @@ export function registerTrain(program: Command): void {
   const d = TRAINING_DEFAULTS;
   program
     .command('train')
-    .description('prompt-tune a model on a dataset (PEFT prompt tuning with the HF Trainer defaults)')
+    .description('prompt-tune a model on a dataset (PEFT prompt tuning, P-tuning, prefix or multitask prompt tuning, with the HF Trainer defaults)')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--output_dir <dir>', 'where checkpoints and the final adapter go')
@@ -211,6 +253,15 @@ export function registerTrain(program: Command): void {
     .option('--dataset_split <name>', 'hub dataset split', 'train')
     .option(...integerFlag('--max_length <n>', 'truncate each example to n tokens', 1))
     .option(...integerFlag('--num_virtual_tokens <n>', 'soft prompt length', 1, 8))
+    .option('--peft_type <type>', `${PEFT_TYPES.join(', ')}`, choice('--peft_type', PEFT_TYPES), 'PROMPT_TUNING')
+    .option('--encoder_reparameterization_type <MLP|LSTM>', 'P-tuning: the prompt encoder', choice('--encoder_reparameterization_type', ENCODER_TYPES), 'MLP')
+    .option(...integerFlag('--encoder_hidden_size <n>', 'P-tuning and prefix projection: the encoder\'s hidden size (default: the model\'s width)', 1))
+    .option(...integerFlag('--encoder_num_layers <n>', 'P-tuning: the LSTM\'s layers', 1, 2))
+    .option(...floatFlag('--encoder_dropout <x>', 'P-tuning: encoder dropout (softprompt trains without: 0)', 0))
+    .option('--prefix_projection', 'prefix tuning: produce the prefix with a two-layer tanh MLP (saved adapter: its output)')
+    .option(...integerFlag('--num_tasks <n>', 'multitask prompt tuning: the number of tasks', 1, 1))
+    .option(...integerFlag('--num_ranks <n>', 'multitask prompt tuning: rank of each task\'s scaling', 1, 1))
+    .option('--task_id_column <name>', 'multitask prompt tuning: the column holding each row\'s task id (default: task_id)')
     .option('--prompt_tuning_init <init>', 'RANDOM, TEXT or SAMPLE_VOCAB', choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const), 'RANDOM')
     .option('--prompt_tuning_init_text <text>', 'the text whose embeddings start the prompt (TEXT init)')
     .option('--tokenizer_name_or_path <name>', 'recorded in the adapter for TEXT init (default: --model)')

@@ -20,11 +20,16 @@ export interface DatasetOptions extends TextSpec {
   validation_file?: string;
   /** For the split. */
   seed?: number;
+  /** Multitask prompt tuning: the column holding each row's task id (an integer >= 0). */
+  task_id_column?: string;
 }
 
 export interface TextDataset {
   train: string[];
   validation: string[] | null;
+  /** With task_id_column: each text's task id. */
+  train_task_ids?: number[];
+  validation_task_ids?: number[] | null;
 }
 
 export async function loadTextDataset(source: string, opts: DatasetOptions, read: RowReader): Promise<TextDataset> {
@@ -34,12 +39,35 @@ export async function loadTextDataset(source: string, opts: DatasetOptions, read
   let rows = nonEmpty(await read(source), source);
   if (opts.select !== undefined) rows = nonEmpty(selectRange(rows, opts.select, source), `${source} (select ${opts.select})`);
   const texts = rowTexts(rows, opts, source);
+  const column = opts.task_id_column;
+  const ids = column === undefined ? null : rowTaskIds(rows, column, source);
   if (opts.validation_file !== undefined) {
-    const validation = rowTexts(nonEmpty(await read(opts.validation_file), opts.validation_file), opts, opts.validation_file);
-    return { train: texts, validation };
+    const validationRows = nonEmpty(await read(opts.validation_file), opts.validation_file);
+    const validation = rowTexts(validationRows, opts, opts.validation_file);
+    if (!ids) return { train: texts, validation };
+    return { train: texts, validation, train_task_ids: ids, validation_task_ids: rowTaskIds(validationRows, column!, opts.validation_file) };
   }
-  if (opts.validation_split === undefined) return { train: texts, validation: null };
-  return trainValidationSplit(texts, opts.validation_split, opts.seed ?? 42);
+  if (opts.validation_split === undefined) return { train: texts, validation: null, ...(ids ? { train_task_ids: ids, validation_task_ids: null } : {}) };
+  if (!ids) return trainValidationSplit(texts, opts.validation_split, opts.seed ?? 42);
+  const split = trainValidationSplit(texts.map((text, i) => ({ text, id: ids[i] })), opts.validation_split, opts.seed ?? 42);
+  return {
+    train: split.train.map((x) => x.text),
+    validation: split.validation.map((x) => x.text),
+    train_task_ids: split.train.map((x) => x.id),
+    validation_task_ids: split.validation.map((x) => x.id),
+  };
+}
+
+/** Each row's task id from `column`: an integer >= 0 (a number, or a string of digits as CSV gives it). */
+function rowTaskIds(rows: Row[], column: string, source: string): number[] {
+  return rows.map((row, i) => {
+    const v = row[column];
+    const id = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+    if (!Number.isSafeInteger(id) || (id as number) < 0) {
+      throw new ShapeError(`row ${i}: column "${column}" is ${JSON.stringify(v)}; expected a task id (an integer >= 0)`, source);
+    }
+    return id as number;
+  });
 }
 
 function nonEmpty(rows: Row[], source: string): Row[] {
@@ -57,7 +85,13 @@ export interface TokenEncoder {
  * cannot be trained on and are dropped; `dropped` counts them.
  */
 export function tokenizeTexts(texts: string[], tokenizer: TokenEncoder, max_length?: number): { input_ids: number[][]; dropped: number } {
+  const { input_ids, dropped } = tokenizeKept(texts, tokenizer, max_length);
+  return { input_ids, dropped };
+}
+
+/** tokenizeTexts, saying which texts the examples are (`kept`: indices into `texts`), to keep per-row columns aligned. */
+export function tokenizeKept(texts: string[], tokenizer: TokenEncoder, max_length?: number): { input_ids: number[][]; dropped: number; kept: number[] } {
   const all = texts.map((t) => tokenizer.encode(t).slice(0, max_length));
-  const input_ids = all.filter((ids) => ids.length > 0);
-  return { input_ids, dropped: all.length - input_ids.length };
+  const kept = all.flatMap((ids, i) => (ids.length > 0 ? [i] : []));
+  return { input_ids: kept.map((i) => all[i]), dropped: all.length - kept.length, kept };
 }
