@@ -1,6 +1,6 @@
 /**
- * `softprompt compare`: prompt engineering vs prompt tuning (and P-tuning, prefix tuning) vs fine-tuning on one model and task, measured, printed as
- * a table and written as Markdown and JSON (`--out NAME` writes NAME.md and NAME.json).
+ * `softprompt compare`: prompt engineering vs prompt tuning (and P-tuning, prefix tuning) vs fine-tuning on one model
+ * and task, measured, printed as a table and written as Markdown and JSON (`--out NAME` writes NAME.md and NAME.json).
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
