@@ -34,11 +34,12 @@ if (![B, T, n, steps].every((x) => Number.isInteger(x) && x >= 1)) {
 /** Matmul FLOPs of one step: forward over all positions, backward to the inputs (no weight gradients), head on labels. */
 function stepFlops(cfg: ModelConfig, tokens: number, labelled: number): number {
   const H = cfg.hiddenSize;
+  const q = cfg.numHeads * cfg.headDim; // H, except where head_dim is set apart (Gemma)
   const kv = cfg.numKvHeads * cfg.headDim;
   const mlp = (architectureOf(cfg).gatedMlp ? 3 : 2) * H * cfg.intermediateSize;
-  const perToken = cfg.numLayers * (H * H * 2 + 2 * H * kv + mlp);
+  const perToken = cfg.numLayers * (H * q * 2 + 2 * H * kv + mlp);
   const S = tokens / B;
-  const attention = cfg.numLayers * 4 * S * H; // q.k and p.v per token
+  const attention = cfg.numLayers * 4 * S * q; // q.k and p.v per token
   return 2 * 2 * tokens * (perToken + attention) + 2 * 2 * labelled * H * cfg.vocabSize;
 }
 

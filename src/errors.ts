@@ -8,7 +8,8 @@ export class SoftpromptError extends Error {
     /** The file, field or option the problem is in. */
     readonly where?: string,
   ) {
-    super(where ? `${where}: ${message}` : message);
+    // One line, always: a message quoting the user's data (a CSV field, a JSON fragment) escapes its line breaks.
+    super((where ? `${where}: ${message}` : message).replace(/\r/g, '\\r').replace(/\n/g, '\\n'));
     this.name = new.target.name;
   }
 }
@@ -35,6 +36,23 @@ export class HubError extends SoftpromptError {
     where?: string,
     /** The HTTP status; 0 when the hub could not be reached; absent for cache-only failures. */
     readonly status?: number,
+  ) {
+    super(message, where);
+  }
+}
+
+/** Training produced a non-finite loss, gradient or parameter; names the step and the last good checkpoint. */
+export class DivergenceError extends SoftpromptError {}
+
+/**
+ * A file-system operation failed (full disk, read-only, no permission, a file where a directory should be, ...);
+ * names the path and the errno code.
+ */
+export class FileSystemError extends SoftpromptError {
+  constructor(
+    message: string,
+    where: string,
+    readonly code?: string,
   ) {
     super(message, where);
   }

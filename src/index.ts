@@ -27,6 +27,10 @@ export type { Features, PaddedFeatures, TrainerOptions, TrainingArgumentsOptions
 export type { IntervalStrategy, TrainingArguments as TrainingArgumentsFields } from './train/args.js';
 export type { SchedulerType } from './train/schedule.js';
 export type { TrainerCallbacks } from './train/trainer.js';
-export type { LogEntry, TrainerState } from './train/checkpoint.js';
+export type { LogEntry, RunFingerprint, TrainerState } from './train/checkpoint.js';
 export type { ProgressCallback, ProgressInfo } from './hub/progress.js';
-export { FormatError, HubError, MissingError, OptionError, ShapeError, SoftpromptError, UnsupportedError } from './errors.js';
+export {
+  DivergenceError, FileSystemError, FormatError, HubError, MissingError, OptionError, ShapeError, SoftpromptError, UnsupportedError,
+} from './errors.js';
+export { inspect_prompt, tokenize_prompt_completion } from './api/tasks.js';
+export type { Neighbour, PromptCompletion, PromptReport, VirtualTokenReport } from './api/tasks.js';

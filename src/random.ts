@@ -78,3 +78,32 @@ function rotl(x: number, k: number): number {
 export function freshSeed(): number {
   return Math.floor(Math.random() * 2 ** 32);
 }
+
+/**
+ * A 64-bit fingerprint (16 hex digits) of strings and numbers fed in order: two FNV-1a lanes over 32-bit words. For
+ * telling runs apart (a checkpoint's model, adapter config, data), not for security.
+ */
+export class Fingerprint {
+  private a = 0x811c9dc5;
+  private b = 0x01000193 ^ 0x9e3779b9;
+
+  number(x: number): this {
+    const lo = x >>> 0;
+    const hi = Math.floor(x / 2 ** 32) >>> 0;
+    for (const w of [lo, hi]) {
+      this.a = Math.imul(this.a ^ w, 0x01000193) >>> 0;
+      this.b = Math.imul(this.b ^ (w + 0x7f4a7c15), 0x85ebca6b) >>> 0;
+    }
+    return this;
+  }
+
+  string(s: string): this {
+    this.number(s.length);
+    for (let i = 0; i < s.length; i++) this.number(s.charCodeAt(i));
+    return this;
+  }
+
+  digest(): string {
+    return (this.a.toString(16).padStart(8, '0') + this.b.toString(16).padStart(8, '0'));
+  }
+}

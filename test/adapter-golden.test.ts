@@ -9,14 +9,14 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../src/peft/adapter.js';
 import { PeftModel } from '../src/peft/peft-model.js';
 import { Engine } from '../src/runtime/engine.js';
 import { Safetensors } from '../src/weights/safetensors.js';
-import { FIXTURE_MODELS, FIXTURES, fixture } from './fixtures.js';
+import { fixture, FIXTURE_MODELS, FIXTURES, MORE_FAMILIES } from './fixtures.js';
 import { loadFixtureModel, readGolden, relDiff } from './golden.js';
 
 const engine = Engine.create();
 after(() => engine.close());
 const TOL = 1e-4;
 
-for (const model of FIXTURE_MODELS) {
+for (const model of [...FIXTURE_MODELS, ...MORE_FAMILIES]) {
   for (const init of ['random', 'text']) {
     test(`${model} adapter_${init}: prompt equals prompt_init and logits match PEFT for every case`, async (t) => {
       const dir = fixture(t, 'golden', model, `adapter_${init}`);
@@ -47,7 +47,7 @@ test('a loaded golden adapter saves back to the very bytes PEFT wrote', async (t
   if (!fixture(t, 'golden')) return;
   const out = await mkdtemp(join(tmpdir(), 'softprompt-adapter-'));
   try {
-    for (const model of FIXTURE_MODELS) {
+    for (const model of [...FIXTURE_MODELS, ...MORE_FAMILIES]) {
       for (const dir of ['adapter_random', 'adapter_text']) {
         const source = join(FIXTURES, 'golden', model, dir);
         const peft = await PeftModel.fromPretrained(await loadFixtureModel(model, engine), source);

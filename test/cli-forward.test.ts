@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Safetensors } from '../src/weights/safetensors.js';
-import { fixture } from './fixtures.js';
+import { fixture, MORE_FAMILIES } from './fixtures.js';
 import { readGolden, relDiff } from './golden.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'softprompt-forward-'));
@@ -16,7 +16,7 @@ function cli(...args: string[]) {
   return spawnSync(process.execPath, ['bin/softprompt.js', ...args], { encoding: 'utf8' });
 }
 
-for (const name of ['bloom-tiny-6h', 'gpt2-tiny']) {
+for (const name of ['bloom-tiny-6h', 'gpt2-tiny', ...MORE_FAMILIES]) {
   test(`softprompt forward --adapter --grad reproduces PEFT for ${name} (left padding)`, (t) => {
     const modelDir = fixture(t, 'models', name);
     if (!modelDir) return;

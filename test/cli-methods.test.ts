@@ -81,3 +81,35 @@ test('train --peft_type trains each method and saves its adapter; multitask read
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /column "nope"/);
 });
+
+test('train takes the task format with any method: a multitask prompt-completion run, its task ids kept through the split', async (t) => {
+  const modelDir = fixture(t, 'models', 'stories260K');
+  if (!modelDir) return;
+  const data = join(dir, 'task-format.jsonl');
+  const rows = ['a cat', 'a dog', 'a red ball', 'a big tree', 'a small bird', 'a green frog'].map((thing, i) => ({ thing, answer: i % 2 ? 'yes' : 'no', task: i % 3 }));
+  writeFileSync(data, rows.map((r) => JSON.stringify(r)).join('\n'));
+  const runs: Array<[string, string[]]> = [
+    ['MULTITASK_PROMPT_TUNING', ['--num_tasks', '3', '--task_id_column', 'task', '--validation_split', '2']],
+    ['PREFIX_TUNING', []],
+    ['P_TUNING', ['--encoder_hidden_size', '8']],
+  ];
+  for (const [type, flags] of runs) {
+    const out = join(dir, `task-format-${type}`);
+    const r = cli(
+      'train', '--model', modelDir, '--dataset', data, '--template', 'Lily saw {thing}. Was she happy?', '--completion_template', ' {answer}',
+      '--output_dir', out, '--peft_type', type, ...flags, '--num_virtual_tokens', '2', '--max_steps', '2', '--per_device_train_batch_size', '2', '--json',
+    );
+    assert.equal(r.status, 0, `${type}: ${r.stderr}`);
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.global_step, 2);
+    assert.equal(summary.num_examples + summary.num_validation_examples, rows.length);
+    assert.equal((await loadAdapter(out)).peftType, type);
+  }
+  // A task id beyond num_tasks is refused when its batch runs: the column was read.
+  const bad = cli(
+    'train', '--model', modelDir, '--dataset', data, '--template', '{thing}', '--completion_template', ' {answer}', '--output_dir', join(dir, 'bad-tasks'),
+    '--peft_type', 'MULTITASK_PROMPT_TUNING', '--num_tasks', '2', '--task_id_column', 'task', '--max_steps', '3',
+  );
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /task_ids/);
+});

@@ -118,11 +118,11 @@ test('eos_token_id may be a list; rope_scaling accepts type or rope_type', () =>
 
 test('an unsupported architecture is an UnsupportedError listing the supported ones', () => {
   assert.throws(
-    () => parseModelConfig({ architectures: ['MistralForCausalLM'], model_type: 'mistral' }, 'm/config.json'),
+    () => parseModelConfig({ architectures: ['MambaForCausalLM'], model_type: 'mamba' }, 'm/config.json'),
     (e: unknown) =>
       e instanceof UnsupportedError &&
       /m\/config\.json/.test(e.message) &&
-      /MistralForCausalLM/.test(e.message) &&
+      /MambaForCausalLM/.test(e.message) &&
       ['BloomForCausalLM', 'GPT2LMHeadModel', 'LlamaForCausalLM', 'Qwen2ForCausalLM'].every((name) =>
         e.message.includes(name),
       ),

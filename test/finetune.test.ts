@@ -10,7 +10,7 @@ import { modelFromPretrained } from '../src/models/pretrained.js';
 import { Engine } from '../src/runtime/engine.js';
 import { FullFineTuning } from '../src/train/finetune.js';
 import { Trainer, type TrainOptions, type TrainerCallbacks } from '../src/train/trainer.js';
-import { fixture } from './fixtures.js';
+import { fixture, MORE_FAMILIES } from './fixtures.js';
 import { loadFixtureModel, readGolden } from './golden.js';
 import { MemoryStore } from './trainer-helpers.js';
 
@@ -34,7 +34,7 @@ function unit(x: Float32Array): Float32Array {
   return x.map((v) => v / norm);
 }
 
-for (const name of ['llama-tiny', 'stories260K']) {
+for (const name of ['llama-tiny', 'stories260K', ...MORE_FAMILIES]) {
   test(`${name}: d(loss)/d(weight) matches central differences along the gradient plus a random direction, for every weight`, async (t) => {
     if (!fixture(t, 'golden', name)) return;
     const tuning = FullFineTuning.of(await loadFixtureModel(name, engine));

@@ -18,3 +18,9 @@ export function fixture(t: TestContext, ...parts: string[]): string | null {
 }
 
 export const FIXTURE_MODELS = ['bloom-tiny-4h', 'bloom-tiny-6h', 'gpt2-tiny', 'llama-tiny', 'stories260K'];
+
+/** The fixture models of the families added after the first four ("More architectures" in the fixtures README). */
+export const MORE_FAMILIES = [
+  'qwen3-tiny', 'olmo2-tiny', 'granite-tiny', 'smollm3-tiny', 'phi3-tiny', 'mistral-tiny', 'gemma-tiny', 'gemma2-tiny',
+  'gemma3-tiny', 'gpt-neox-tiny', 'opt-tiny', 'phi-tiny', 'stablelm-tiny', 'falcon-tiny',
+];

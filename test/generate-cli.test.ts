@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fixture } from './fixtures.js';
+import { loadTokenizer } from '../src/tokenizer/pretrained.js';
+import { fixture, MORE_FAMILIES } from './fixtures.js';
+import { readGolden } from './golden.js';
 
 function cli(...args: string[]) {
   return spawnSync(process.execPath, ['bin/softprompt.js', 'generate', ...args], { encoding: 'utf8' });
@@ -23,6 +25,27 @@ test('softprompt generate --adapter reproduces the trainer run, streamed or not'
   assert.equal(streamed.status, 0, streamed.stderr);
   assert.equal(streamed.stdout, `${want.text}\n`);
 });
+
+for (const name of [...MORE_FAMILIES]) {
+  test(`softprompt generate --adapter reproduces PEFT's greedy ids for ${name} (one row, and a left-padded batch)`, async (t) => {
+    const model = fixture(t, 'models', name);
+    const adapter = fixture(t, 'golden', name, 'adapter_text');
+    if (!model || !adapter) return;
+    const golden = readGolden(name);
+    const tokenizer = await loadTokenizer(model);
+    const { max_new_tokens, repetition_penalty } = (golden.inputs as { generation?: Record<string, number> }).generation!;
+    const rows = (golden.inputs as { token_ids_unpadded?: number[][] }).token_ids_unpadded!;
+    const texts = rows.map((ids) => tokenizer.decode(ids));
+    texts.forEach((text, i) => assert.deepEqual(tokenizer.encode(text), rows[i], 'the texts tokenize back to the golden ids'));
+    const args = ['--model', model, '--adapter', adapter, '--max_new_tokens', String(max_new_tokens), '--repetition_penalty', String(repetition_penalty), '--json'];
+    const single = cli(...args, '--prompt', texts[0]);
+    assert.equal(single.status, 0, single.stderr);
+    assert.deepEqual(JSON.parse(single.stdout).sequences, golden.results['text.single.generate_ids']);
+    const batch = cli(...args, ...texts.flatMap((text) => ['--prompt', text]));
+    assert.equal(batch.status, 0, batch.stderr);
+    assert.deepEqual(JSON.parse(batch.stdout).sequences, golden.results['text.left.generate_ids']);
+  });
+}
 
 test('softprompt generate --help lists the defaults', () => {
   const r = cli('--help');

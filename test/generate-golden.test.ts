@@ -9,14 +9,14 @@ import { generate } from '../src/generate/generate.js';
 import { loadAdapter } from '../src/peft/adapter-files.js';
 import { loadTokenizer } from '../src/tokenizer/pretrained.js';
 import { Engine } from '../src/runtime/engine.js';
-import { FIXTURES, FIXTURE_MODELS, fixture } from './fixtures.js';
+import { fixture, FIXTURE_MODELS, FIXTURES, MORE_FAMILIES } from './fixtures.js';
 import { loadFixtureModel, readGolden } from './golden.js';
 
 const engine = Engine.create();
 after(() => engine.close());
 const TOL = 1e-4;
 
-for (const name of FIXTURE_MODELS) {
+for (const name of [...FIXTURE_MODELS, ...MORE_FAMILIES]) {
   describe(name, () => {
     for (const init of ['random', 'text']) {
       test(`with the ${init} adapter: ids and scores match PEFT generate for left-padded and single rows`, async (t) => {

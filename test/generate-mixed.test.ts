@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { generate } from '../src/generate/generate.js';
 import { loadAdapter } from '../src/peft/adapter-files.js';
 import { Engine } from '../src/runtime/engine.js';
-import { FIXTURES, FIXTURE_MODELS, fixture } from './fixtures.js';
+import { fixture, FIXTURE_MODELS, FIXTURES, MORE_FAMILIES } from './fixtures.js';
 import { loadFixtureModel, readGolden } from './golden.js';
 
 const engine = Engine.create();
 after(() => engine.close());
 
-for (const name of FIXTURE_MODELS) {
+for (const name of [...FIXTURE_MODELS, ...MORE_FAMILIES]) {
   test(`${name}: each row of a mixed-task batch matches generating it alone with its adapter`, async (t) => {
     if (!fixture(t, 'golden', name)) return;
     const golden = readGolden(name);
@@ -30,7 +30,11 @@ for (const name of FIXTURE_MODELS) {
     const T = Math.max(...rows.map((r) => r.length));
     for (let b = 0; b < rows.length; b++) {
       const alone = await generate(model, null, { input_ids: [rows[b]], prompt: prompts[b], ...options });
-      assert.deepEqual(mixed.sequences[b].slice(T - rows[b].length), alone.sequences[0], `row ${b}`);
+      const got = mixed.sequences[b].slice(T - rows[b].length);
+      const want = alone.sequences[0];
+      // A row that reaches EOS before the others is padded on in the batch (phi3-tiny's last row does).
+      assert.deepEqual(got.slice(0, want.length), want, `row ${b}`);
+      assert.ok(got.slice(want.length).every((id) => id === model.config.padTokenId), `row ${b}: ${got.slice(want.length)} after EOS`);
     }
   });
 }

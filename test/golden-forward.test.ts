@@ -2,14 +2,14 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine } from '../src/runtime/engine.js';
-import { FIXTURE_MODELS, fixture } from './fixtures.js';
+import { fixture, FIXTURE_MODELS, MORE_FAMILIES } from './fixtures.js';
 import { loadFixtureModel, readGolden, relDiff } from './golden.js';
 
 const engine = Engine.create();
 after(() => engine.close());
 const TOL = 1e-4;
 
-for (const name of FIXTURE_MODELS) {
+for (const name of [...FIXTURE_MODELS, ...MORE_FAMILIES]) {
   describe(name, () => {
     test('base logits and loss match transformers for right, left and single batches', async (t) => {
       if (!fixture(t, 'golden', name)) return;

@@ -11,7 +11,7 @@ import { promptTuningConfig, type PromptTuningInit } from '../src/peft/config.js
 import { embeddingRows, initPrompt, inputEmbeddingName } from '../src/peft/init.js';
 import { Engine } from '../src/runtime/engine.js';
 import { Safetensors } from '../src/weights/safetensors.js';
-import { FIXTURE_MODELS, FIXTURES, fixture } from './fixtures.js';
+import { fixture, FIXTURE_MODELS, FIXTURES, MORE_FAMILIES } from './fixtures.js';
 import { loadFixtureModel, readGolden } from './golden.js';
 
 const engine = Engine.create();
@@ -25,7 +25,7 @@ async function textInit(model: string, n: number, text: string): Promise<Float32
 }
 
 test('TEXT init equals PEFT\'s prompt_init exactly for every fixture model (BOS included where added)', async (t) => {
-  for (const model of FIXTURE_MODELS) {
+  for (const model of [...FIXTURE_MODELS, ...MORE_FAMILIES]) {
     if (!fixture(t, 'golden', model)) return;
     const golden = readGolden(model);
     const got = await textInit(model, golden.inputs.num_virtual_tokens, golden.inputs.init_text);

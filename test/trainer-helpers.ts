@@ -13,7 +13,7 @@ export class QuadraticModel implements TrainableModel {
   private readonly p = Float32Array.of(0.5, -0.5, 1, 2);
   private readonly config: PromptTuningConfig = promptTuningConfig(
     { num_virtual_tokens: 2 },
-    { hiddenSize: 2, numHeads: 1, numLayers: 1 } as ModelConfig,
+    { arch: 'llama', hiddenSize: 2, numHeads: 1, numLayers: 1 } as ModelConfig,
   );
   /** Called before each forward; may throw (an injected failure) or return a loss to report instead. */
   hook: (batch: ForwardBatch, call: number) => number | void = () => {};

@@ -3,12 +3,12 @@
  * or local CSV/TSV/JSON/JSONL/text/parquet files, then `map` (row by row or batched), `select`, `filter`, `shuffle`,
  * `train_test_split`.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { OptionError, ShapeError } from '../errors.js';
 import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.js';
 import { readHubDataset, type HubDatasetOptions } from '../data/hub-source.js';
 import { parquetTable } from '../data/parquet.js';
-import { orMissing } from '../hub/local.js';
+import { MAX_TEXT_BYTES, readFileCapped } from '../hub/local.js';
 import { Generator } from '../random.js';
 
 /**
@@ -201,7 +201,8 @@ async function readSplits(builder: Builder | null, files: LoadDatasetOptions['da
 }
 
 async function readRows(path: string, builder: Builder | null): Promise<Row[]> {
-  const bytes = await orMissing(path, () => readFile(path));
+  const read = await readFileCapped(path, MAX_TEXT_BYTES);
+  const bytes = Buffer.from(read.buffer, read.byteOffset, read.length);
   if (builder === 'parquet' || (builder === null && /\.parquet$/i.test(path))) return (await parquetTable(bytes, path)).rows;
   return parseRows(bytes.toString('utf8'), path, { format: (builder ?? undefined) as DatasetFormat | undefined });
 }

@@ -3,7 +3,7 @@
  * 4.40 semantics: AdamW, linear decay, clipping, accumulation, evaluation, checkpoints in output_dir, resume).
  */
 import { OptionError, UnsupportedError } from '../errors.js';
-import { dataCollatorForLanguageModeling } from '../data/collator.js';
+import { dataCollatorForLanguageModeling, type Example } from '../data/collator.js';
 import type { ForwardBatch } from '../models/model.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import type { TrainerState } from '../train/checkpoint.js';
@@ -46,8 +46,15 @@ export interface PaddedFeatures extends ForwardBatch {
   labels: number[][];
 }
 
-/** A tokenized example: a row with `input_ids` (one list, or the one-row list a tokenizer call returns), or the ids. */
-export type Features = { input_ids: number[] | number[][]; task_ids?: number | number[]; task_id?: number } | number[];
+/**
+ * A tokenized example: a row with `input_ids` (one list, or the one-row list a tokenizer call returns), or the ids.
+ * With TRL's `completion_mask` (1 on completion tokens; see `tokenize_prompt_completion`) only the completion is
+ * labelled: completion_only_loss. Multitask prompt tuning reads each row's task from `task_ids` (PEFT's name) or
+ * `task_id`.
+ */
+export type Features =
+  | { input_ids: number[] | number[][]; completion_mask?: number[] | number[][]; task_ids?: number | number[]; task_id?: number }
+  | number[];
 
 export interface DataCollatorForLanguageModeling {
   (features: Features[]): PaddedFeatures;
@@ -58,7 +65,7 @@ export interface DataCollatorForLanguageModeling {
  * set to -100. A tokenizer without a pad token pads with its EOS, as the CLI does.
  */
 export class DataCollatorForLanguageModeling extends Callable<[Features[]], PaddedFeatures> {
-  private readonly collate: (examples: number[][]) => ForwardBatch;
+  private readonly collate: (examples: Example[]) => ForwardBatch;
 
   constructor(opts: { tokenizer: PreTrainedTokenizer; mlm?: boolean }) {
     super();
@@ -70,11 +77,15 @@ export class DataCollatorForLanguageModeling extends Callable<[Features[]], Padd
   }
 
   protected _call(features: Features[]): PaddedFeatures {
-    return this.collate(features.map(exampleIds)) as PaddedFeatures;
+    const batch = this.collate(features.map(exampleOf)) as PaddedFeatures;
+    // As transformers' tokenizer.pad, other columns pass through: multitask prompt tuning's task per row.
+    const tasks = taskIds(features, 'features');
+    if (tasks) batch.task_ids = tasks;
+    return batch;
   }
 
   /** @internal The engine-level collator over plain id lists. */
-  get examples(): (examples: number[][]) => ForwardBatch {
+  get examples(): (examples: Example[]) => ForwardBatch {
     return this.collate;
   }
 }
@@ -114,8 +125,8 @@ export class Trainer {
     this.loop = new Loop({
       model: opts.model.peft,
       args: opts.args.args,
-      train_dataset: [...opts.train_dataset].map(exampleIds),
-      eval_dataset: opts.eval_dataset && [...opts.eval_dataset].map(exampleIds),
+      train_dataset: [...opts.train_dataset].map(exampleOf),
+      eval_dataset: opts.eval_dataset && [...opts.eval_dataset].map(exampleOf),
       train_task_ids: taskIds([...opts.train_dataset], 'train_dataset'),
       eval_task_ids: opts.eval_dataset && taskIds([...opts.eval_dataset], 'eval_dataset'),
       data_collator: opts.data_collator.examples,
@@ -162,11 +173,20 @@ function taskIds(examples: Array<Features | Record<string, unknown>>, field: str
   });
 }
 
-function exampleIds(example: Features | Record<string, unknown>): number[] {
-  const ids = Array.isArray(example) ? example : example?.input_ids;
-  const row = Array.isArray(ids) && ids.length === 1 && Array.isArray(ids[0]) ? ids[0] : ids;
-  if (!Array.isArray(row) || !row.every((id) => Number.isSafeInteger(id))) {
+function exampleOf(example: Features | Record<string, unknown>): Example {
+  const ids = oneRow(Array.isArray(example) ? example : example?.input_ids);
+  if (!Array.isArray(ids) || !ids.every((id) => Number.isSafeInteger(id))) {
     throw new OptionError('expected each example to have input_ids, a list of token ids (tokenize the dataset with map first)', 'train_dataset');
   }
-  return row as number[];
+  const mask = Array.isArray(example) ? undefined : oneRow(example?.completion_mask);
+  if (mask === undefined) return ids as number[];
+  if (!Array.isArray(mask) || mask.length !== ids.length || !mask.every((m) => m === 0 || m === 1)) {
+    throw new OptionError('expected completion_mask to be 0s and 1s, one per input id', 'completion_mask');
+  }
+  return { input_ids: ids as number[], completion_mask: mask as number[] };
+}
+
+/** A list, or the one-row list of lists a tokenizer call returns, as one list. */
+function oneRow(value: unknown): unknown {
+  return Array.isArray(value) && value.length === 1 && Array.isArray(value[0]) ? value[0] : value;
 }

@@ -84,7 +84,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     const out = await trainer.train();
     progress.stop();
     const after = out.metrics.eval_loss;
-    say(`   held-out loss ${before.toFixed(4)} (base model) -> ${after.toFixed(4)} (tuned prompt): ${(((before - after) / before) * 100).toFixed(1)}% lower, perplexity ${Math.exp(before).toFixed(1)} -> ${Math.exp(after).toFixed(1)}`);
+    say(`   held-out loss ${before.toFixed(4)} (base model) -> ${after.toFixed(4)} (tuned prompt): ${change(before, after)}, perplexity ${Math.exp(before).toFixed(1)} -> ${Math.exp(after).toFixed(1)}`);
     say(`   train loss ${out.training_loss.toFixed(4)} over ${out.global_step} steps in ${out.metrics.train_runtime.toFixed(1)} s`);
 
     const tuned = (await generate(model, tokenizer, { ...gen, prompt: peft.prompt() })).text![0];
@@ -118,4 +118,11 @@ export function registerDemo(program: Command): void {
     .option(...integerFlag('--max_new_tokens <n>', 'tokens to generate', 1, 40))
     .option('--json', 'print a machine-readable summary')
     .action((flags: DemoFlags) => runDemo(flags));
+}
+
+/** "12.3% lower" or "4.5% higher": a loss that went up is not called lower by a negative amount. */
+export function change(before: number, after: number): string {
+  const percent = ((after - before) / before) * 100;
+  if (!Number.isFinite(percent)) return 'no comparable change';
+  return `${Math.abs(percent).toFixed(1)}% ${percent > 0 ? 'higher' : 'lower'}`;
 }

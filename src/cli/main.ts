@@ -4,11 +4,15 @@
  */
 import { Command, CommanderError } from 'commander';
 import { SoftpromptError } from '../errors.js';
+import { fileSystemError } from '../hub/local.js';
 import { registerCompare } from './compare.js';
 import { registerDemo } from './demo.js';
+import { registerEval } from './eval.js';
+import { registerInspect } from './inspect.js';
 import { registerForward } from './forward.js';
 import { registerTrain } from './train.js';
 import { registerGenerate } from './generate.js';
+import { registerServe } from './serve.js';
 
 export function program(): Command {
   const cmd = new Command('softprompt')
@@ -20,6 +24,9 @@ export function program(): Command {
   registerForward(cmd);
   registerTrain(cmd);
   registerGenerate(cmd);
+  registerEval(cmd);
+  registerInspect(cmd);
+  registerServe(cmd);
   return cmd;
 }
 
@@ -27,8 +34,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program().parseAsync(argv, { from: 'user' });
     return 0;
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+  } catch (caught) {
+    if (caught instanceof CommanderError) return caught.exitCode === 0 ? 0 : 2;
+    // A file-system error that no layer below named (a full disk, a read-only or forbidden path) is still the user's
+    // to fix: one line naming the path.
+    const e = fileSystemError(caught);
     if (e instanceof SoftpromptError) {
       process.stderr.write(`softprompt: ${e.message}\n`);
       return 2;

@@ -1,40 +1,45 @@
 /**
- * `softprompt train`: prompt tuning as the PEFT + transformers Trainer recipe does it. Flags carry the names of
- * TrainingArguments and PromptTuningConfig with their defaults; the dataset is a local CSV/TSV/JSON/JSONL/text file or
- * a hub dataset id. Checkpoints go to <output_dir>/checkpoint-<step>/, the final adapter (PEFT format) to output_dir.
+ * `softprompt train`: prompt tuning (or, with --peft_type, P-tuning, prefix or multitask prompt tuning) as the PEFT +
+ * transformers Trainer recipe does it. Flags carry the names of TrainingArguments and the PEFT config with their
+ * defaults; the dataset is a local CSV/TSV/JSON/JSONL/text file or a hub dataset id, as whole texts or in the task
+ * format (prompt-completion pairs, the loss on the completion). Checkpoints go to <output_dir>/checkpoint-<step>/, the final adapter (PEFT format) to output_dir.
  * Ctrl-C finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
  */
-import { stat, readFile } from 'node:fs/promises';
-import { freemem } from 'node:os';
+import { rm, stat } from 'node:fs/promises';
+import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
-import { loadTextDataset, tokenizeKept } from '../data/dataset.js';
+import type { Example } from '../data/collator.js';
+import { isCompletionSpec, promptCompletions, tokenizePromptCompletions, type CompletionSpec } from '../data/completion.js';
+import { loadDataset, loadTextDataset, tokenizeKept } from '../data/dataset.js';
 import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.js';
 import { loadHubDataset } from '../data/hub-source.js';
 import type { Row } from '../data/rows.js';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import { loadConfig } from '../models/pretrained.js';
-import { readJson } from '../hub/local.js';
+import { MAX_TEXT_BYTES, orFileSystemError, readFileCapped, readJson } from '../hub/local.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { resolveModelDir } from '../hub/model-files.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
+import type { TextTokenizer } from '../tokenizer/tokenizer.js';
+import type { ModelConfig } from '../models/config.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
 import { promptTuningConfig, type PromptTuningInit } from '../peft/config.js';
 import {
   ENCODER_TYPES, multitaskPromptTuningConfig, PEFT_TYPES, prefixTuningConfig, promptEncoderConfig,
   type AnyPeftConfig, type EncoderType, type PeftType,
 } from '../peft/methods.js';
-import type { ModelConfig } from '../models/config.js';
 import { PeftModel } from '../peft/peft-model.js';
 import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments } from '../train/args.js';
 import { lastCheckpoint } from '../train/checkpoint.js';
 import { Trainer } from '../train/trainer.js';
 import { byteSize, floatFlag, integerFlag } from './number-flags.js';
 import { trainProgress } from './train-progress.js';
+import { unescapeFlag } from './escapes.js';
 
-interface TrainFlags extends Partial<TrainingArguments> {
+interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
   model: string;
   dataset: string;
   output_dir: string;
@@ -64,6 +69,7 @@ interface TrainFlags extends Partial<TrainingArguments> {
   prompt_tuning_init_text?: string;
   tokenizer_name_or_path?: string;
   resume?: string | true;
+  overwrite_output_dir?: boolean;
   json?: boolean;
 }
 
@@ -73,24 +79,25 @@ const TRAINING_KEYS = Object.keys(TRAINING_DEFAULTS).concat('eval_strategy', 'ev
 export async function runTrain(flags: TrainFlags): Promise<void> {
   // A budget only matters to auto_find_batch_size; by default it leaves a fifth of the free memory to everything else.
   if (flags.auto_find_batch_size && flags.max_memory === undefined) flags.max_memory = Math.floor(0.8 * freemem());
+  // Otherwise it bounds what one example may need, checked before training (a huge row without --max_length).
+  flags.max_memory ??= totalmem();
   const args = trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
   const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
   const store = new DirectoryCheckpointStore(flags.output_dir);
+  // The adapter and checkpoints go there: a directory that cannot take them fails now, not after the run (and what a
+  // killed run's saves left there is tidied).
+  await store.prepare();
   const resume = await resumeTarget(flags, store);
+  if (resume === undefined) await claimOutputDir(flags, store);
 
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
-  const peftConfig = methodConfig(flags, await loadConfig(modelDir));
+  const modelConfig = await loadConfig(modelDir);
+  const peftConfig = methodConfig(flags, modelConfig);
   const multitask = peftConfig.peft_type === 'MULTITASK_PROMPT_TUNING';
   if (flags.task_id_column !== undefined && !multitask) throw new OptionError('only applies with --peft_type MULTITASK_PROMPT_TUNING', '--task_id_column');
   const task_id_column = multitask ? (flags.task_id_column ?? 'task_id') : undefined;
   const tokenizer = await tokenizerFromPretrained(modelDir);
-  const data = await loadTextDataset(flags.dataset, { ...flags, seed: args.seed, task_id_column }, (source) => readRows(source, flags, warn));
-  const train = tokenizeKept(data.train, tokenizer, flags.max_length);
-  const validation = data.validation && tokenizeKept(data.validation, tokenizer, flags.max_length);
-  const keptIds = (ids: number[] | null | undefined, kept: number[] | undefined) => (ids && kept ? kept.map((i) => ids[i]) : undefined);
-  const dropped = train.dropped + (validation?.dropped ?? 0);
-  if (dropped > 0) warn(`dropped ${dropped} texts that tokenize to no tokens`);
-  if (train.input_ids.length === 0) throw new ShapeError('no training text has any tokens', flags.dataset);
+  const data = await tokenizedDataset(flags, tokenizer, modelConfig, args.seed, task_id_column, warn);
   const pad = tokenizer.pad_token_id ?? tokenizer.eos_token_id;
   if (pad === null) throw new MissingError('the tokenizer defines neither a pad nor an eos token to pad batches with', modelDir);
   if (tokenizer.pad_token_id === null) warn('the tokenizer has no pad token; padding with its eos token, as the PEFT tutorials do');
@@ -110,10 +117,10 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     const trainer = new Trainer({
       model: peft,
       args,
-      train_dataset: train.input_ids,
-      eval_dataset: validation?.input_ids,
-      train_task_ids: keptIds(data.train_task_ids, train.kept),
-      eval_task_ids: keptIds(data.validation_task_ids, validation?.kept),
+      train_dataset: data.train,
+      eval_dataset: data.validation ?? undefined,
+      train_task_ids: data.train_task_ids,
+      eval_task_ids: data.validation_task_ids,
       data_collator: dataCollatorForLanguageModeling({ pad_token_id: pad, padding_side: await paddingSide(modelDir) }),
       checkpoints: store,
       callbacks: progress.callbacks,
@@ -128,8 +135,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
       checkpoint: out.checkpoint && store.describe(out.checkpoint),
       global_step: out.global_step,
       train_batch_size: trainer.state!.train_batch_size,
-      num_examples: train.input_ids.length,
-      num_validation_examples: validation?.input_ids.length ?? 0,
+      num_examples: data.train.length,
+      num_validation_examples: data.validation?.length ?? 0,
       trainable_params: counts.trainable,
       all_params: counts.all,
       ...out.metrics,
@@ -176,6 +183,45 @@ function methodConfig(flags: TrainFlags, model: ModelConfig): AnyPeftConfig {
   }
 }
 
+/**
+ * The training examples: whole texts (a column or a template; the loss on every token), or prompt-completion pairs
+ * (--completion_template / --completion_column; the loss on the completion only), cut from the left to the model's
+ * positions less the virtual tokens unless --max_length says otherwise; with a task id column, each example's task.
+ */
+async function tokenizedDataset(
+  flags: TrainFlags, tokenizer: TextTokenizer, config: ModelConfig, seed: number, task_id_column: string | undefined, warn: (message: string) => void,
+): Promise<{ train: Example[]; validation: Example[] | null; train_task_ids?: number[]; validation_task_ids?: number[] }> {
+  const read = (source: string) => readRows(source, flags, warn);
+  const opts = { ...flags, seed, task_id_column };
+  if (isCompletionSpec(flags)) {
+    if (flags.column !== undefined) throw new OptionError('with a completion, name the prompt with --prompt_column or --template', '--column');
+    const pairs = await loadDataset(flags.dataset, opts, read, (rows, source) => promptCompletions(rows, flags, source));
+    const max = flags.max_length ?? (config.maxPositions === null ? undefined : config.maxPositions - flags.num_virtual_tokens);
+    const tokenize = (p: typeof pairs.train, source: string) => tokenizePromptCompletions(p, tokenizer, max, source);
+    return {
+      train: tokenize(pairs.train, flags.dataset),
+      validation: pairs.validation && tokenize(pairs.validation, flags.validation_file ?? flags.dataset),
+      // Every pair is kept (one without completion tokens is an error), so the task ids stay aligned.
+      train_task_ids: pairs.train_task_ids,
+      validation_task_ids: pairs.validation_task_ids ?? undefined,
+    };
+  }
+  if (flags.prompt_column !== undefined) throw new OptionError('needs --completion_column or --completion_template', '--prompt_column');
+  const data = await loadTextDataset(flags.dataset, opts, read);
+  const train = tokenizeKept(data.train, tokenizer, flags.max_length);
+  const validation = data.validation && tokenizeKept(data.validation, tokenizer, flags.max_length);
+  const keptIds = (ids: number[] | null | undefined, kept: number[] | undefined) => (ids && kept ? kept.map((i) => ids[i]) : undefined);
+  const dropped = train.dropped + (validation?.dropped ?? 0);
+  if (dropped > 0) warn(`dropped ${dropped} texts that tokenize to no tokens`);
+  if (train.input_ids.length === 0) throw new ShapeError('no training text has any tokens', flags.dataset);
+  return {
+    train: train.input_ids,
+    validation: validation?.input_ids ?? null,
+    train_task_ids: keptIds(data.train_task_ids, train.kept),
+    validation_task_ids: keptIds(data.validation_task_ids, validation?.kept),
+  };
+}
+
 /** `--resume` (the latest checkpoint in output_dir) or `--resume checkpoint-N` / a path to one inside output_dir. */
 async function resumeTarget(flags: TrainFlags, store: DirectoryCheckpointStore): Promise<string | undefined> {
   if (flags.resume === undefined) return undefined;
@@ -190,10 +236,24 @@ async function resumeTarget(flags: TrainFlags, store: DirectoryCheckpointStore):
   return basename(flags.resume);
 }
 
-async function readRows(source: string, flags: TrainFlags, warn: (message: string) => void): Promise<Row[]> {
+/**
+ * A fresh run must not mix its checkpoints with an earlier run's (a later --resume would pick either): output_dir may
+ * hold none unless --overwrite_output_dir, which removes them first.
+ */
+async function claimOutputDir(flags: TrainFlags, store: DirectoryCheckpointStore): Promise<void> {
+  const earlier = (await store.list()).filter((n) => /^checkpoint-\d+$/.test(n));
+  if (earlier.length === 0) return;
+  if (!flags.overwrite_output_dir) {
+    const shown = earlier.sort().slice(0, 3).join(', ') + (earlier.length > 3 ? ', ...' : '');
+    throw new OptionError(`holds checkpoints of an earlier run (${shown}); continue it with --resume, or start over with --overwrite_output_dir`, flags.output_dir);
+  }
+  for (const name of earlier) await orFileSystemError(store.describe(name), () => rm(store.describe(name), { recursive: true, force: true }));
+}
+
+export async function readRows(source: string, flags: Pick<TrainFlags, 'format' | 'delimiter' | 'column_names' | 'on_bad_row' | 'dataset_split' | 'dataset_config_name'>, warn: (message: string) => void): Promise<Row[]> {
   const isFile = await stat(source).then((s) => s.isFile(), () => false);
   if (isFile) {
-    return parseRows(await readFile(source, 'utf8'), source, {
+    return parseRows(new TextDecoder().decode(await readFileCapped(source, MAX_TEXT_BYTES)), source, {
       format: flags.format,
       delimiter: flags.delimiter,
       column_names: flags.column_names,
@@ -241,7 +301,10 @@ export function registerTrain(program: Command): void {
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--output_dir <dir>', 'where checkpoints and the final adapter go')
     .option('--column <name>', 'the column to train on (default: "text", or the only column)')
-    .option('--template <text>', 'build each text from columns, e.g. "Act as a {act}. Prompt: {prompt}"')
+    .option('--template <text>', 'build each text (or, with a completion, each prompt) from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes)', unescapeFlag)
+    .option('--completion_template <text>', 'task format: the answer built from columns, e.g. " {label}"; the loss falls on it only', unescapeFlag)
+    .option('--prompt_column <name>', 'task format: the column holding each prompt (instead of --template)')
+    .option('--completion_column <name>', 'task format: the column holding each completion (instead of --completion_template)')
     .option('--select <range>', 'rows to use: "0:50" = select(range(50)), "100", "10:"')
     .option(...floatFlag('--validation_split <fraction|count>', 'hold out this share (or number) of rows for evaluation'))
     .option('--validation_file <file|org/name>', 'a separate evaluation dataset')
@@ -251,7 +314,7 @@ export function registerTrain(program: Command): void {
     .option('--on_bad_row <error|skip>', 'a malformed row stops the run or is skipped with a warning', choice('--on_bad_row', ['error', 'skip'] as const), 'error')
     .option('--dataset_config_name <name>', 'hub dataset subset')
     .option('--dataset_split <name>', 'hub dataset split', 'train')
-    .option(...integerFlag('--max_length <n>', 'truncate each example to n tokens', 1))
+    .option(...integerFlag('--max_length <n>', 'truncate each example to n tokens (a prompt-completion pair loses its start; default there: the model\'s positions less the virtual tokens)', 1))
     .option(...integerFlag('--num_virtual_tokens <n>', 'soft prompt length', 1, 8))
     .option('--peft_type <type>', `${PEFT_TYPES.join(', ')}`, choice('--peft_type', PEFT_TYPES), 'PROMPT_TUNING')
     .option('--encoder_reparameterization_type <MLP|LSTM>', 'P-tuning: the prompt encoder', choice('--encoder_reparameterization_type', ENCODER_TYPES), 'MLP')
@@ -289,6 +352,7 @@ export function registerTrain(program: Command): void {
     .option('--auto_find_batch_size', 'start at the largest batch (halving) that fits --max_memory; on out-of-memory, halve and start over')
     .option('--max_memory <size>', 'memory a training step may use, e.g. 3.5GB or 800MB (default with --auto_find_batch_size: 80% of free memory)', byteSize('--max_memory'))
     .option('--resume [checkpoint]', 'continue from the latest (or the named) checkpoint in --output_dir')
+    .option('--overwrite_output_dir', "start over in an --output_dir that holds an earlier run's checkpoints (they are removed)")
     .option('--json', 'print a machine-readable summary')
     .action((flags: TrainFlags) => runTrain(flags));
 }

@@ -8,9 +8,9 @@
  * - prefix tuning: n keys and values in every layer, trained directly at prompt tuning's rate, the PEFT adapter stored;
  * - fine-tuning: every weight trained with the same Trainer, a whole checkpoint stored (F32, as it trains).
  */
-import { dataCollatorForLanguageModeling } from '../data/collator.js';
+import { dataCollatorForLanguageModeling, exampleIds, type Collator } from '../data/collator.js';
 import { ShapeError } from '../errors.js';
-import type { ForwardBatch, PretrainedModel } from '../models/model.js';
+import type { PretrainedModel } from '../models/model.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../peft/adapter.js';
 import { promptTuningConfig } from '../peft/config.js';
 import { prefixTuningConfig, promptEncoderConfig } from '../peft/methods.js';
@@ -101,8 +101,9 @@ function storedBytes(files: Record<string, Uint8Array | string>): number {
 }
 
 /** Pads on the right and gives the first `prefix` positions (the hand-written prompt) no label. */
-function prefixCollator(prefix: number, pad: number): (examples: number[][]) => ForwardBatch {
-  return (examples) => {
+function prefixCollator(prefix: number, pad: number): Collator {
+  return (given) => {
+    const examples = given.map(exampleIds);
     const T = Math.max(...examples.map((e) => e.length));
     const fill = (row: number[], value: number) => [...row, ...new Array<number>(T - row.length).fill(value)];
     return {

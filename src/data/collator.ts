@@ -2,6 +2,8 @@
  * transformers' DataCollatorForLanguageModeling(mlm=False): pads a list of token-id sequences to the longest one
  * (tokenizer.pad, on the tokenizer's padding side), and sets labels = input_ids with every position whose id is the
  * pad id set to -100. That is the id, not the mask: where pad == eos, real EOS tokens get no label either, as in HF.
+ * An example with TRL's `completion_mask` (prompt-completion data, completion_only_loss) also gets -100 wherever
+ * that mask is 0, so the loss falls on the completion tokens only.
  */
 import { OptionError, ShapeError } from '../errors.js';
 import type { ForwardBatch } from '../models/model.js';
@@ -12,7 +14,19 @@ export interface CollatorOptions {
   padding_side?: 'right' | 'left';
 }
 
-export type Collator = (examples: number[][]) => ForwardBatch;
+/** Token ids, or token ids with a completion_mask (1 on completion tokens, 0 on the prompt), as TRL tokenizes them. */
+export type Example = number[] | CompletionExample;
+
+export interface CompletionExample {
+  input_ids: number[];
+  completion_mask: number[];
+}
+
+export type Collator = (examples: Example[]) => ForwardBatch;
+
+export function exampleIds(example: Example): number[] {
+  return Array.isArray(example) ? example : example.input_ids;
+}
 
 export function dataCollatorForLanguageModeling(opts: CollatorOptions): Collator {
   const pad = opts.pad_token_id;
@@ -20,17 +34,17 @@ export function dataCollatorForLanguageModeling(opts: CollatorOptions): Collator
   const left = opts.padding_side === 'left';
   return (examples) => {
     if (examples.length === 0) throw new ShapeError('cannot collate an empty batch', 'examples');
-    const T = Math.max(...examples.map((e) => e.length));
-    const padded = (row: number[], fill: number, value: (x: number) => number): number[] => {
+    const T = Math.max(...examples.map((e) => exampleIds(e).length));
+    const padded = (row: number[], fill: number, value: (x: number, t: number) => number): number[] => {
       const filler = new Array<number>(T - row.length).fill(fill);
       const body = row.map(value);
       return left ? [...filler, ...body] : [...body, ...filler];
     };
-    const input_ids = examples.map((e) => padded(e, pad, (x) => x));
+    const label = (e: Example) => (id: number, t: number) => (id === pad || (!Array.isArray(e) && e.completion_mask[t] === 0) ? -100 : id);
     return {
-      input_ids,
-      attention_mask: examples.map((e) => padded(e, 0, () => 1)),
-      labels: input_ids.map((row) => row.map((id) => (id === pad ? -100 : id))),
+      input_ids: examples.map((e) => padded(exampleIds(e), pad, (x) => x)),
+      attention_mask: examples.map((e) => padded(exampleIds(e), 0, () => 1)),
+      labels: examples.map((e) => padded(exampleIds(e), -100, label(e))),
     };
   };
 }

@@ -24,35 +24,48 @@ export interface DatasetOptions extends TextSpec {
   task_id_column?: string;
 }
 
-export interface TextDataset {
-  train: string[];
-  validation: string[] | null;
-  /** With task_id_column: each text's task id. */
+/** A dataset's items (texts, prompt-completion pairs, ...), split. */
+export interface Items<T> {
+  train: T[];
+  validation: T[] | null;
+  /** With task_id_column: each item's task id. */
   train_task_ids?: number[];
   validation_task_ids?: number[] | null;
 }
 
+export type TextDataset = Items<string>;
+
 export async function loadTextDataset(source: string, opts: DatasetOptions, read: RowReader): Promise<TextDataset> {
+  return loadDataset(source, opts, read, (rows, from) => rowTexts(rows, opts, from));
+}
+
+/** Rows read, selected, turned into items (texts, prompt-completion pairs, ...) by `items`, and split. */
+export async function loadDataset<T>(
+  source: string,
+  opts: Omit<DatasetOptions, keyof TextSpec>,
+  read: RowReader,
+  items: (rows: Row[], source: string) => T[],
+): Promise<Items<T>> {
   if (opts.validation_split !== undefined && opts.validation_file !== undefined) {
     throw new OptionError('give validation_split or validation_file, not both', 'validation_file');
   }
   let rows = nonEmpty(await read(source), source);
   if (opts.select !== undefined) rows = nonEmpty(selectRange(rows, opts.select, source), `${source} (select ${opts.select})`);
-  const texts = rowTexts(rows, opts, source);
+  const train = items(rows, source);
   const column = opts.task_id_column;
   const ids = column === undefined ? null : rowTaskIds(rows, column, source);
   if (opts.validation_file !== undefined) {
     const validationRows = nonEmpty(await read(opts.validation_file), opts.validation_file);
-    const validation = rowTexts(validationRows, opts, opts.validation_file);
-    if (!ids) return { train: texts, validation };
-    return { train: texts, validation, train_task_ids: ids, validation_task_ids: rowTaskIds(validationRows, column!, opts.validation_file) };
+    const validation = items(validationRows, opts.validation_file);
+    if (!ids) return { train, validation };
+    return { train, validation, train_task_ids: ids, validation_task_ids: rowTaskIds(validationRows, column!, opts.validation_file) };
   }
-  if (opts.validation_split === undefined) return { train: texts, validation: null, ...(ids ? { train_task_ids: ids, validation_task_ids: null } : {}) };
-  if (!ids) return trainValidationSplit(texts, opts.validation_split, opts.seed ?? 42);
-  const split = trainValidationSplit(texts.map((text, i) => ({ text, id: ids[i] })), opts.validation_split, opts.seed ?? 42);
+  if (opts.validation_split === undefined) return { train, validation: null, ...(ids ? { train_task_ids: ids, validation_task_ids: null } : {}) };
+  if (!ids) return trainValidationSplit(train, opts.validation_split, opts.seed ?? 42);
+  const split = trainValidationSplit(train.map((item, i) => ({ item, id: ids[i] })), opts.validation_split, opts.seed ?? 42);
   return {
-    train: split.train.map((x) => x.text),
-    validation: split.validation.map((x) => x.text),
+    train: split.train.map((x) => x.item),
+    validation: split.validation.map((x) => x.item),
     train_task_ids: split.train.map((x) => x.id),
     validation_task_ids: split.validation.map((x) => x.id),
   };

@@ -6,6 +6,7 @@
  */
 import type { PretrainedModel } from '../models/model.js';
 import { auxFeeds } from '../models/positions.js';
+import { promptWidth } from '../models/architectures.js';
 import type { TensorData } from '../runtime/engine.js';
 import { buildDecoderGraph, decoderGraphKey, pastKey, pastValue, presentKey, presentValue } from './graph.js';
 import type { PreparedBatch } from './inputs.js';
@@ -18,6 +19,8 @@ export class Decoder {
     private readonly mask: number[][],
     private readonly positions: PreparedBatch['positions'],
     private readonly past: Record<string, TensorData>,
+    /** Mixed-task rows, each as if generated alone (sliding windows then skip masked slots). */
+    private readonly alone: boolean,
   ) {}
 
   /** Runs the prompts and input; returns the decoder and the logits [B, V] of the last input position. */
@@ -35,11 +38,11 @@ export class Decoder {
       past[pastKey(i)] = { dtype: 'float32', dims, data: batch.prefix?.past[2 * i] ?? new Float32Array(0) };
       past[pastValue(i)] = { dtype: 'float32', dims, data: batch.prefix?.past[2 * i + 1] ?? new Float32Array(0) };
     }
-    const decoder = new Decoder(model, key, mask, batch.positions, past);
+    const decoder = new Decoder(model, key, mask, batch.positions, past, batch.alone);
     const feeds: Record<string, TensorData> = {
       input_ids: { dtype: 'int64', dims: [B, batch.ids[0].length], data: BigInt64Array.from(batch.ids.flat(), BigInt) },
     };
-    if (batch.prompt) feeds.prompt = { dtype: 'float32', dims: [B, batch.prompt.length, cfg.hiddenSize], data: batch.prompt.data };
+    if (batch.prompt) feeds.prompt = { dtype: 'float32', dims: [B, batch.prompt.length, promptWidth(cfg)], data: batch.prompt.data };
     // Not transferred: the prompt rows may be the caller's own array.
     const logits = await decoder.run(prefillKey ?? key, feeds, P, false);
     return { decoder, logits };
@@ -59,7 +62,7 @@ export class Decoder {
   private async run(key: string, feeds: Record<string, TensorData>, queryStart: number, transfer: boolean): Promise<Float32Array> {
     const cfg = this.model.config;
     const positions = positionIds(this.mask, queryStart, this.positions);
-    Object.assign(feeds, this.past, auxFeeds(cfg, { mask: this.mask, positions, queryStart }));
+    Object.assign(feeds, this.past, auxFeeds(cfg, { mask: this.mask, positions, queryStart, alone: this.alone }));
     const names = Array.from({ length: cfg.numLayers }, (_, i) => [presentKey(i), presentValue(i)]).flat();
     const out = await this.model.runGraph(key, feeds, ['logits', ...names], transfer);
     for (let i = 0; i < cfg.numLayers; i++) {

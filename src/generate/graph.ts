@@ -10,6 +10,7 @@ import { concat, gather } from '../graph/ops.js';
 import type { KvCache } from '../models/architecture.js';
 import type { ModelConfig } from '../models/config.js';
 import { modelInputs } from '../models/graphs.js';
+import { promptWidth } from '../models/architectures.js';
 
 export const pastKey = (layer: number) => `past.${layer}.key`;
 export const pastValue = (layer: number) => `past.${layer}.value`;
@@ -35,7 +36,7 @@ export function buildDecoderGraph(
   }
 
   const tokens = arch.embed(ids);
-  const embeds = withPrompt ? concat([g.input('prompt', 'float32', ['batch', 'virtual', cfg.hiddenSize]), tokens], 1) : tokens;
+  const embeds = withPrompt ? concat([g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]), tokens], 1) : tokens;
   const hidden = arch.forward(embeds, aux, cache);
   const last = gather(hidden, g.constant(BigInt64Array.of(-1n), []), 1);
 

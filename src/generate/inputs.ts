@@ -6,6 +6,7 @@
  */
 import { OptionError, ShapeError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
+import { promptWidth } from '../models/architectures.js';
 import { prefixToPast } from '../models/prefix.js';
 import type { Adapter } from '../peft/adapter.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
@@ -138,7 +139,7 @@ function defaultMask(rows: number[][], padId: number | null, eos: number[]): num
 }
 
 function softPrompts(o: InputOptions, B: number, cfg: ModelConfig): Pick<PreparedBatch, 'prompt' | 'prefix' | 'positions' | 'alone'> {
-  const H = cfg.hiddenSize;
+  const H = promptWidth(cfg);
   if (o.prompts && o.prompts.length !== B) throw new ShapeError(`expected ${B} entries (one per input row), got ${o.prompts.length}`, 'prompts');
   if (o.row_prompts && o.row_prompts.length !== B) throw new ShapeError(`expected ${B} entries (one per input row), got ${o.row_prompts.length}`, 'row_prompts');
   const perRow = o.row_prompts ?? o.prompts ?? new Array<SoftPrompt | null>(B).fill(o.prompt ?? null);
@@ -194,7 +195,7 @@ function rowInput(p: SoftPrompt, H: number, where: string): { kind: 'prompt' | '
 
 function promptEmbeddings(p: Float32Array | Adapter, H: number, where: string): Float32Array {
   if (!(p instanceof Float32Array) && p.tokenDim !== H) {
-    throw new ShapeError(`the adapter's token_dim is ${p.tokenDim} but the model's hidden size is ${H}`, where);
+    throw new ShapeError(`the adapter's token_dim is ${p.tokenDim} but the model's prompt width is ${H}`, where);
   }
   const data = p instanceof Float32Array ? p : p.prompt;
   if (data.length === 0 || data.length % H !== 0) throw new ShapeError(`expected a soft prompt of shape [n, ${H}], got ${data.length} values`, where);

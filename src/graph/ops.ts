@@ -56,6 +56,7 @@ export const sub = (a: Operand, b: Operand) => binary('Sub', a, b);
 export const mul = (a: Operand, b: Operand) => binary('Mul', a, b);
 export const div = (a: Operand, b: Operand) => binary('Div', a, b);
 export const equal = (a: Operand, b: Operand) => binary('Equal', a, b, 'bool');
+export const greater = (a: Operand, b: Operand) => binary('Greater', a, b, 'bool');
 export const neg = (x: Tensor) => unary('Neg', x);
 export const exp = (x: Tensor) => unary('Exp', x);
 export const log = (x: Tensor) => unary('Log', x);
@@ -64,6 +65,7 @@ export const tanh = (x: Tensor) => unary('Tanh', x);
 export const sigmoid = (x: Tensor) => unary('Sigmoid', x);
 export const reciprocal = (x: Tensor) => unary('Reciprocal', x);
 export const identity = (x: Tensor) => unary('Identity', x);
+export const erf = (x: Tensor) => unary('Erf', x);
 /** max(x, 0) (the P-tuning encoders' activation). */
 export const relu = (x: Tensor) => unary('Relu', x);
 
@@ -96,6 +98,11 @@ export function swiGlu(gate: Tensor, up: Tensor): Tensor {
 /** GELU with the tanh approximation as one fused op: the backward rule then keeps only x, not five temporaries. */
 export function geluTanh(x: Tensor): Tensor {
   return x.graph.node('Gelu', [x], { approximate: 'tanh' }, [{ dtype: x.dtype, shape: x.shape }])[0];
+}
+
+/** Exact GELU, x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), as ONNX Gelu (approximate 'none'): one node, a rule that keeps x. */
+export function gelu(x: Tensor): Tensor {
+  return x.graph.node('Gelu', [x], {}, [{ dtype: x.dtype, shape: x.shape }])[0];
 }
 
 /** x ** exponent for a constant exponent (the only case the models need, and the only one with a simple rule). */

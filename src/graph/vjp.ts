@@ -5,7 +5,7 @@
  */
 import type { Node, Tensor } from './graph.js';
 import {
-  add, concat, div, equal, expand, filledLike, gather, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
+  add, concat, div, erf, exp, expand, filledLike, gather, greater, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
   shapeOf, shapeTensor, sigmoid, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast,
 } from './ops.js';
 import { elementCount } from '../shape.js';
@@ -75,6 +75,13 @@ function geluTanhGrad(x: Tensor, g: Tensor): Tensor {
   return mul(g, dy);
 }
 
+/** d/dx of x Phi(x) = Phi(x) + x phi(x): 0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi), recomputed from x. */
+function geluExactGrad(x: Tensor, g: Tensor): Tensor {
+  const cdf = mul(add(erf(mul(x, Math.SQRT1_2)), 1), 0.5);
+  const pdf = mul(exp(mul(mul(x, x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+  return mul(g, add(cdf, mul(x, pdf)));
+}
+
 function matmulGrads(a: Tensor, b: Tensor, g: Tensor, need: boolean[]): (Tensor | null)[] {
   const ga = need[0] ? unbroadcast(matmul(g, transposeLast(b)), a) : null;
   let gb: Tensor | null = null;
@@ -104,7 +111,10 @@ export const RULES: Record<string, Rule> = {
     need[1] ? unbroadcast(neg(div(mul(g!, y), b)), b) : null,
   ],
   Neg: (_n, [g]) => [neg(g!)],
-  Gelu: ({ inputs: [x] }, [g]) => [geluTanhGrad(x, g!)],
+  Gelu: ({ inputs: [x], attrs }, [g]) => [attrs.approximate === 'tanh' ? geluTanhGrad(x, g!) : geluExactGrad(x, g!)],
+  // torch's rule: the gradient passes where x > 0 (x = 0 gets none); the forward pass keeps only that boolean mask.
+  Relu: ({ inputs: [x] }, [g]) => [where(greater(x, 0), g!, 0)],
+  Erf: ({ inputs: [x] }, [g]) => [mul(g!, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)))],
   // d/da silu(a) = s (1 + a (1 - s)), s = sigmoid(a). What comes from the forward pass is grouped into two tensors,
   // b * silu'(a) and silu(a): onnxruntime computes such g-free parts of the backward pass as soon as it can, and
   // keeps them instead of a, b and the forward pass's own sigmoid and silu.
@@ -119,8 +129,6 @@ export const RULES: Record<string, Rule> = {
   Log: ({ inputs: [x] }, [g]) => [div(g!, x)],
   Sqrt: ({ outputs: [y] }, [g]) => [div(mul(g!, 0.5), y)],
   Tanh: ({ outputs: [y] }, [g]) => [mul(g!, sub(1, mul(y, y)))],
-  // torch's rule: the gradient passes where the output is positive (x = 0 gets none).
-  Relu: ({ outputs: [y] }, [g]) => [where(equal(y, 0), 0, g!)],
   Sigmoid: ({ outputs: [y] }, [g]) => [mul(g!, mul(y, sub(1, y)))],
   Reciprocal: ({ outputs: [y] }, [g]) => [neg(mul(g!, mul(y, y)))],
   Pow: ({ inputs: [x, e] }, [g]) => {
@@ -188,4 +196,4 @@ export const RULES: Record<string, Rule> = {
 };
 
 /** Ops whose outputs carry no gradient (integer results, shape queries, constant shifts). */
-export const NON_DIFFERENTIABLE = new Set(['Shape', 'Equal', 'ReduceMax', 'ConstantOfShape', 'ReduceProd', 'Range', 'CumSum']);
+export const NON_DIFFERENTIABLE = new Set(['Shape', 'Equal', 'ReduceMax', 'ConstantOfShape', 'ReduceProd', 'Range', 'CumSum', 'Greater']);

@@ -8,10 +8,10 @@
  *                                             (refs/refs/convert/parquet for the `refs/convert/parquet` branch)
  *     snapshots/<commit>/<path>               relative symlinks into blobs/ (copies where symlinks are not allowed)
  */
-import { copyFile, lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
-import { OptionError } from '../errors.js';
-import { writeFileAtomic } from './local.js';
+import { HubError, OptionError } from '../errors.js';
+import { fileSystemError, writeFileAtomic } from './local.js';
 
 export type RepoType = 'model' | 'dataset';
 
@@ -20,7 +20,7 @@ export interface Repo {
   type: RepoType;
 }
 
-const isCommit = (revision: string): boolean => /^[0-9a-f]{40}$/.test(revision);
+export const isCommit = (revision: string): boolean => /^[0-9a-f]{40}$/.test(revision);
 
 /** refs/<revision>, for a revision that stays inside refs/ (a branch or tag name may contain '/', never '..'). */
 function refPath(folder: string, revision: string): string {
@@ -41,12 +41,25 @@ export const snapshotDir = (folder: string, commit: string): string => join(fold
 /** The commit a revision names in the cache: itself when it is a commit hash, else what refs/ recorded. */
 export async function cachedCommit(folder: string, revision: string): Promise<string | null> {
   if (isCommit(revision)) return revision;
+  const path = refPath(folder, revision);
+  let commit: string;
   try {
-    return (await readFile(refPath(folder, revision), 'utf8')).trim();
+    const handle = await open(path, 'r');
+    try {
+      // A commit hash is 40 characters; reading a little more tells a longer (wrong) file apart, and no more.
+      const buffer = new Uint8Array(64);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      commit = new TextDecoder().decode(buffer.subarray(0, bytesRead)).trim();
+    } finally {
+      await handle.close();
+    }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
+    throw fileSystemError(e, path);
   }
+  // The snapshot directory is named after it: anything but a hash could point outside the cache.
+  if (!isCommit(commit)) throw new HubError(`holds ${JSON.stringify(commit.slice(0, 50))}; expected a 40-hex-digit commit hash (a damaged cache?)`, path);
+  return commit;
 }
 
 export async function recordRef(folder: string, revision: string, commit: string): Promise<void> {

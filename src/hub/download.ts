@@ -8,7 +8,7 @@
 import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { HubError } from '../errors.js';
-import { blobPath } from './cache.js';
+import { blobPath, isCommit } from './cache.js';
 import { checkEtag } from './integrity.js';
 import { describe, hfUrl, request, TransientError, withRetries, type Subject } from './http.js';
 import type { HubSettings } from './settings.js';
@@ -52,6 +52,9 @@ function metaFrom(response: Response, url: string, subject: Subject): FileMeta {
     const message = `the server's answer has no ${commit ? 'ETag' : 'X-Repo-Commit'} header (is HF_ENDPOINT a Hugging Face hub?)`;
     throw new HubError(message, hfUrl(subject));
   }
+  // Both name paths in the cache (snapshots/<commit>, blobs/<etag>): anything but hex could point outside it.
+  if (!isCommit(commit)) throw new HubError(`the server's X-Repo-Commit ${JSON.stringify(commit.slice(0, 50))} is not a commit hash`, hfUrl(subject));
+  if (!/^[0-9a-f]{40,64}$/i.test(etag)) throw new HubError(`the server's ETag ${JSON.stringify(etag.slice(0, 80))} is not a content hash`, hfUrl(subject));
   const size = Number(h.get('x-linked-size') ?? h.get('content-length') ?? NaN);
   return { commit, etag, size: Number.isFinite(size) ? size : null, url: h.get('location') ?? url };
 }

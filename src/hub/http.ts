@@ -31,6 +31,9 @@ export class TransientError extends Error {
 export const isTransient = (status: number | undefined): boolean =>
   status === 0 || status === 429 || (status !== undefined && status >= 500);
 
+/** fetch failures that are about the request itself, not the network: retrying cannot help. */
+const NEVER_RETRIED = /^(bad port|invalid url|unknown scheme|ERR_INVALID_URL|ERR_INVALID_PROTOCOL|URL scheme must be)/i;
+
 export async function withRetries<T>(s: HubSettings, subject: Subject, attempt: () => Promise<T>): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
@@ -68,6 +71,10 @@ export async function request(s: HubSettings, subject: Subject, url: string, ini
     });
   } catch (e) {
     const cause = controller.signal.aborted ? `no response in ${s.timeoutMs / 1000} s` : describe(e);
+    // What no retry can fix (a port fetch refuses to use, a malformed URL): say so at once.
+    if (!controller.signal.aborted && NEVER_RETRIED.test(cause)) {
+      throw new HubError(`cannot reach ${new URL(url).origin}: ${cause} (check HF_ENDPOINT)`, hfUrl(subject), 0);
+    }
     throw new TransientError(`cannot reach ${new URL(url).origin}: ${cause}`, 0);
   } finally {
     clearTimeout(timer);

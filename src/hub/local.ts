@@ -3,12 +3,19 @@
  * checkpoint's index (which the hub needs to know what shards to fetch).
  */
 import { randomBytes } from 'node:crypto';
-import { access, open, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { FormatError, MissingError } from '../errors.js';
+import { FileSystemError, FormatError, MissingError } from '../errors.js';
 
-export async function readJson(path: string): Promise<unknown> {
-  const text = await orMissing(path, () => readFile(path, 'utf8'));
+/** The most a JSON metadata file (config, adapter config, trainer state, index) may hold. */
+export const MAX_JSON_BYTES = 64 * 2 ** 20;
+/** tokenizer.json is metadata too, but a large vocabulary's runs to tens of MB. */
+export const MAX_TOKENIZER_BYTES = 256 * 2 ** 20;
+/** The most a text dataset file may hold (V8's longest string is about 2^29 characters). */
+export const MAX_TEXT_BYTES = 2 ** 29 - 2 ** 20;
+
+export async function readJson(path: string, maxBytes = MAX_JSON_BYTES): Promise<unknown> {
+  const text = new TextDecoder().decode(await readFileCapped(path, maxBytes));
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -16,7 +23,47 @@ export async function readJson(path: string): Promise<unknown> {
   }
 }
 
-/** Writes through a temporary file in the same directory and a rename, so readers never see a half-written file. */
+/**
+ * Reads a whole file of at most `maxBytes`: a larger regular file is refused from its size, and anything endless
+ * (a symlink to /dev/zero, a FIFO) after `maxBytes` have been read, so memory stays bounded.
+ */
+export async function readFileCapped(path: string, maxBytes: number): Promise<Uint8Array> {
+  const handle = await orMissing(path, () => open(path, 'r'));
+  const tooLong = (size: string) =>
+    new FormatError(`${size}, more than the ${formatBytes(maxBytes)} such a file may hold (is it the right file?)`, path);
+  try {
+    const info = await orFileSystemError(path, () => handle.stat());
+    if (info.isFile() && info.size > maxBytes) throw tooLong(`is ${formatBytes(info.size)}`);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = new Uint8Array(Math.max(1, Math.min(2 ** 20, maxBytes + 1 - total)));
+      const { bytesRead } = await orFileSystemError(path, () => handle.read(chunk, 0, chunk.length, null));
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > maxBytes) throw tooLong('does not end within that size');
+      chunks.push(chunk.subarray(0, bytesRead));
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  } finally {
+    await handle.close();
+  }
+}
+
+function formatBytes(n: number): string {
+  return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(n % 2 ** 20 ? 1 : 0)} MiB` : `${n} bytes`;
+}
+
+/**
+ * Writes through a temporary file in the same directory and a rename, so readers never see a half-written file. On
+ * failure (a full disk, ...) the temporary file is removed, `path` keeps what it held, and a FileSystemError names it.
+ */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
@@ -29,9 +76,64 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     }
     await rename(temp, path);
   } catch (e) {
-    await rm(temp, { force: true });
-    throw e;
+    await rm(temp, { force: true }).catch(() => {});
+    throw fileSystemError(e, path);
   }
+}
+
+/** What each errno a file operation may end with means, for a one-line message. */
+const FS_PROBLEMS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file too large for the file system',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EEXIST: 'a file already exists there',
+  EISDIR: 'is a directory, expected a file',
+  ENOTDIR: 'a part of the path is a file, expected a directory',
+  ENOTEMPTY: 'directory not empty',
+  ENAMETOOLONG: 'the name is too long',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EIO: 'input/output error',
+  EBUSY: 'the file is busy',
+  EXDEV: 'cannot move across file systems',
+  ENOENT: 'no such file or directory',
+};
+
+/**
+ * A Node file-system error (one with an errno `code` above) as a FileSystemError naming the path the operation was
+ * on (Node's own `path` when it has one, else `path`); anything else comes back unchanged.
+ */
+export function fileSystemError(e: unknown, path?: string): unknown {
+  if (e instanceof FileSystemError || !(e instanceof Error)) return e;
+  const { code, path: nodePath, syscall } = e as NodeJS.ErrnoException;
+  const problem = code === undefined ? undefined : FS_PROBLEMS[code];
+  const where = nodePath ?? path;
+  if (problem === undefined || where === undefined) return e;
+  const what = code === 'EEXIST' && syscall === 'mkdir' ? 'a file is in the way; expected a directory' : problem;
+  return new FileSystemError(`${what} (${code}${syscall ? ` in ${syscall}` : ''})`, where, code);
+}
+
+/** Runs `op` on `path`, turning a file-system error into a FileSystemError that names it. */
+export async function orFileSystemError<T>(path: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw fileSystemError(e, path);
+  }
+}
+
+/**
+ * Makes `dir` (and its parents) and proves a file can be written in it, so a run that will save there fails at once
+ * rather than at its end: a read-only or full file system, no permission, or a file in the way.
+ */
+export async function ensureWritableDir(dir: string): Promise<void> {
+  await orFileSystemError(dir, () => mkdir(dir, { recursive: true }));
+  await writeFileAtomic(join(dir, '.softprompt-write-test'), 'ok');
+  await orFileSystemError(dir, () => rm(join(dir, '.softprompt-write-test'), { force: true }));
 }
 
 /** The weight_map of a sharded checkpoint's index: [tensor name, shard file name] pairs, shards next to the index. */
@@ -52,8 +154,8 @@ export async function readWeightMap(indexPath: string): Promise<Array<[string, s
   return entries as Array<[string, string]>;
 }
 
-export async function readObject(path: string): Promise<Record<string, unknown>> {
-  const value = await readJson(path);
+export async function readObject(path: string, maxBytes = MAX_JSON_BYTES): Promise<Record<string, unknown>> {
+  const value = await readJson(path, maxBytes);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new FormatError('expected a JSON object', path);
   }
@@ -69,17 +171,17 @@ export async function exists(path: string): Promise<boolean> {
     await access(path);
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw fileSystemError(e, path);
   }
 }
 
-/** Runs a read of `path`, turning "no such file" into a MissingError that names it. */
+/** Runs a read of `path`, turning "no such file" into a MissingError and other file-system errors into FileSystemErrors. */
 export async function orMissing<T>(path: string, read: () => Promise<T>): Promise<T> {
   try {
     return await read();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new MissingError('file not found', path);
-    throw e;
+    throw fileSystemError(e, path);
   }
 }

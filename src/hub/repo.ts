@@ -119,8 +119,9 @@ async function cachedRevision(s: HubSettings, subject: Subject, progress: Progre
     for (const path of paths) {
       progress.event('initiate', path);
       const entry = commit ? await snapshotEntry(folder, commit, path) : null;
-      if (entry && (entry.etag === null || (await goodBlob(s, folder, entry.etag)))) progress.event('done', path);
-      else absent.push(entry ? `${path} (damaged; removed)` : path);
+      const blob = entry?.etag ? await blobState(s, folder, entry.etag) : entry ? 'good' : 'missing';
+      if (blob === 'good') progress.event('done', path);
+      else absent.push(blob === 'removed' ? `${path} (damaged; removed)` : path);
     }
     if (absent.length > 0) throw missing(absent);
   };
@@ -129,11 +130,16 @@ async function cachedRevision(s: HubSettings, subject: Subject, progress: Progre
 
 /** Whether blobs/<etag> is there and, when verifying, holds what its name promises; a damaged blob is removed. */
 async function goodBlob(s: HubSettings, folder: string, etag: string): Promise<boolean> {
+  return (await blobState(s, folder, etag)) === 'good';
+}
+
+/** 'missing': no blob; 'removed': it was there but damaged, and has just been removed. */
+async function blobState(s: HubSettings, folder: string, etag: string): Promise<'good' | 'missing' | 'removed'> {
   const blob = blobPath(folder, etag);
-  if (!(await access(blob).then(() => true, () => false))) return false;
-  if (!s.verify || (await checkEtag(blob, etag)) !== 'mismatch') return true;
+  if (!(await access(blob).then(() => true, () => false))) return 'missing';
+  if (!s.verify || (await checkEtag(blob, etag)) !== 'mismatch') return 'good';
   await rm(blob, { force: true });
-  return false;
+  return 'removed';
 }
 
 async function eachLimit<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { OptionError } from '../errors.js';
 import type { ProgressCallback } from './progress.js';
 
 export interface HubOptions {
@@ -48,8 +49,12 @@ const DEFAULT_ENDPOINT = 'https://huggingface.co';
 export function hubSettings(opts: HubOptions = {}): HubSettings {
   const env = process.env;
   const hfHome = expandHome(env.HF_HOME ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'huggingface'));
+  const endpoint = (opts.endpoint ?? env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
+  if (!URL.canParse(endpoint) || !/^https?:$/.test(new URL(endpoint).protocol)) {
+    throw new OptionError(`is ${JSON.stringify(endpoint)}; expected an http(s) URL`, opts.endpoint === undefined ? 'HF_ENDPOINT' : 'endpoint');
+  }
   return {
-    endpoint: (opts.endpoint ?? env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, ''),
+    endpoint,
     cacheDir: expandHome(opts.cache_dir ?? env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE ?? join(hfHome, 'hub')),
     offline: opts.offline ?? isTrue(env.HF_HUB_OFFLINE ?? env.TRANSFORMERS_OFFLINE),
     token: opts.token ?? (env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || savedToken(env.HF_TOKEN_PATH ?? join(hfHome, 'token'))),

@@ -4,10 +4,12 @@
  */
 import { UnsupportedError } from '../errors.js';
 import type { Tensor } from '../graph/graph.js';
-import { geluTanh, mul, swiGlu } from '../graph/ops.js';
+import { gelu, geluTanh, mul, relu, swiGlu } from '../graph/ops.js';
 
-/** Elementwise activations. gelu_fast is the same tanh formula (0.7978845608 = sqrt(2/pi)). */
+/** Elementwise activations. gelu_fast is the same tanh formula (0.7978845608 = sqrt(2/pi)); gelu is the exact (erf) one. */
 const ACTIVATIONS: Record<string, (x: Tensor) => Tensor> = {
+  gelu,
+  relu,
   gelu_new: geluTanh,
   gelu_pytorch_tanh: geluTanh,
   gelu_fast: geluTanh,

@@ -21,6 +21,8 @@ export interface AuxTensors {
   sin?: Tensor;
   /** Position ids [B, Sq] (the 'learned' scheme). */
   positionIds?: Tensor;
+  /** Per layer, when ModelConfig.layers says layers differ (sliding windows, RoPE bases): that layer's bias and tables. */
+  layers?: Array<{ bias: Tensor; cos?: Tensor; sin?: Tensor }>;
 }
 
 /** Keys/values per layer, [B, kvHeads, S, headDim] after RoPE: `past` is read, `present` (past + new) is filled in. */
@@ -34,10 +36,14 @@ export interface CausalLM {
   embed(ids: Tensor): Tensor;
   /** inputs_embeds [B, S, H] -> final hidden states [B, S, H]; with a cache, S new positions after the past. */
   forward(x: Tensor, aux: AuxTensors, cache?: KvCache): Tensor;
-  /** Hidden states [..., H] -> logits [..., V]: h @ headWeight()^T (no architecture here has a head bias). */
+  /** Hidden states [..., H] -> logits [..., V]: h @ headWeight()^T, plus headBias() where there is one. */
   head(h: Tensor): Tensor;
   /** The output projection [V, H] (the input embeddings when tied). */
   headWeight(): Tensor;
+  /** The output projection's bias [V], for heads that have one (Phi); the loss adds it too. */
+  headBias?(): Tensor;
+  /** Final logit soft-capping, tanh(l / cap) * cap, which `head` applies and the loss head must apply too. */
+  logitSoftcap?: number;
 }
 
 export type ArchitectureBuilder = (cfg: ModelConfig, p: Param) => CausalLM;
@@ -100,7 +106,25 @@ export interface Architecture {
   headWeight: string | null;
   /** The MLP multiplies an activated gate by an up projection (two intermediate-sized tensors per token, not one). */
   gatedMlp: boolean;
+  /**
+   * The factor the input embedding module itself multiplies its rows by (Gemma3's scaled word embedding); absent = 1.
+   * PEFT's TEXT and SAMPLE_VOCAB inits copy what that module returns, so prompt initialisation scales by it too.
+   */
+  embeddingModuleScale?: (cfg: ModelConfig) => number;
   build: ArchitectureBuilder;
   /** How PEFT's prefix tuning lays out this family's past keys/values; absent: the standard layout (prefix.ts). */
   prefixLayout?: PrefixLayout;
+  /**
+   * The facts for one config, where they depend on it (Falcon: ALiBi instead of RoPE when `alibi` is set);
+   * architectureOf returns this. Absent: the facts above hold for every config.
+   */
+  forConfig?(cfg: ModelConfig): Architecture;
+  /** Width of the soft prompt's rows (PEFT's token_dim), when it is not hiddenSize (OPT's word_embed_proj_dim). */
+  promptWidth?(cfg: ModelConfig): number;
+  /**
+   * Position ids of every slot, computed from a row's attention mask over all slots (soft prompt included), for
+   * families that take positions from the mask whatever the caller passes (OPT). Absent: the slot indices (PEFT passes
+   * no position ids), or in generation what transformers' prepare_inputs_for_generation computes.
+   */
+  maskPositions?(mask: number[]): number[];
 }

@@ -5,8 +5,13 @@
 import { FormatError, UnsupportedError } from '../errors.js';
 
 export interface RopeScaling {
-  type: 'linear' | 'dynamic' | 'llama3';
+  type: 'linear' | 'dynamic' | 'llama3' | 'longrope';
   factor: number;
+  /** longrope (Phi-3's "su"): per-frequency divisors below and above originalMaxPositionEmbeddings. */
+  shortFactor?: number[];
+  longFactor?: number[];
+  /** longrope: cos/sin multiplier; absent means sqrt(1 + ln(factor) / ln(original)). */
+  attentionFactor?: number;
   lowFreqFactor?: number;
   highFreqFactor?: number;
   originalMaxPositionEmbeddings?: number;
@@ -20,6 +25,15 @@ export function evenSplit(hiddenSize: number, numHeads: number, source: string):
   return hiddenSize / numHeads;
 }
 
+/** Partial rotary: int(headDim * fraction) dims of each head turn, as transformers truncates; RoPE pairs them, so even. */
+export function rotaryDims(headDim: number, fraction: number, key: string, source: string): number {
+  const dims = Math.trunc(headDim * fraction);
+  if (fraction < 0 || fraction > 1 || dims % 2 !== 0) {
+    throw new FormatError(`${key} ${fraction} of head_dim ${headDim} gives ${dims} rotary dims; expected an even number, at most head_dim`, source);
+  }
+  return dims;
+}
+
 export function parseRopeScaling(value: unknown, source: string): RopeScaling | null {
   if (value === undefined || value === null) return null;
   const where = `${source}: rope_scaling`;
@@ -27,8 +41,23 @@ export function parseRopeScaling(value: unknown, source: string): RopeScaling | 
   const f = new ConfigFields(value as Record<string, unknown>, where);
   const type = f.optionalString('rope_type') ?? f.optionalString('type');
   if (type === 'default') return null;
+  if (type === 'longrope' || type === 'su') {
+    const factors = (key: string) => {
+      const v = f.raw[key];
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+        throw new FormatError(`${key} is ${JSON.stringify(v)}; expected a list of numbers`, where);
+      }
+      return v as number[];
+    };
+    const scaling: RopeScaling = { type: 'longrope', factor: f.optionalNumber('factor') ?? 1, shortFactor: factors('short_factor'), longFactor: factors('long_factor') };
+    const attention = f.optionalNumber('attention_factor');
+    if (attention !== null) scaling.attentionFactor = attention;
+    const original = f.optionalInt('original_max_position_embeddings');
+    if (original !== null) scaling.originalMaxPositionEmbeddings = original;
+    return scaling;
+  }
   if (type !== 'linear' && type !== 'dynamic' && type !== 'llama3') {
-    const message = `rope type ${JSON.stringify(type)} is not supported; expected linear, dynamic or llama3`;
+    const message = `rope type ${JSON.stringify(type)} is not supported; expected linear, dynamic, llama3 or longrope`;
     throw new UnsupportedError(message, where);
   }
   const scaling: RopeScaling = { type, factor: f.number('factor') };

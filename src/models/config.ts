@@ -28,6 +28,8 @@ export interface ModelConfig {
   /** Only meaningful for the RoPE families. */
   ropeTheta: number;
   ropeScaling: RopeScaling | null;
+  /** Partial rotary: RoPE turns the first rotaryDim dims of each head and passes the rest; absent: all headDim. */
+  rotaryDim?: number;
   tieWordEmbeddings: boolean;
   bosTokenId: number | null;
   eosTokenId: number[];
@@ -36,7 +38,18 @@ export interface ModelConfig {
   activation: string;
   /** Attention projection biases: Llama's attention_bias covers q/k/v/o; Qwen2 always has q/k/v (never o_proj). */
   attentionBias: boolean;
+  /**
+   * Per layer, when layers attend differently (sliding windows, per-layer RoPE bases); absent when every layer uses the
+   * full causal mask and the config's RoPE. positions.ts computes one bias (and RoPE table) input per distinct kind.
+   */
+  layers?: LayerAttention[];
   raw: Record<string, unknown>;
+}
+
+/** How one layer attends: a sliding window of `window` keys (null: full causal) and, for RoPE, its own base/scaling. */
+export interface LayerAttention {
+  window: number | null;
+  rope?: { theta: number; scaling: RopeScaling | null };
 }
 
 /** What an architecture reads from config.json itself. */
@@ -65,6 +78,9 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
       source,
     );
   }
+  if (family.layers && family.layers.length !== numLayers) {
+    throw new FormatError(`${family.layers.length} per-layer attention kinds for ${numLayers} layers`, source);
+  }
   const tokens = arch.tokenDefaults;
   const eos = f.has('eos_token_id') ? f.tokenIds('eos_token_id') : tokens.eos === null ? [] : [tokens.eos];
   const limit = arch.positionLimit;
@@ -83,12 +99,14 @@ export function parseModelConfig(json: unknown, source: string): ModelConfig {
     maxPositions: limit === null ? null : f.optionalInt(limit.key) ?? limit.default,
     ropeTheta: family.ropeTheta,
     ropeScaling: family.ropeScaling,
+    ...(family.rotaryDim === undefined ? {} : { rotaryDim: family.rotaryDim }),
     tieWordEmbeddings: family.tieWordEmbeddings,
     bosTokenId: f.has('bos_token_id') ? f.optionalInt('bos_token_id') : tokens.bos,
     eosTokenId: eos,
     padTokenId: f.optionalInt('pad_token_id'),
     activation: family.activation,
     attentionBias: family.attentionBias,
+    ...(family.layers ? { layers: family.layers } : {}),
     raw,
   };
 }

@@ -4,14 +4,16 @@
  * (architecture, config, kind) and cached by the engine under that key.
  */
 import { gradients } from '../graph/autodiff.js';
-import { Graph, type Tensor } from '../graph/graph.js';
+import { Graph, type Dim, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
-import { concat, gather, log, logSumExp, matmul, mul, reduceMax, reduceSum, reshape, softmax, split, sub, transposeLast, unsqueeze, withGradient } from '../graph/ops.js';
+import { add, concat, div, gather, log, logSumExp, matmul, mul, reduceMax, reduceSum, reshape, softmax, split, sub, tanh, transposeLast, unsqueeze, withGradient } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
 import { rowViewName } from '../runtime/protocol.js';
 import type { AuxTensors, CausalLM, KvCache } from './architecture.js';
-import { architectureOf } from './architectures.js';
+import { architectureOf, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
+import { softcap } from './layers.js';
+import { layerInputNames, rotaryDim } from './positions.js';
 
 export interface GraphKind {
   /** Prepend per-row soft prompts (graph input `prompt` [B, n, H]). */
@@ -47,8 +49,11 @@ export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
 function causalLmLoss(hidden: Tensor, arch: CausalLM, targets: Tensor[], chunk: number, fused: boolean): Tensor {
   const [rows, ids, weights] = targets;
   const h = gather(reshape(hidden, [-1, hidden.shape[2] as number]), rows, 0);
-  const lse = reshape(headLogSumExp(h, arch.headWeight(), chunk, fused), [-1]);
-  const picked = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
+  const bias = arch.headBias?.();
+  const cap = arch.logitSoftcap;
+  const lse = reshape(headLogSumExp(h, arch.headWeight(), chunk, fused, bias, cap), [-1]);
+  const dot = reduceSum(mul(h, gather(arch.headWeight(), ids, 0)), [-1], false);
+  const picked = softcap(bias ? add(dot, gather(bias, ids, 0)) : dot, cap);
   return reduceSum(mul(sub(lse, picked), weights), [0], false);
 }
 
@@ -69,7 +74,7 @@ export const VOCAB_CHUNK = 16384;
  * bloomz-560m's 250,880 words and 512 targets. Unfused: the value alone (evaluation), or the plain chain for autodiff
  * (weight gradients).
  */
-function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean): Tensor {
+function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean, bias?: Tensor, cap?: number): Tensor {
   const [V, H] = weight.shape as number[];
   const views: Tensor[] = [];
   if (V <= chunk || weight.producer !== null) views.push(weight);
@@ -80,20 +85,26 @@ function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean)
       views.push(weight.graph.inputs.find((t) => t.name === name) ?? weight.graph.input(name, 'float32', [end - start, H]));
     }
   }
+  // A head bias [V] is split like the rows (a few KB, so in the graph rather than as views).
+  const biases = !bias ? null : views.length === 1 ? [bias] : split(bias, views.map((w) => w.shape[0] as number), 0);
+  const chunkLogits = (w: Tensor, i: number) => (biases ? add(matmul(h, transposeLast(w)), biases[i]) : matmul(h, transposeLast(w)));
   if (!fused) {
-    const lses = views.map((w) => logSumExp(matmul(h, transposeLast(w))));
+    const lses = views.map((w, i) => logSumExp(softcap(chunkLogits(w, i), cap)));
     return lses.length === 1 ? lses[0] : logSumExp(concat(lses, 1));
   }
   // Each chunk yields one [N, 1, H + 1] tensor (its gradient beside its log-sum-exp), and nothing else reads the
   // chunk's logits: onnxruntime orders nodes depth-first from the outputs, so a chunk is finished, and its logits freed,
   // before the next chunk's product starts. With separate consumers it computed every chunk's logits first.
-  const results = views.map((w) => {
-    const logits = matmul(h, transposeLast(w));
+  const results = views.map((w, i) => {
+    const raw = chunkLogits(w, i);
+    // Soft-capped logits c * tanh(l / c): d lse / d l = softmax * (1 - tanh^2).
+    const t = cap === undefined ? null : tanh(div(raw, cap));
+    const logits = t ? mul(t, cap!) : raw;
     const p = softmax(logits, -1);
     // The largest logit's probability is exp(max - lse) >= 1/chunk, so lse = max - log(max p) loses nothing to
     // underflow, and costs two reductions instead of a second exponential pass (LogSoftmax) over the logits.
     const lse = sub(reduceMax(logits, [-1]), log(reduceMax(p, [-1])));
-    return unsqueeze(concat([matmul(p, w), lse], 1), [1]);
+    return unsqueeze(concat([matmul(t ? mul(p, sub(1, mul(t, t))) : p, w), lse], 1), [1]);
   });
   const [grads, lses] = split(concat(results, 1), [H, 1], 2);
   const perChunk = reshape(lses, [-1, results.length]);
@@ -122,10 +133,19 @@ export function modelInputs(
     return params.get(actual)!;
   });
   const ids = g.input('input_ids', 'int64', ['batch', 'tokens']);
-  const aux: AuxTensors = { bias: g.input('attn_bias', 'float32', ['batch', positions === 'alibi' ? cfg.numHeads : 1, queries, keys]) };
+  // Inputs by name, declared once: layers of one kind (ModelConfig.layers) share their bias and RoPE tables.
+  const declared = new Map<string, Tensor>();
+  const input = (name: string, shape: Dim[]) => declared.get(name) ?? declared.set(name, g.input(name, 'float32', shape)).get(name)!;
+  const bias = (name: string) => input(name, ['batch', positions === 'alibi' ? cfg.numHeads : 1, queries, keys]);
+  const table = (name: string) => input(name, ['batch', queries, rotaryDim(cfg)]);
+  const aux: AuxTensors = { bias: bias('attn_bias') };
   if (positions === 'rope') {
-    aux.cos = g.input('rope_cos', 'float32', ['batch', queries, cfg.headDim]);
-    aux.sin = g.input('rope_sin', 'float32', ['batch', queries, cfg.headDim]);
+    aux.cos = table('rope_cos');
+    aux.sin = table('rope_sin');
+  }
+  const layers = layerInputNames(cfg);
+  if (layers) {
+    aux.layers = layers.map((l) => ({ bias: bias(l.bias), ...(positions === 'rope' ? { cos: table(l.cos), sin: table(l.sin) } : {}) }));
   }
   if (positions === 'learned') aux.positionIds = g.input('position_ids', 'int64', ['batch', queries]);
   return { g, arch, ids, aux, params };
@@ -140,6 +160,7 @@ export function architectureWeights(cfg: ModelConfig): Map<string, number[]> {
   const { arch, ids, aux } = modelInputs(cfg, (name, shape) => (shapes.set(name, shape), name), 'seq', 'seq');
   arch.forward(arch.embed(ids), aux);
   arch.headWeight();
+  arch.headBias?.();
   return shapes;
 }
 
@@ -168,7 +189,7 @@ export function buildGraph(
   const { g, arch, ids, aux, params } = modelInputs(cfg, resolve, 'seq', kind.prefix ? 'total' : 'seq');
 
   const tokens = arch.embed(ids);
-  const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', cfg.hiddenSize]) : null;
+  const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]) : null;
   const embeds = prompt ? concat([prompt, tokens], 1) : tokens;
   const cache = kind.prefix ? prefixCache(g, cfg) : undefined;
   const hidden = arch.forward(embeds, aux, cache);

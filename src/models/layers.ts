@@ -2,7 +2,7 @@
 import type { Tensor } from '../graph/graph.js';
 import type { KvCache } from './architecture.js';
 import {
-  add, concat, div, matmul, mul, neg, reduceMean, reshape, softmax, split, sqrt, transpose, transposeLast, unsqueeze,
+  add, concat, div, matmul, mul, neg, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast, unsqueeze,
 } from '../graph/ops.js';
 
 /** torch.nn.Linear: weight [out, in]. */
@@ -22,6 +22,16 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   return mul(weight, div(x, sqrt(add(variance, eps))));
 }
 
+/** Gemma's RMSNorm, in fp32: x * rsqrt(mean(x^2) + eps) * (1 + w). */
+export function rmsNormPlusOne(x: Tensor, weight: Tensor, eps: number): Tensor {
+  return rmsNorm(x, add(weight, 1), eps);
+}
+
+/** Soft-capping, cap * tanh(x / cap) (attention scores or logits); x itself without a cap. */
+export function softcap(x: Tensor, cap: number | null | undefined): Tensor {
+  return cap === null || cap === undefined ? x : mul(tanh(div(x, cap)), cap);
+}
+
 /** gelu with the tanh approximation (BLOOM's gelu, GPT-2's gelu_new): one fused op, see graph/ops.ts. */
 export { geluTanh } from '../graph/ops.js';
 
@@ -38,14 +48,15 @@ export function mergeHeads(x: Tensor, heads: number, headDim: number): Tensor {
 /**
  * softmax(q k^T * scale + bias) v. `bias` [B, 1 or heads, Sq, Sk] carries the causal/padding mask (and ALiBi).
  * With grouped-query attention the query heads are viewed as [B, kvHeads, group, Sq, d] so that one k/v head
- * broadcasts over its group, which is what repeat_kv does without materialising the copies.
+ * broadcasts over its group, which is what repeat_kv does without materialising the copies. `cap` soft-caps the
+ * scaled scores before the mask is added (Gemma2's attn_logit_softcapping).
  */
-export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number): Tensor {
+export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: number, cap: number | null = null): Tensor {
   const heads = q.shape[1] as number;
   const kvHeads = k.shape[1] as number;
   const headDim = q.shape[3] as number;
   if (heads === kvHeads) {
-    const scores = add(mul(matmul(q, transposeLast(k)), scale), bias);
+    const scores = add(softcap(mul(matmul(q, transposeLast(k)), scale), cap), bias);
     return matmul(softmax(scores, -1), v);
   }
   const group = heads / kvHeads;
@@ -54,14 +65,23 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: 
   const vg = reshape(v, [0, kvHeads, 1, -1, headDim]);
   if (bias.shape[1] !== 1) throw new Error('grouped-query attention expects a bias shared by all heads');
   const bg = unsqueeze(bias, [2]);
-  const scores = add(mul(matmul(qg, transposeLast(kg)), scale), bg);
+  const scores = add(softcap(mul(matmul(qg, transposeLast(kg)), scale), cap), bg);
   const out = matmul(softmax(scores, -1), vg);
   return reshape(out, [0, heads, -1, headDim]);
 }
 
-/** RoPE with the half-split layout: x * cos + rotate_half(x) * sin; cos/sin are [B, 1, S, d]. */
+/**
+ * RoPE with the half-split layout: x * cos + rotate_half(x) * sin; cos/sin are [B, 1, S, r]. With partial rotary
+ * (r < head size) only the first r dims of each head rotate and the rest pass through.
+ */
 export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
-  const half = (x.shape[3] as number) / 2;
+  const d = x.shape[3] as number;
+  const r = cos.shape[3] as number;
+  if (r < d) {
+    const [xr, pass] = split(x, [r, d - r], -1);
+    return concat([rope(xr, cos, sin), pass], -1);
+  }
+  const half = d / 2;
   const [x1, x2] = split(x, [half, half], -1);
   const rotated = concat([neg(x2), x1], -1);
   return add(mul(x, cos), mul(rotated, sin));
@@ -74,4 +94,19 @@ export function withCache(cache: KvCache | undefined, layer: number, k: Tensor, 
   const value = concat([cache.past[layer].value, v], 2);
   cache.present[layer] = { key, value };
   return [key, value];
+}
+
+/** RoPE on the first `dims` of each head only (partial rotary: GPT-NeoX, Phi, StableLM); the rest passes through. */
+export function partialRope(x: Tensor, cos: Tensor, sin: Tensor, dims: number): Tensor {
+  const headDim = x.shape[3] as number;
+  if (dims === headDim) return rope(x, cos, sin);
+  if (dims === 0) return x;
+  const [rotated, passed] = split(x, [dims, headDim - dims], -1);
+  return concat([rope(rotated, cos, sin), passed], -1);
+}
+
+/** A fused projection laid out per head as [q | k | v] (BLOOM, GPT-NeoX): [B, S, heads*3*d] -> q, k, v [B, heads, S, d]. */
+export function splitQkvPerHead(fused: Tensor, heads: number, headDim: number): Tensor[] {
+  const perHead = transpose(reshape(fused, [0, 0, heads, 3, headDim]), [0, 2, 3, 1, 4]); // [B, heads, 3, S, d]
+  return split(perHead, [1, 1, 1], 2).map((t) => reshape(t, [0, 0, -1, headDim]));
 }

@@ -35,26 +35,26 @@ export interface LlamaBiases {
   out: boolean;
 }
 
-export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): CausalLM {
+/** Llama's attention and MLP of layer `i`, also the blocks of the families that differ only around them (Gemma). */
+export function llamaBlocks(cfg: ModelConfig, p: Param, biases: LlamaBiases) {
   const H = cfg.hiddenSize;
   const hd = cfg.headDim;
   const nh = cfg.numHeads;
   const nkv = cfg.numKvHeads;
   const I = cfg.intermediateSize;
-  const eps = cfg.normEps;
-  const embedTokens = () => p(EMBED_TOKENS, [cfg.vocabSize, H]);
 
   function selfAttention(x: Tensor, i: number, aux: AuxTensors, cache?: KvCache): Tensor {
     const a = `model.layers.${i}.self_attn.`;
+    const { bias: mask, cos: c, sin: s } = aux.layers?.[i] ?? aux;
     const bias = (name: string, size: number) => (biases.qkv ? p(a + name, [size]) : undefined);
     const q = linear(x, p(a + 'q_proj.weight', [nh * hd, H]), bias('q_proj.bias', nh * hd));
     const k = linear(x, p(a + 'k_proj.weight', [nkv * hd, H]), bias('k_proj.bias', nkv * hd));
     const v = linear(x, p(a + 'v_proj.weight', [nkv * hd, H]), bias('v_proj.bias', nkv * hd));
-    const cos = unsqueeze(aux.cos!, [1]);
-    const sin = unsqueeze(aux.sin!, [1]);
+    const cos = unsqueeze(c!, [1]);
+    const sin = unsqueeze(s!, [1]);
     const qh = rope(splitHeads(q, nh, hd), cos, sin);
     const [kh, vh] = withCache(cache, i, rope(splitHeads(k, nkv, hd), cos, sin), splitHeads(v, nkv, hd));
-    const out = attention(qh, kh, vh, aux.bias, 1 / Math.sqrt(hd));
+    const out = attention(qh, kh, vh, mask, 1 / Math.sqrt(hd));
     return linear(mergeHeads(out, nh, hd), p(a + 'o_proj.weight', [H, nh * hd]), biases.out ? p(a + 'o_proj.bias', [H]) : undefined);
   }
 
@@ -64,6 +64,15 @@ export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): Cau
     const up = linear(x, p(m + 'up_proj.weight', [I, H]));
     return linear(gatedActivation(cfg.activation, gate, up), p(m + 'down_proj.weight', [H, I]));
   }
+
+  return { selfAttention, mlp };
+}
+
+export function buildLlama(cfg: ModelConfig, p: Param, biases: LlamaBiases): CausalLM {
+  const H = cfg.hiddenSize;
+  const eps = cfg.normEps;
+  const embedTokens = () => p(EMBED_TOKENS, [cfg.vocabSize, H]);
+  const { selfAttention, mlp } = llamaBlocks(cfg, p, biases);
 
   return {
     embed: (ids) => gather(embedTokens(), ids, 0),

@@ -25,7 +25,8 @@ export function trainingActivationBytes(cfg: ModelConfig, batch: number, seq: nu
   const gated = architectureOf(cfg).gatedMlp;
   // GELU's derivative, or SwiGLU's two forward factors (vjp.ts): the only MLP-sized tensors the backward pass keeps.
   const mlp = (gated ? 2 : 1) * cfg.intermediateSize;
-  const perTokenLayer = 2 * H + H + 2 * kv + mlp + cfg.numHeads * seq;
+  const q = cfg.numHeads * cfg.headDim; // H, except where head_dim is set apart (Gemma)
+  const perTokenLayer = 2 * H + q + 2 * kv + mlp + cfg.numHeads * seq;
   const tokens = batch * seq;
   const layers = cfg.numLayers * tokens * perTokenLayer;
   const head = 2 * tokens * Math.min(cfg.vocabSize, VOCAB_CHUNK);

@@ -7,7 +7,7 @@ import type { ExportOptions } from '../graph/onnx.js';
 import type { WeightSource } from '../weights/files.js';
 import type { Engine, TensorData } from '../runtime/engine.js';
 import { parseRowView } from '../runtime/protocol.js';
-import { hardPositionLimit } from './architectures.js';
+import { hardPositionLimit, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
 import { architectureWeights, buildGraph, graphKey, prefixInput, VOCAB_CHUNK, type GraphKind } from './graphs.js';
 import { pastToPrefix, prefixToPast } from './prefix.js';
@@ -157,20 +157,22 @@ export class PretrainedModel {
     if (batch.labels) {
       checkRows(batch.labels, B, T, 'labels');
       for (const label of batch.labels.flat()) {
-        if (label !== IGNORE && (!Number.isInteger(label) || label < 0 || label >= this.config.vocabSize)) {
+        if (!Number.isInteger(label)) throw new ShapeError(`label ${label} is not an integer`, 'labels');
+        if (label !== IGNORE && (label < 0 || label >= this.config.vocabSize)) {
           throw new ShapeError(`label ${label} is outside the vocabulary [0, ${this.config.vocabSize}) and is not -100`, 'labels');
         }
       }
     }
     for (const row of batch.input_ids) {
       for (const id of row) {
-        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+        if (!Number.isInteger(id)) throw new ShapeError(`token id ${id} is not an integer`, 'input_ids');
+        if (id < 0 || id >= this.config.vocabSize) {
           throw new ShapeError(`token id ${id} is outside the vocabulary [0, ${this.config.vocabSize})`, 'input_ids');
         }
       }
     }
 
-    const H = this.config.hiddenSize;
+    const H = promptWidth(this.config);
     const prompts = opts.prompt === undefined ? null : Array.isArray(opts.prompt) ? opts.prompt : new Array(B).fill(opts.prompt);
     if (prompts && prompts.length !== B) throw new ShapeError(`expected ${B} per-row prompts, got ${prompts.length}`, 'prompt');
     const n = prompts ? prompts[0].length / H : 0;

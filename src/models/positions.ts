@@ -6,7 +6,7 @@
  * goldens compare logits at pad positions too.
  */
 import { architectureOf } from './architectures.js';
-import type { ModelConfig } from './config.js';
+import type { LayerAttention, ModelConfig } from './config.js';
 import type { TensorData } from '../runtime/protocol.js';
 
 /** torch.finfo(torch.float32).min, the value transformers writes into masked scores. */
@@ -19,6 +19,11 @@ export interface AuxRequest {
   queryStart: number;
   /** Position ids of the queries, [B][Sq] (RoPE and learned positions). */
   positions: number[][];
+  /**
+   * Rows of a mixed-task batch, each to come out as if generated alone: a sliding window then counts only the row's
+   * attended keys. Otherwise it counts slots, as transformers does: pads and virtual tokens use up window slots.
+   */
+  alone?: boolean;
 }
 
 /** ALiBi slopes as transformers' build_alibi_tensor computes them (non-power-of-2 head counts included). */
@@ -34,8 +39,11 @@ export function alibiSlopes(heads: number): number[] {
   return slopes;
 }
 
-/** [B, Hb, Sq, Sk] additive bias. */
-export function attentionBias(cfg: ModelConfig, req: AuxRequest): TensorData {
+/**
+ * [B, Hb, Sq, Sk] additive bias. With a sliding `window` W, query i also masks keys j <= i - W (it sees W keys, itself
+ * included), as transformers >= 4.42 does; a row left with no key gets the fp32 minimum everywhere (a uniform softmax).
+ */
+export function attentionBias(cfg: ModelConfig, req: AuxRequest, window: number | null = null): TensorData {
   const B = req.mask.length;
   const Sk = req.mask[0]?.length ?? 0;
   const Sq = Sk - req.queryStart;
@@ -50,13 +58,15 @@ export function attentionBias(cfg: ModelConfig, req: AuxRequest): TensorData {
     const alibiPos = new Array<number>(Sk);
     let seen = 0;
     for (let j = 0; j < Sk; j++) alibiPos[j] = mask[j] ? seen++ : 0;
+    // Where a key stands for the sliding window: its slot, or (rows standing alone) its rank among attended keys.
+    const slot = (j: number) => (req.alone ? alibiPos[j] : j);
     for (let h = 0; h < Hb; h++) {
       for (let qi = 0; qi < Sq; qi++) {
         const i = req.queryStart + qi;
         const row = ((b * Hb + h) * Sq + qi) * Sk;
         for (let j = 0; j < Sk; j++) {
           const future = j > i;
-          const pad = !mask[j];
+          const pad = !mask[j] || (window !== null && slot(i) - slot(j) >= window);
           let v: number;
           // 'sum' (GPT-2): a future pad gets both minima, i.e. -inf (see MaskCombination).
           if (combination === 'sum') v = (future ? FP32_MIN : 0) + (pad ? FP32_MIN : 0);
@@ -70,15 +80,40 @@ export function attentionBias(cfg: ModelConfig, req: AuxRequest): TensorData {
   return { dtype: 'float32', dims: [B, Hb, Sq, Sk], data: out };
 }
 
+/** The dims of each head that RoPE rotates: all of them, or the leading ones under partial rotary. */
+export function rotaryDim(cfg: ModelConfig): number {
+  return cfg.rotaryDim ?? cfg.headDim;
+}
+
+/**
+ * longrope's multiplier of cos and sin (Phi-3): the attention_factor given, else sqrt(1 + ln(factor) / ln(original))
+ * when the context was extended (factor > 1), else 1.
+ */
+function ropeAttentionFactor(cfg: ModelConfig, s: RopeSettings['scaling']): number {
+  if (s?.type !== 'longrope') return 1;
+  if (s.attentionFactor !== undefined) return s.attentionFactor;
+  const original = s.originalMaxPositionEmbeddings ?? cfg.maxPositions ?? 1;
+  return s.factor <= 1 ? 1 : Math.sqrt(1 + Math.log(s.factor) / Math.log(original));
+}
+
+/** A RoPE base and scaling: the config's, or a layer's own (LayerAttention.rope). */
+export type RopeSettings = NonNullable<LayerAttention['rope']>;
+
 /** inv_freq as transformers computes it in fp32, with rope_scaling applied. */
-export function ropeInvFreq(cfg: ModelConfig, seqLen: number): Float32Array {
-  const d = cfg.headDim;
-  let base = cfg.ropeTheta;
-  const s = cfg.ropeScaling;
+export function ropeInvFreq(cfg: ModelConfig, seqLen: number, rope: RopeSettings = configRope(cfg)): Float32Array {
+  const d = rotaryDim(cfg);
+  let base = rope.theta;
+  const s = rope.scaling;
   if (s?.type === 'dynamic' && cfg.maxPositions && seqLen > cfg.maxPositions) {
     base = base * ((s.factor * seqLen) / cfg.maxPositions - (s.factor - 1)) ** (d / (d - 2));
   }
   const inv = Float32Array.from({ length: d / 2 }, (_, i) => 1 / Math.fround(base ** Math.fround((2 * i) / d)));
+  if (s?.type === 'longrope') {
+    // The short factors while the sequence (max position + 1) fits the original context, the long ones beyond it.
+    const original = s.originalMaxPositionEmbeddings ?? cfg.maxPositions ?? Infinity;
+    const ext = seqLen > original ? s.longFactor! : s.shortFactor!;
+    for (let i = 0; i < inv.length; i++) inv[i] = 1 / Math.fround(Math.fround(ext[i]) * Math.fround(base ** Math.fround((2 * i) / d)));
+  }
   if (s?.type === 'llama3') {
     const old = s.originalMaxPositionEmbeddings ?? 8192;
     const low = s.lowFreqFactor ?? 1;
@@ -97,14 +132,19 @@ export function ropeInvFreq(cfg: ModelConfig, seqLen: number): Float32Array {
   return inv;
 }
 
-/** RoPE cos/sin tables [B, Sq, headDim] for the given positions (linear scaling divides the positions). */
-export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: TensorData; sin: TensorData } {
+/** RoPE cos/sin tables [B, Sq, rotary dims] for the given positions (linear scaling divides the positions). */
+export function ropeTables(
+  cfg: ModelConfig,
+  positions: number[][],
+  rope: RopeSettings = configRope(cfg),
+): { cos: TensorData; sin: TensorData } {
   const B = positions.length;
   const Sq = positions[0]?.length ?? 0;
-  const d = cfg.headDim;
+  const d = rotaryDim(cfg);
+  const factor = ropeAttentionFactor(cfg, rope.scaling);
   const maxPos = positions.reduce((m, row) => row.reduce((a, p) => Math.max(a, p), m), 0) + 1;
-  const inv = ropeInvFreq(cfg, maxPos);
-  const scale = cfg.ropeScaling?.type === 'linear' ? cfg.ropeScaling.factor : 1;
+  const inv = ropeInvFreq(cfg, maxPos, rope);
+  const scale = rope.scaling?.type === 'linear' ? rope.scaling.factor : 1;
   const cos = new Float32Array(B * Sq * d);
   const sin = new Float32Array(B * Sq * d);
   for (let b = 0; b < B; b++) {
@@ -113,8 +153,8 @@ export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: Tens
       const row = (b * Sq + t) * d;
       for (let i = 0; i < d / 2; i++) {
         const angle = Math.fround(pos * inv[i]);
-        cos[row + i] = cos[row + i + d / 2] = Math.cos(angle);
-        sin[row + i] = sin[row + i + d / 2] = Math.sin(angle);
+        cos[row + i] = cos[row + i + d / 2] = Math.fround(Math.cos(angle)) * factor;
+        sin[row + i] = sin[row + i + d / 2] = Math.fround(Math.sin(angle)) * factor;
       }
     }
   }
@@ -122,15 +162,39 @@ export function ropeTables(cfg: ModelConfig, positions: number[][]): { cos: Tens
   return { cos: { dtype: 'float32', dims, data: cos }, sin: { dtype: 'float32', dims, data: sin } };
 }
 
+function configRope(cfg: ModelConfig): RopeSettings {
+  return { theta: cfg.ropeTheta, scaling: cfg.ropeScaling };
+}
+
+/**
+ * Graph input names of each layer's attention bias and RoPE tables, for configs whose layers differ
+ * (ModelConfig.layers): `attn_bias` for full attention, `attn_bias.window<W>` per window; `rope_cos`/`rope_sin` for the
+ * config's RoPE, with a suffix for a layer's own base. Layers of one kind share an input.
+ */
+export function layerInputNames(cfg: ModelConfig): Array<{ bias: string; cos: string; sin: string }> | null {
+  return (
+    cfg.layers?.map(({ window, rope }) => {
+      const suffix = rope ? `.theta${rope.theta}${rope.scaling ? `.${rope.scaling.type}${rope.scaling.factor}` : ''}` : '';
+      return { bias: window === null ? 'attn_bias' : `attn_bias.window${window}`, cos: `rope_cos${suffix}`, sin: `rope_sin${suffix}` };
+    }) ?? null
+  );
+}
+
 /** The graph inputs an architecture needs besides ids and embeddings, keyed by graph input name. */
 export function auxFeeds(cfg: ModelConfig, req: AuxRequest): Record<string, TensorData> {
-  const feeds: Record<string, TensorData> = { attn_bias: attentionBias(cfg, req) };
-  const { positions } = architectureOf(cfg);
-  if (positions === 'rope') {
-    const { cos, sin } = ropeTables(cfg, req.positions);
-    feeds.rope_cos = cos;
-    feeds.rope_sin = sin;
-  }
+  const { positions, maskPositions } = architectureOf(cfg);
+  if (maskPositions) req = { ...req, positions: req.mask.map((row) => maskPositions(row).slice(req.queryStart)) };
+  const feeds: Record<string, TensorData> = {};
+  const layers = cfg.layers ?? [{ window: null }];
+  const names = layerInputNames(cfg) ?? [{ bias: 'attn_bias', cos: 'rope_cos', sin: 'rope_sin' }];
+  layers.forEach(({ window, rope }, i) => {
+    feeds[names[i].bias] ??= attentionBias(cfg, req, window);
+    if (positions === 'rope' && !feeds[names[i].cos]) {
+      const { cos, sin } = ropeTables(cfg, req.positions, rope);
+      feeds[names[i].cos] = cos;
+      feeds[names[i].sin] = sin;
+    }
+  });
   if (positions === 'learned') {
     const B = req.positions.length;
     const Sq = req.positions[0]?.length ?? 0;

@@ -1,11 +1,11 @@
 /** Reads and writes a PEFT adapter directory on disk (the format itself is in peft/adapter.ts). */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, serializeAdapterConfig, serializeAdapterWeights, type Adapter, type SavedTensor,
 } from '../peft/adapter.js';
 import type { AnyPeftConfig } from '../peft/methods.js';
-import { orMissing, readJson, writeFileAtomic } from '../hub/local.js';
+import { orFileSystemError, readFileCapped, readJson, writeFileAtomic } from '../hub/local.js';
 import { locateFiles } from '../hub/model-files.js';
 import type { HubOptions } from '../hub/settings.js';
 
@@ -17,7 +17,8 @@ export function locateAdapter(pathOrId: string, opts: HubOptions = {}): Promise<
 export async function loadAdapter(dir: string): Promise<Adapter> {
   const config = await readJson(join(dir, ADAPTER_CONFIG));
   const path = join(dir, ADAPTER_WEIGHTS);
-  const bytes = await orMissing(path, () => readFile(path));
+  // 256 MiB is a prompt of 8192 virtual tokens of width 8192: far past any real one, and it bounds what a wrong file costs.
+  const bytes = await readFileCapped(path, 256 * 2 ** 20);
   return parseAdapter(config, bytes, dir);
 }
 
@@ -28,7 +29,7 @@ export async function loadAdapter(dir: string): Promise<Adapter> {
  */
 export async function saveAdapter(dir: string, config: AnyPeftConfig, saved: Float32Array | SavedTensor[]): Promise<void> {
   const weights = serializeAdapterWeights(config, saved);
-  await mkdir(dir, { recursive: true });
+  await orFileSystemError(dir, () => mkdir(dir, { recursive: true }));
   await writeFileAtomic(join(dir, ADAPTER_WEIGHTS), weights);
   await writeFileAtomic(join(dir, ADAPTER_CONFIG), serializeAdapterConfig(config));
 }

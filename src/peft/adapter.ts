@@ -12,8 +12,9 @@
  *     `prompt_embeddings` [n, token_dim], the shared, unscaled table.
  */
 import { FormatError, MissingError, ShapeError, UnsupportedError } from '../errors.js';
+import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
-import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
+import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safetensors.js';
 import { PROMPT_TUNING_INITS, type PromptTuningConfig, type PromptTuningInit } from './config.js';
 import {
   ENCODER_TYPES, FLOAT_CONFIG_KEYS, MULTITASK_INITS, PEFT_TYPES, type AnyPeftConfig, type EncoderType, type MultitaskInit, type PeftType,
@@ -71,7 +72,11 @@ export function parseAdapter(configJson: unknown, weights: Uint8Array, dir: stri
     throw new ShapeError(`token_dim is ${config.token_dim} but prompt_embeddings has shape [${entry.shape}]`, configPath);
   }
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const name of file.names()) tensors.set(name, { shape: file.entry(name).shape, data: Float32Array.from(file.float32(name)) });
+  for (const name of file.names()) {
+    const data = Float32Array.from(file.float32(name));
+    checkFinite(name, data, 'not a usable adapter', weightsPath);
+    tensors.set(name, { shape: file.entry(name).shape, data });
+  }
   if (peftType === 'MULTITASK_PROMPT_TUNING') {
     for (const name of ['prefix_task_cols', 'prefix_task_rows']) if (!tensors.has(name)) throw new MissingError(`has no tensor "${name}"`, weightsPath);
   }
@@ -79,15 +84,17 @@ export function parseAdapter(configJson: unknown, weights: Uint8Array, dir: stri
 }
 
 /**
- * An adapter made for another model cannot run on this one: a prompt must be as wide as the hidden size; a prefix
+ * An adapter made for another model cannot run on this one: a prompt must be as wide as the prompt width; a prefix
  * needs the model's layers and, per layer, every KV head's keys and values (PEFT >= 0.12's dims on grouped-query
  * models; PEFT 0.10's defaults size the prefix by the query heads there, which no version can run).
  */
 export function checkAdapterFits(adapter: Adapter, model: ModelConfig, dir: string): void {
   const path = `${dir}/${ADAPTER_CONFIG}`;
   if (adapter.peftType !== 'PREFIX_TUNING') {
-    if (adapter.tokenDim !== model.hiddenSize) {
-      throw new ShapeError(`token_dim is ${adapter.tokenDim} but the model's hidden size is ${model.hiddenSize} (adapter made for another model?)`, path);
+    const width = promptWidth(model);
+    if (adapter.tokenDim !== width) {
+      const what = width === model.hiddenSize ? 'hidden size' : 'prompt width';
+      throw new ShapeError(`token_dim is ${adapter.tokenDim} but the model's ${what} is ${width} (adapter made for another model?)`, path);
     }
     return;
   }
@@ -150,6 +157,7 @@ export function adapterConfigOf(adapter: Adapter, dir: string): AnyPeftConfig {
     revision: read.string('revision'),
     inference_mode: true,
     auto_mapping: read.object('auto_mapping'),
+    ...(Object.hasOwn(adapter.config, 'modules_to_save') ? { modules_to_save: read.optional<string[]>('modules_to_save', Array.isArray, 'a list') } : {}),
   };
   const promptTuning = () => {
     const isInit = (v: unknown) => PROMPT_TUNING_INITS.includes(v as PromptTuningInit);

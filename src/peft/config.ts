@@ -3,9 +3,13 @@
  * PEFT's snake_case field names so the object is the adapter_config.json content as is.
  */
 import { OptionError } from '../errors.js';
+import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 
-/** SAMPLE_VOCAB is newer than PEFT 0.10, which loads such a config but only knows RANDOM and TEXT for training. */
+/**
+ * How a new soft prompt starts: N(0, 1), embeddings of the init text's tokens, or rows of random vocabulary tokens.
+ * SAMPLE_VOCAB is newer than PEFT 0.10, which loads such a config but only knows RANDOM and TEXT for training.
+ */
 export type PromptTuningInit = 'RANDOM' | 'TEXT' | 'SAMPLE_VOCAB';
 export const PROMPT_TUNING_INITS: readonly PromptTuningInit[] = ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'];
 
@@ -28,11 +32,16 @@ export interface PromptTuningConfig {
   /** false while training; the saved file always says true. */
   inference_mode: boolean;
   auto_mapping: Record<string, unknown> | null;
+  /** Written by PEFT >= 0.11 (null for prompt tuning); kept when a loaded adapter has it, so it saves back unchanged. */
+  modules_to_save?: string[] | null;
 }
 
+/** PEFT's PromptTuningConfig fields that a user sets. */
 export interface PromptTuningOptions {
   num_virtual_tokens: number;
+  /** Default RANDOM. */
   prompt_tuning_init?: PromptTuningInit;
+  /** Required with TEXT init. */
   prompt_tuning_init_text?: string | null;
   /** Defaults to the base model for TEXT init: PEFT refuses to load a TEXT config without it. */
   tokenizer_name_or_path?: string | null;
@@ -91,5 +100,5 @@ export function promptTuningConfig(opts: PromptTuningOptions, model: ModelConfig
 
 /** The model-dependent fields, as get_peft_model fills them in. */
 export function withModelDims(fields: PromptTuningFields, model: ModelConfig): PromptTuningConfig {
-  return { ...fields, token_dim: model.hiddenSize, num_attention_heads: model.numHeads, num_layers: model.numLayers };
+  return { ...fields, token_dim: promptWidth(model), num_attention_heads: model.numHeads, num_layers: model.numLayers };
 }

@@ -1,12 +1,13 @@
 /**
  * The initial soft prompt, as PEFT's PromptEmbedding builds it: RANDOM = N(0, 1) (torch nn.Embedding's default),
  * SAMPLE_VOCAB = embedding rows at ids drawn uniformly from the whole table, TEXT = embedding rows of the init text's
- * token ids (special tokens included), repeated and truncated to num_virtual_tokens. Rows are raw input-embedding
- * rows: BLOOM's embedding LayerNorm is applied later, in the forward pass, to prompt and tokens alike.
+ * token ids (special tokens included), repeated and truncated to num_virtual_tokens. Rows are what the input embedding
+ * module returns: raw table rows, except where the module scales them itself (Architecture.embeddingModuleScale);
+ * BLOOM's embedding LayerNorm and Gemma's sqrt(H) are applied later, in the forward pass, to prompt and tokens alike.
  */
 import { Generator } from '../random.js';
 import { OptionError, ShapeError } from '../errors.js';
-import { architectureOf } from '../models/architectures.js';
+import { architectureOf, promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import type { PretrainedModel } from '../models/model.js';
 import type { PromptTuningConfig } from './config.js';
@@ -61,10 +62,15 @@ export function inputEmbeddingName(cfg: ModelConfig): string {
   return architectureOf(cfg).embeddingWeight;
 }
 
-/** Reads rows of `model`'s input embedding table as float32 (converting fp16/bf16 checkpoints). */
+/**
+ * Rows of `model`'s input embeddings as float32 (converting fp16/bf16 checkpoints), as its embedding module returns
+ * them (scaled in fp32 where the module scales).
+ */
 export function embeddingRows(model: PretrainedModel): EmbeddingRows {
-  const { vocabSize, hiddenSize: H } = model.config;
+  const { vocabSize } = model.config;
+  const H = promptWidth(model.config);
   const name = model.resolveWeight(inputEmbeddingName(model.config), [vocabSize, H]);
+  const scale = architectureOf(model.config).embeddingModuleScale?.(model.config) ?? 1;
   return (ids) => {
     const table = model.weights.float32(name);
     const out = new Float32Array(ids.length * H);
@@ -74,6 +80,7 @@ export function embeddingRows(model: PretrainedModel): EmbeddingRows {
       }
       out.set(table.subarray(id * H, (id + 1) * H), i * H);
     });
+    if (scale !== 1) for (let i = 0; i < out.length; i++) out[i] = Math.fround(out[i] * scale);
     return out;
   };
 }

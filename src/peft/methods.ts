@@ -6,6 +6,7 @@
  * (token_dim = kv heads × head dim, num_attention_heads = kv heads; huggingface/peft#1901).
  */
 import { OptionError } from '../errors.js';
+import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import { promptTuningFields, type PromptTuningConfig, type PromptTuningOptions } from './config.js';
 
@@ -21,6 +22,8 @@ interface PromptLearningFields {
   revision: string | null;
   inference_mode: boolean;
   auto_mapping: Record<string, unknown> | null;
+  /** Written by PEFT >= 0.11 (null for prompt learning); kept when a loaded adapter has it, so it saves back unchanged. */
+  modules_to_save?: string[] | null;
 }
 
 /** P-tuning's encoder: three Linear layers with ReLUs, or a bidirectional LSTM and a two-layer head. */
@@ -68,7 +71,7 @@ export const PEFT_TYPES: readonly PeftType[] = ['PROMPT_TUNING', 'P_TUNING', 'PR
 export interface PromptEncoderOptions {
   num_virtual_tokens: number;
   encoder_reparameterization_type?: EncoderType;
-  /** Default: the model's hidden size (PEFT fills in token_dim). */
+  /** Default: token_dim, the model's prompt width (its hidden size but on OPT-like models). */
   encoder_hidden_size?: number | null;
   encoder_num_layers?: number;
   encoder_dropout?: number;
@@ -118,9 +121,9 @@ export function promptEncoderConfig(o: PromptEncoderOptions, model: ModelConfig,
   if (dropout !== 0) throw new OptionError(`is ${dropout}; softprompt trains without dropout (expected 0)`, 'encoder_dropout');
   return {
     peft_type: 'P_TUNING',
-    ...common(o.num_virtual_tokens, base, o.revision, model.hiddenSize, model.numHeads, model.numLayers),
+    ...common(o.num_virtual_tokens, base, o.revision, promptWidth(model), model.numHeads, model.numLayers),
     encoder_reparameterization_type: type,
-    encoder_hidden_size: count(o.encoder_hidden_size ?? model.hiddenSize, 'encoder_hidden_size'),
+    encoder_hidden_size: count(o.encoder_hidden_size ?? promptWidth(model), 'encoder_hidden_size'),
     encoder_num_layers: count(o.encoder_num_layers ?? 2, 'encoder_num_layers'),
     encoder_dropout: dropout,
   };
@@ -151,7 +154,7 @@ export function multitaskPromptTuningConfig(o: MultitaskPromptTuningOptions, mod
     ...fields,
     peft_type: 'MULTITASK_PROMPT_TUNING',
     prompt_tuning_init: init,
-    token_dim: model.hiddenSize,
+    token_dim: promptWidth(model),
     num_attention_heads: model.numHeads,
     num_layers: model.numLayers,
     prompt_tuning_init_task: count(o.prompt_tuning_init_task ?? 0, 'prompt_tuning_init_task', 0),

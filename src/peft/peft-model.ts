@@ -10,12 +10,14 @@
  * parameter, and a run resumes from those.
  */
 import { join } from 'node:path';
+import { Fingerprint } from '../random.js';
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { loadAdapter, saveAdapter } from './adapter-files.js';
+import { promptWidth, trainingPositionLimit } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import type { ForwardBatch, ForwardOptions, ForwardResult, PretrainedModel } from '../models/model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
-import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
+import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safetensors.js';
 import { adapterConfigOf, adapterFiles, checkAdapterFits, parseAdapterFiles, type Adapter, type SavedTensor } from './adapter.js';
 import { encode, encoderGrad, encoderOf, initParameters, parameterCount, parameterViews, type Encoder } from './encoders.js';
 import { embeddingRows, initPrompt } from './init.js';
@@ -214,8 +216,13 @@ export class PeftModel {
     if (!holdsParameters(encoder)) {
       const bytes = files[ENCODER_CHECKPOINT];
       if (!bytes) throw new MissingError(`has no ${ENCODER_CHECKPOINT} (the encoder's weights)`, where);
-      const file = Safetensors.parse(bytes, `${where}/${ENCODER_CHECKPOINT}`);
-      return concatParameters(encoder, (key) => file.float32(key));
+      const path = `${where}/${ENCODER_CHECKPOINT}`;
+      const file = Safetensors.parse(bytes, path);
+      return concatParameters(encoder, (key) => {
+        const data = file.float32(key);
+        checkFinite(key, data, 'not a usable checkpoint', path);
+        return data;
+      });
     }
     return parametersOf(encoder, parseAdapterFiles(files, where));
   }
@@ -248,6 +255,27 @@ export class PeftModel {
     this.baseParameters ??= countBaseParameters(this.model.config);
     const n = this.adapters.get(this.active)!.config.num_virtual_tokens;
     return weightBytes(this.baseParameters) + trainingActivationBytes(this.model.config, batch, seq + n);
+  }
+
+  /** The base model's config and the active adapter's config (without where the model was loaded from). */
+  fingerprint(): { model: string; adapter_config: string } {
+    const { base_model_name_or_path: _base, inference_mode: _mode, ...config } = this.adapterConfig();
+    return {
+      model: new Fingerprint().string(stableJson(this.model.config.raw)).digest(),
+      adapter_config: new Fingerprint().string(stableJson(config)).digest(),
+    };
+  }
+
+  /** The active adapter's virtual tokens (prompt or prefix) plus `tokens` real ones must fit the model's positions. */
+  checkSequenceLength(tokens: number): void {
+    const limit = trainingPositionLimit(this.model.config);
+    const n = this.adapters.get(this.active)!.config.num_virtual_tokens;
+    if (limit !== null && n + tokens > limit.max) {
+      throw new ShapeError(
+        `an example of ${tokens} tokens plus ${n} virtual tokens takes ${n + tokens} positions, beyond the model's ${limit.key} ${limit.max} (truncate examples with max_length <= ${limit.max - n})`,
+        'train_dataset',
+      );
+    }
   }
 
   /**
@@ -331,10 +359,29 @@ function checkName(name: string): void {
 }
 
 function checkFits(config: AnyPeftConfig, model: ModelConfig): void {
-  const want = config.peft_type === 'PREFIX_TUNING' ? prefixTokenDim(model) : model.hiddenSize;
-  const what = config.peft_type === 'PREFIX_TUNING' ? "KV heads × head size" : 'hidden size';
-  if (config.token_dim !== want) throw new ShapeError(`is ${config.token_dim} but the model's ${what} is ${want}`, 'token_dim');
-  if (config.peft_type === 'PREFIX_TUNING' && config.num_layers !== model.numLayers) {
-    throw new ShapeError(`is ${config.num_layers} but the model has ${model.numLayers} layers`, 'num_layers');
+  if (config.peft_type === 'PREFIX_TUNING') {
+    const want = prefixTokenDim(model);
+    if (config.token_dim !== want) throw new ShapeError(`is ${config.token_dim} but the model's KV heads × head size is ${want}`, 'token_dim');
+    if (config.num_layers !== model.numLayers) throw new ShapeError(`is ${config.num_layers} but the model has ${model.numLayers} layers`, 'num_layers');
+  } else {
+    const width = promptWidth(model);
+    if (config.token_dim !== width) {
+      throw new ShapeError(`is ${config.token_dim} but the model's ${width === model.hiddenSize ? 'hidden size' : 'prompt width'} is ${width}`, 'token_dim');
+    }
   }
+  // The prompt (or prefix) takes positions too: it must leave room for at least one real token.
+  const limit = trainingPositionLimit(model);
+  if (limit !== null && config.num_virtual_tokens >= limit.max) {
+    throw new ShapeError(`is ${config.num_virtual_tokens}, leaving no room for tokens within the model's ${limit.key} ${limit.max}`, 'num_virtual_tokens');
+  }
+}
+
+/** JSON with object keys sorted, so equal configs give equal text whatever order their keys were read in. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }

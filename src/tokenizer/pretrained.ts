@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { MissingError } from '../errors.js';
-import { exists, readObject, readOptionalObject } from '../hub/local.js';
+import { exists, MAX_TOKENIZER_BYTES, readObject, readOptionalObject } from '../hub/local.js';
 import { locateModel } from '../hub/model-files.js';
 import type { HubOptions } from '../hub/settings.js';
 import { TextTokenizer } from './tokenizer.js';
@@ -17,7 +17,7 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
       path,
     );
   }
-  const tokenizerJson = await readObject(path);
+  const tokenizerJson = await readObject(path, MAX_TOKENIZER_BYTES);
   // transformers lets tokenizer_config.json win over special_tokens_map.json.
   const specialTokensMap = await readOptionalObject(join(dir, 'special_tokens_map.json'));
   const tokenizerConfig = await readOptionalObject(join(dir, 'tokenizer_config.json'));

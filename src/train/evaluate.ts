@@ -1,10 +1,10 @@
 /** Held-out loss as HF's evaluate() reports it: each batch's mean token loss, averaged over examples. */
-import type { Collator } from '../data/collator.js';
+import type { Collator, Example } from '../data/collator.js';
 import type { TrainableModel } from './trainable.js';
 
 export async function heldOutLoss(
   model: Pick<TrainableModel, 'forward'>,
-  examples: number[][],
+  examples: Example[],
   collator: Collator,
   batchSize = 8,
   /** Multitask prompt tuning: each example's task id. */

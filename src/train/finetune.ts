@@ -8,12 +8,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MissingError, ShapeError } from '../errors.js';
-import { writeFileAtomic } from '../hub/local.js';
+import { orFileSystemError, writeFileAtomic } from '../hub/local.js';
 import type { ModelConfig } from '../models/config.js';
+import { trainingPositionLimit } from '../models/architectures.js';
 import { PretrainedModel, type ForwardBatch, type ForwardResult } from '../models/model.js';
 import type { Engine } from '../runtime/engine.js';
 import { flatWeights, type FlatWeights } from '../weights/memory.js';
-import { Safetensors, serializeSafetensors } from '../weights/safetensors.js';
+import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safetensors.js';
 import type { TrainableModel, TrainForwardOptions } from './trainable.js';
 
 const CONFIG = 'config.json';
@@ -70,6 +71,13 @@ export class FullFineTuning implements TrainableModel {
     return { logits: out.logits, loss: out.loss, grad };
   }
 
+  checkSequenceLength(tokens: number): void {
+    const limit = trainingPositionLimit(this.model.config);
+    if (limit !== null && tokens > limit.max) {
+      throw new ShapeError(`an example of ${tokens} tokens is beyond the model's ${limit.key} ${limit.max} (truncate examples with max_length)`, 'train_dataset');
+    }
+  }
+
   /** The checkpoint as Hugging Face lays it out: config.json and model.safetensors (F32 or F16). */
   checkpointFiles(dtype: 'F32' | 'F16' = 'F32'): Record<string, Uint8Array | string> {
     const tensors = this.weights.layout.map(({ name, shape }) => ({ name, shape, data: this.weights.float32(name), dtype }));
@@ -90,13 +98,15 @@ export class FullFineTuning implements TrainableModel {
     for (const { name, shape, offset } of this.weights.layout) {
       const saved = file.entry(name).shape;
       if (saved.join() !== shape.join()) throw new ShapeError(`${name} has shape [${saved}]; this model's is [${shape}]`, path);
-      flat.set(file.float32(name), offset);
+      const data = file.float32(name);
+      checkFinite(name, data, 'not a usable checkpoint', path);
+      flat.set(data, offset);
     }
     return flat;
   }
 
   async savePretrained(dir: string, dtype: 'F32' | 'F16' = 'F32'): Promise<void> {
-    await mkdir(dir, { recursive: true });
+    await orFileSystemError(dir, () => mkdir(dir, { recursive: true }));
     for (const [name, data] of Object.entries(this.checkpointFiles(dtype))) await writeFileAtomic(join(dir, name), data);
   }
 }

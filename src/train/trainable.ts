@@ -19,4 +19,8 @@ export interface TrainableModel {
   parametersFrom(files: Record<string, Uint8Array>, where: string): Float32Array;
   /** Estimated bytes of a training step on `batch` rows of `seq` tokens (weights included), for max_memory. */
   stepBytes?(batch: number, seq: number): number;
+  /** Fingerprints of the model and the adapter config it trains, recorded in checkpoints so a resume can match them. */
+  fingerprint?(): { model?: string; adapter_config?: string };
+  /** Throws a ShapeError when an example of `tokens` tokens cannot be trained on (its positions exceed the model's). */
+  checkSequenceLength?(tokens: number): void;
 }

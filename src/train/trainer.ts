@@ -6,21 +6,25 @@
  *   gradient are the mean over its micro-batches; the accumulation counter runs across epochs as in 4.40, and an epoch
  *   shorter than one accumulation ends with a step;
  * - a step: clip the gradient norm (max_grad_norm), AdamW at the scheduled lr, then advance the schedule;
- * - logging every logging_steps: mean step loss since the last log (a NaN/inf loss counts as that mean, HF's
- *   logging_nan_inf_filter), grad_norm before clipping, the lr of the next step, plus tokens/s;
+ * - a NaN/inf loss, gradient norm or updated parameter stops the run with a DivergenceError (where HF would filter the
+ *   loss with logging_nan_inf_filter and go on training NaNs): that step is never checkpointed, so the last
+ *   checkpoint written is the last good one;
+ * - logging every logging_steps: mean step loss since the last log, grad_norm before clipping, the lr of the next
+ *   step, plus tokens/s;
  * - evaluation: eval_loss is the mean over examples of their batch's loss (HF repeats each batch loss per example),
  *   eval_perplexity = exp(eval_loss) as run_clm.py reports it;
  * - train_loss in the summary: the sum of step losses / global_step.
  */
-import { FormatError, ShapeError } from '../errors.js';
-import type { Collator } from '../data/collator.js';
+import { DivergenceError, FormatError, OptionError, ShapeError } from '../errors.js';
+import { Fingerprint } from '../random.js';
+import { exampleIds, type Collator, type Example } from '../data/collator.js';
 import { Generator } from '../random.js';
 import { AdamW, clipGradNorm, gradNorm } from './adamw.js';
 import { trainingArguments, type TrainingArguments } from './args.js';
 import { findExecutableBatchSize } from './batch-size.js';
 import {
   checkpointFiles, checkpointName, lastCheckpoint, parseCheckpoint, OPTIMIZER,
-  type Checkpoint, type CheckpointStore, type LogEntry, type TrainerState,
+  type Checkpoint, type CheckpointStore, type LogEntry, type RunFingerprint, type TrainerState,
 } from './checkpoint.js';
 import { heldOutLoss } from './evaluate.js';
 import { lrLambda, warmupSteps } from './schedule.js';
@@ -46,9 +50,9 @@ export interface TrainerOptions {
   /** A PeftModel (its active prompt is trained in place) or a FullFineTuning (every weight). */
   model: TrainableModel;
   args?: Partial<TrainingArguments>;
-  /** Token ids per example (already truncated to max_length). */
-  train_dataset: number[][];
-  eval_dataset?: number[][];
+  /** Token ids per example (already truncated to max_length), with a completion_mask for completion-only loss. */
+  train_dataset: Example[];
+  eval_dataset?: Example[];
   /** Multitask prompt tuning: each training example's task id (the batches' `task_ids`). */
   train_task_ids?: number[];
   eval_task_ids?: number[];
@@ -109,6 +113,8 @@ export class Trainer {
   state: TrainerState | null = null;
   private readonly now: () => number;
   private lastCheckpointSaved: string | null = null;
+  /** The checkpoint this run resumed from, the last good one until the run saves another. */
+  private resumedFrom: string | null = null;
   private lastEval: { step: number; metrics: Record<string, number> } | null = null;
 
   constructor(private readonly opts: TrainerOptions) {
@@ -119,9 +125,31 @@ export class Trainer {
     for (const [ids, data, field] of [[opts.train_task_ids, opts.train_dataset, 'train_task_ids'], [opts.eval_task_ids, opts.eval_dataset, 'eval_task_ids']] as const) {
       if (ids && ids.length !== data?.length) throw new ShapeError(`has ${ids.length} task ids for ${data?.length ?? 0} examples; expected one per example`, field);
     }
+    this.checkSizes();
+  }
+
+  /**
+   * Before any allocation: the longest example (with the prompt) must fit the model's positions, and one row of it a
+   * step within max_memory, so an oversized example is a clear error instead of a RangeError or a length^2 bias.
+   */
+  private checkSizes(): void {
+    const { model, train_dataset, eval_dataset } = this.opts;
+    let longest = 0;
+    for (const e of [...train_dataset, ...(eval_dataset ?? [])]) longest = Math.max(longest, exampleIds(e).length);
+    model.checkSequenceLength?.(longest);
+    const budget = this.args.max_memory;
+    const bytes = model.stepBytes?.call(model, 1, longest);
+    if (budget !== undefined && bytes !== undefined && bytes > budget) {
+      const gb = (x: number) => `${(x / 1e9).toFixed(2)} GB`;
+      throw new ShapeError(
+        `the longest example (${longest} tokens) needs about ${gb(bytes)} for one training step, more than max_memory ${gb(budget)} (truncate examples with max_length)`,
+        'train_dataset',
+      );
+    }
   }
 
   async train(train: TrainOptions = {}): Promise<TrainOutput> {
+    if (this.args.save_strategy !== 'no') await this.opts.checkpoints?.prepare?.();
     const resume = await this.loadResume(train.resume_from_checkpoint);
     const parameters = this.opts.model.parameters();
     const initial = Float32Array.from(parameters);
@@ -144,7 +172,7 @@ export class Trainer {
     const { max_memory } = this.args;
     const estimate = this.opts.model.stepBytes;
     if (max_memory === undefined || !estimate) return start;
-    const seq = Math.max(...this.opts.train_dataset.map((e) => e.length));
+    const seq = Math.max(...this.opts.train_dataset.map((e) => exampleIds(e).length));
     const bytes = (batch: number) => estimate.call(this.opts.model, batch, seq);
     const chosen = batchSizeForBudget(start, (batch) => bytes(batch) <= max_memory);
     if (chosen < start) {
@@ -161,15 +189,49 @@ export class Trainer {
     if (!store) throw new ShapeError('resuming needs a checkpoint store', 'resume_from_checkpoint');
     const name = from === true ? lastCheckpoint(await store.list()) : from;
     if (name === null) return null;
+    this.resumedFrom = name;
     const where = store.describe(name);
     const files = await store.read(name);
     const checkpoint = parseCheckpoint(files, where);
+    this.checkSameRun(checkpoint.state.run, where);
     const parameters = this.opts.model.parametersFrom(files, where);
     const size = this.opts.model.parameters().length;
     if (parameters.length !== size) throw new ShapeError(`holds ${parameters.length} parameters; this run trains ${size}`, where);
     const moments = checkpoint.optimizer.exp_avg.length;
     if (moments !== size) throw new FormatError(`holds moments for ${moments} parameters; this run trains ${size}`, `${where}/${OPTIMIZER}`);
     return { ...checkpoint, parameters };
+  }
+
+  /** What this run trains, for its checkpoints: the model's fingerprints and the training data's. */
+  private runFingerprint(): RunFingerprint {
+    const data = new Fingerprint();
+    for (const example of this.opts.train_dataset) {
+      const ids = exampleIds(example);
+      data.number(ids.length);
+      for (const id of ids) data.number(id);
+      // Which tokens carry the loss is part of the data too.
+      if (!Array.isArray(example)) for (const m of example.completion_mask) data.number(m);
+    }
+    // And so is each example's task (multitask prompt tuning).
+    if (this.opts.train_task_ids) {
+      data.string('task_ids');
+      for (const t of this.opts.train_task_ids) data.number(t);
+    }
+    return { ...this.opts.model.fingerprint?.(), data: data.digest() };
+  }
+
+  /** A checkpoint from a run on another model, adapter config or data is refused, naming which differs. */
+  private checkSameRun(saved: RunFingerprint | undefined, where: string): void {
+    if (!saved) return;
+    const current = this.runFingerprint();
+    const names = { model: "model (its config.json)", adapter_config: 'adapter config', data: 'training data' } as const;
+    const differ = (Object.keys(names) as Array<keyof RunFingerprint>).filter((k) => saved[k] !== undefined && current[k] !== undefined && saved[k] !== current[k]);
+    if (differ.length > 0) {
+      throw new OptionError(
+        `was written by a run with a different ${differ.map((k) => names[k]).join(', ')}; resume with the same ones, or train into another output_dir`,
+        where,
+      );
+    }
   }
 
   private async innerLoop(batchSize: number, resume: Resume | null, signal?: AbortSignal): Promise<TrainOutput> {
@@ -201,11 +263,12 @@ export class Trainer {
       logging_steps: every(args.logging_steps), eval_steps: every(args.eval_steps ?? args.logging_steps),
       save_steps: every(args.save_steps), log_history: [], epoch_index: 0, micro_batches_in_epoch: 0,
       total_micro_batches: 0, rng_state: generator.state(), total_loss: 0, loss_since_log: 0, last_logged_step: 0,
+      run: this.runFingerprint(),
     };
     if (resume) {
       parameters.set(resume.parameters);
       optimizer.state = structuredClone(resume.optimizer);
-      Object.assign(state, structuredClone(resume.state), { max_steps: maxSteps, num_train_epochs: numEpochs, train_batch_size: batchSize });
+      Object.assign(state, structuredClone(resume.state), { max_steps: maxSteps, num_train_epochs: numEpochs, train_batch_size: batchSize, run: state.run });
       generator = Generator.fromState(state.rng_state);
     }
     this.state = state;
@@ -240,10 +303,11 @@ export class Trainer {
   }
 
   /** One micro-batch: its gradient / gradient_accumulation_steps joins the step's, its loss waits for the step. */
-  private async accumulate(run: Run, examples: number[][], taskIds?: number[]): Promise<void> {
+  private async accumulate(run: Run, examples: Example[], taskIds?: number[]): Promise<void> {
     const batch = this.opts.data_collator(examples);
     if (taskIds) batch.task_ids = taskIds;
     const out = await this.opts.model.forward(batch, { grad: true, logits: false });
+    if (!Number.isFinite(out.loss)) throw this.diverged(run, `the loss is ${out.loss}`);
     addMicroBatchGrad(run.grad, out.grad as Float32Array, this.args.gradient_accumulation_steps);
     run.losses.push(out.loss!);
     const tokens = (batch.attention_mask ?? batch.input_ids.map((row) => row.map(() => 1))).flat().reduce((a, b) => a + b, 0);
@@ -256,7 +320,10 @@ export class Trainer {
     const { args } = this;
     const { state } = run;
     const norm = args.max_grad_norm > 0 ? clipGradNorm(run.grad, args.max_grad_norm) : gradNorm(run.grad);
+    if (!Number.isFinite(norm)) throw this.diverged(run, `the gradient norm is ${norm}`);
     run.optimizer.step(run.parameters, run.grad, args.learning_rate * run.schedule(state.global_step));
+    const bad = firstNonFinite(run.parameters);
+    if (bad >= 0) throw this.diverged(run, `the update made parameter ${bad} ${run.parameters[bad]} (not finite)`);
     run.grad.fill(0);
     const losses = run.losses.splice(0);
     Object.assign(state, position, {
@@ -290,6 +357,18 @@ export class Trainer {
     run.lastLogTime = now;
   }
 
+  /** The error that stops a diverged run: which step, what went non-finite, and where the last good state is. */
+  private diverged(run: Run, what: string): DivergenceError {
+    const last = this.lastCheckpointSaved ?? this.resumedFrom;
+    const kept = last && this.opts.checkpoints
+      ? `the last good checkpoint is ${this.opts.checkpoints.describe(last)}`
+      : 'no checkpoint was written';
+    return new DivergenceError(
+      `${what}: training diverged (try a lower learning_rate, or max_grad_norm > 0); nothing of this step was saved, ${kept}`,
+      `step ${run.state.global_step + 1}`,
+    );
+  }
+
   /** The unfinished step's micro-batches are dropped: the state and checkpoint describe the last finished step. */
   private async endInterrupted(run: Run): Promise<TrainOutput> {
     const { state } = run;
@@ -306,11 +385,13 @@ export class Trainer {
       ? run.maxSteps * run.batchSize * args.gradient_accumulation_steps
       : opts.train_dataset.length * args.num_train_epochs;
     const training_loss = trainingLoss(state);
+    // A resumed run that had already finished takes no step in ~0 s: its rates are 0, not 0/0.
+    const rate = (count: number) => (count > 0 && runtime > 0 ? count / runtime : 0);
     const metrics: Record<string, number> = {
       train_runtime: runtime,
-      train_samples_per_second: samples / runtime,
-      train_steps_per_second: state.global_step / runtime,
-      train_tokens_per_second: run.tokensTotal / runtime,
+      train_samples_per_second: rate(samples),
+      train_steps_per_second: rate(state.global_step),
+      train_tokens_per_second: rate(run.tokensTotal),
       train_loss: training_loss,
       epoch: state.epoch,
     };
@@ -355,4 +436,10 @@ export class Trainer {
     this.lastCheckpointSaved = name;
     this.opts.callbacks?.on_save?.(name);
   }
+}
+
+/** The index of the first NaN or infinite value, or -1. */
+function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (values[i] - values[i] !== 0) return i;
+  return -1;
 }

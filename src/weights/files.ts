@@ -8,7 +8,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FormatError, MissingError } from '../errors.js';
 import { exists, orMissing, readWeightMap } from '../hub/local.js';
-import { Safetensors } from './safetensors.js';
+import { Safetensors, checkFinite } from './safetensors.js';
 
 /** Model weights by tensor name, whether they come from one file or several shards. */
 export interface WeightSource {
@@ -70,7 +70,13 @@ function weightSource(byName: Map<string, Safetensors>, dir: string): WeightSour
     names: () => [...byName.keys()],
     has: (name) => byName.has(name),
     shape: (name) => [...file(name).entry(name).shape],
-    float32: (name) => file(name).float32(name),
+    // Checked as each tensor is read (once, when it is bound), so a NaN weight is named instead of decoding token 0.
+    float32: (name) => {
+      const f = file(name);
+      const data = f.float32(name);
+      checkFinite(name, data, 'unusable weights', f.source);
+      return data;
+    },
     source: (name) => file(name).source,
     freshArrays: [...byName.values()].every((f) => f.freshReads),
   };
