@@ -2,8 +2,9 @@
  * `softprompt train`: prompt tuning (or, with --peft_type, P-tuning, prefix or multitask prompt tuning) as the PEFT +
  * transformers Trainer recipe does it. Flags carry the names of TrainingArguments and the PEFT config with their
  * defaults; the dataset is a local CSV/TSV/JSON/JSONL/text file or a hub dataset id, as whole texts or in the task
- * format (prompt-completion pairs, the loss on the completion). Checkpoints go to <output_dir>/checkpoint-<step>/, the final adapter (PEFT format) to output_dir.
- * Ctrl-C finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
+ * format (prompt-completion pairs, the loss on the completion). Checkpoints go to <output_dir>/checkpoint-<step>/,
+ * the final adapter (PEFT format) to output_dir. Ctrl-C finishes the current micro-batch, checkpoints the last
+ * completed step and exits 130; `--resume` continues.
  */
 import { rm, stat } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
