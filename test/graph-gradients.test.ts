@@ -8,6 +8,12 @@ import { toOnnx } from '../src/graph/onnx.js';
 import { Engine, type TensorData } from '../src/runtime/engine.js';
 import onnxProto from 'onnx-proto';
 import { elementCount } from '../src/shape.js';
+import { encoderOf, lstmLayer } from '../src/peft/encoders.js';
+import { promptEncoderConfig } from '../src/peft/methods.js';
+import type { ModelConfig } from '../src/models/config.js';
+
+/** The sizes the encoders read from a model config. */
+const TINY = { arch: 'llama', hiddenSize: 4, numHeads: 2, numLayers: 1, numKvHeads: 2, headDim: 2 } as ModelConfig;
 
 const { onnx } = onnxProto;
 
@@ -210,4 +216,20 @@ test('a graph that outputs only a WithGradient value exports without the ops com
 test('SwiGlu gradient w.r.t. gate and up, with broadcasting', async () => {
   await checkGrad([A, B], ([a, b]) => op.swiGlu(a, b));
   await checkGrad([A, { name: 'b', shape: [3] }], ([a, b]) => op.swiGlu(a, b));
+});
+
+test("P-tuning's encoders: the unrolled LSTM (both directions) and the MLP head, end to end", async () => {
+  const e = 3;
+  const lstm = (dir: string, input: number) => [
+    { name: `wih${dir}`, shape: [4 * e, input] }, { name: `whh${dir}`, shape: [4 * e, e] },
+    { name: `bih${dir}`, shape: [4 * e] }, { name: `bhh${dir}`, shape: [4 * e] },
+  ];
+  const x = { name: 'x', shape: [4, 5] };
+  await checkGrad([x, ...lstm('', 5)], ([x, wih, whh, bih, bhh]) => lstmLayer(x, wih, whh, bih, bhh, false));
+  await checkGrad([x, ...lstm('', 5)], ([x, wih, whh, bih, bhh]) => lstmLayer(x, wih, whh, bih, bhh, true));
+  // Every parameter of a two-layer bidirectional encoder, through the layers' concatenation and the ReLU head.
+  const enc = encoderOf(promptEncoderConfig({ num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 2 }, TINY), false);
+  await checkGrad(enc.params.map((p, i) => ({ name: `p${i}`, shape: p.shape, lo: -0.8, hi: 0.8 })), (ps) => enc.build!(ps));
+  const mlp = encoderOf(promptEncoderConfig({ num_virtual_tokens: 3, encoder_hidden_size: 3 }, TINY), false);
+  await checkGrad(mlp.params.map((p, i) => ({ name: `p${i}`, shape: p.shape })), (ps) => mlp.build!(ps));
 });

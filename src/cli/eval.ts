@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import type { DatasetFormat } from '../data/formats.js';
 import { DATASET_FORMATS } from '../data/formats.js';
 import { selectRange } from '../data/select.js';
-import { OptionError } from '../errors.js';
+import { OptionError, UnsupportedError } from '../errors.js';
 import { evaluateTask, lmEvalResults, type TaskEvaluation } from '../eval/evaluate.js';
 import type { Variant } from '../eval/loglikelihood.js';
 import { TASK_DEFAULTS, taskDocs, type TaskConfig } from '../eval/task.js';
@@ -91,7 +91,11 @@ export async function runEval(flags: EvalFlags): Promise<void> {
     for (const dir of flags.adapter) {
       const adapter = await loadAdapter(dir);
       checkAdapterFits(adapter, model.config, dir);
-      variants.push({ name: dir, prompt: adapter.prompt });
+      if (adapter.peftType === 'MULTITASK_PROMPT_TUNING') {
+        throw new UnsupportedError('a MULTITASK_PROMPT_TUNING adapter needs a task id per row, which eval does not take', dir);
+      }
+      // P-tuning's saved prompt is its encoder's output; prefix tuning's, every layer's keys and values.
+      variants.push(adapter.peftType === 'PREFIX_TUNING' ? { name: dir, prompt: null, prefix: adapter.prompt } : { name: dir, prompt: adapter.prompt });
     }
     if (variants.length === 0 || !flags.no_baseline) variants.push({ name: 'base', prompt: null });
     evaluation = await evaluateTask(model, tokenizer, config, docs, { pool: fewshotDocs, samePool: !flags.fewshot_dataset }, variants, {
@@ -173,7 +177,7 @@ export function registerEval(program: Command): void {
     .command('eval')
     .description('score a task as lm-evaluation-harness does (multiple choice or --generate), for the base model and adapters in one pass')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
-    .option('--adapter <dir>', 'a prompt-tuning adapter to score (repeat for several; all go through the same batches)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--adapter <dir>', 'a prompt-tuning, P-tuning or prefix-tuning adapter to score (repeat for several; all go through the same batches)', (v: string, all: string[]) => [...all, v], [] as string[])
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--template <text>', 'doc_to_text: each doc\'s context from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes)', unescapeFlag)
     .option('--choices <a,b,...>', 'the answer choices (multiple choice)', (v: string) => v.split(','))

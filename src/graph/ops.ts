@@ -66,6 +66,7 @@ export const sigmoid = (x: Tensor) => unary('Sigmoid', x);
 export const reciprocal = (x: Tensor) => unary('Reciprocal', x);
 export const identity = (x: Tensor) => unary('Identity', x);
 export const erf = (x: Tensor) => unary('Erf', x);
+/** max(x, 0) (the P-tuning encoders' activation). */
 export const relu = (x: Tensor) => unary('Relu', x);
 
 /**

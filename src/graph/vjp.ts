@@ -112,7 +112,7 @@ export const RULES: Record<string, Rule> = {
   ],
   Neg: (_n, [g]) => [neg(g!)],
   Gelu: ({ inputs: [x], attrs }, [g]) => [attrs.approximate === 'tanh' ? geluTanhGrad(x, g!) : geluExactGrad(x, g!)],
-  // The gradient passes where x > 0; the forward pass keeps only that boolean mask for it.
+  // torch's rule: the gradient passes where x > 0 (x = 0 gets none); the forward pass keeps only that boolean mask.
   Relu: ({ inputs: [x] }, [g]) => [where(greater(x, 0), g!, 0)],
   Erf: ({ inputs: [x] }, [g]) => [mul(g!, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)))],
   // d/da silu(a) = s (1 + a (1 - s)), s = sigmoid(a). What comes from the forward pass is grouped into two tensors,

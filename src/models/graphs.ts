@@ -9,7 +9,7 @@ import { toOnnx, type ExportOptions } from '../graph/onnx.js';
 import { add, concat, div, gather, log, logSumExp, matmul, mul, reduceMax, reduceSum, reshape, softmax, split, sub, tanh, transposeLast, unsqueeze, withGradient } from '../graph/ops.js';
 import { ShapeError } from '../errors.js';
 import { rowViewName } from '../runtime/protocol.js';
-import type { AuxTensors, CausalLM } from './architecture.js';
+import type { AuxTensors, CausalLM, KvCache } from './architecture.js';
 import { architectureOf, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
 import { softcap } from './layers.js';
@@ -24,12 +24,17 @@ export interface GraphKind {
   grad: boolean;
   /** d(loss)/d(every weight), outputs `grad.<checkpoint name>` (full fine-tuning). */
   weightGrads?: boolean;
+  /**
+   * Prefix tuning: every layer's past keys/values are inputs `prefix.<layer>.key|value` [B, kvHeads, n, headDim], the
+   * tokens come after them; with `grad`, their gradients are `grad.prefix.<layer>.key|value` instead of `grad`.
+   */
+  prefix?: boolean;
   /** Vocabulary rows per chunk of the loss's head product (default VOCAB_CHUNK). */
   vocabChunk?: number;
 }
 
 export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
-  const flags = (['prompt', 'logits', 'loss', 'grad', 'weightGrads'] as const).filter((k) => kind[k]).join('+');
+  const flags = (['prompt', 'logits', 'loss', 'grad', 'weightGrads', 'prefix'] as const).filter((k) => kind[k]).join('+');
   return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}`;
 }
 
@@ -159,6 +164,18 @@ export function architectureWeights(cfg: ModelConfig): Map<string, number[]> {
   return shapes;
 }
 
+/** Graph inputs `prefix.<layer>.key|value` [B, kvHeads, n, headDim] as the past of every layer. */
+function prefixCache(g: Graph, cfg: ModelConfig): KvCache {
+  const shape = ['batch', cfg.numKvHeads, 'virtual', cfg.headDim];
+  const past = Array.from({ length: cfg.numLayers }, (_, l) => ({
+    key: g.input(prefixInput(l, false), 'float32', shape),
+    value: g.input(prefixInput(l, true), 'float32', shape),
+  }));
+  return { past, present: [] };
+}
+
+export const prefixInput = (layer: number, value: boolean) => `prefix.${layer}.${value ? 'value' : 'key'}`;
+
 /**
  * Builds the ONNX bytes for `kind`. `resolve` maps an architecture's canonical checkpoint name to the name in the
  * actual checkpoint (prefixes differ between exports) and checks its shape; the graph input gets that name.
@@ -169,12 +186,13 @@ export function buildGraph(
   resolve: (name: string, shape: number[]) => string,
   options: ExportOptions = {},
 ): Uint8Array {
-  const { g, arch, ids, aux, params } = modelInputs(cfg, resolve, 'seq', 'seq');
+  const { g, arch, ids, aux, params } = modelInputs(cfg, resolve, 'seq', kind.prefix ? 'total' : 'seq');
 
   const tokens = arch.embed(ids);
   const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]) : null;
   const embeds = prompt ? concat([prompt, tokens], 1) : tokens;
-  const hidden = arch.forward(embeds, aux);
+  const cache = kind.prefix ? prefixCache(g, cfg) : undefined;
+  const hidden = arch.forward(embeds, aux, cache);
 
   const outputs: Record<string, Tensor> = {};
   if (kind.logits) outputs.logits = arch.head(hidden);
@@ -185,7 +203,10 @@ export function buildGraph(
     const chunk = kind.weightGrads ? Infinity : (kind.vocabChunk ?? VOCAB_CHUNK);
     const loss = causalLmLoss(hidden, arch, targets, chunk, Boolean(kind.grad) && !kind.weightGrads);
     if (kind.loss) outputs.loss = loss;
-    if (kind.grad) {
+    if (kind.grad && cache) {
+      const past = cache.past.flatMap(({ key, value }) => [key, value]);
+      gradients(loss, past).forEach((grad, i) => (outputs[`grad.${past[i].name}`] = grad));
+    } else if (kind.grad) {
       if (!prompt) throw new ShapeError('a gradient needs a soft prompt to differentiate', 'graph');
       outputs.grad = gradients(loss, [prompt])[0];
     }

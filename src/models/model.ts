@@ -10,7 +10,8 @@ import type { InferenceEngine } from '../runtime/engine-api.js';
 import { parseRowView } from '../runtime/protocol.js';
 import { hardPositionLimit, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
-import { architectureWeights, buildGraph, graphKey, VOCAB_CHUNK, type GraphKind } from './graphs.js';
+import { architectureWeights, buildGraph, graphKey, prefixInput, VOCAB_CHUNK, type GraphKind } from './graphs.js';
+import { pastToPrefix, prefixToPast } from './prefix.js';
 import { auxFeeds } from './positions.js';
 import { elementCount } from '../shape.js';
 
@@ -19,6 +20,8 @@ export interface ForwardBatch {
   attention_mask?: number[][];
   /** Same shape as input_ids; -100 marks positions without a label. */
   labels?: number[][];
+  /** Multitask prompt tuning's task per row (read by a PeftModel; the base model ignores it). */
+  task_ids?: number[];
 }
 
 export interface ForwardOptions {
@@ -29,6 +32,12 @@ export interface ForwardOptions {
   grad?: boolean;
   /** Return d(loss)/d(weight) for every weight the model reads (full fine-tuning). */
   weightGrads?: boolean;
+  /**
+   * Prefix tuning: one prefix vector [n, 2·layers·kvHeads·headDim] (PEFT's layout, see prefix.ts) for every row, or one
+   * per row: every layer's past keys/values. The tokens then take positions n..n+T-1 and the logits are [B, T, V];
+   * `grad` is d(loss)/d(prefix) in the same layout.
+   */
+  prefix?: Float32Array | Float32Array[];
 }
 
 export interface ForwardResult {
@@ -175,9 +184,15 @@ export class PretrainedModel {
         }
       }
     }
+    const prefixes = opts.prefix === undefined ? null : Array.isArray(opts.prefix) ? opts.prefix : new Array<Float32Array>(B).fill(opts.prefix);
+    if (prefixes && prompts) throw new ShapeError('give a soft prompt or a prefix, not both', 'prefix');
+    if (prefixes && prefixes.length !== B) throw new ShapeError(`expected ${B} per-row prefixes, got ${prefixes.length}`, 'prefix');
+    const past = prefixes?.map((p, b) => prefixToPast(this.config, p, `prefix of row ${b}`)) ?? null;
+    const np = past ? past[0][0].length / (this.config.numKvHeads * this.config.headDim) : 0;
+    if (past?.some((layers) => layers[0].length !== past[0][0].length)) throw new ShapeError('every row\'s prefix must have the same length', 'prefix');
     const wantLoss = batch.labels !== undefined;
     if (opts.grad && !wantLoss) throw new ShapeError('a gradient needs labels', 'labels');
-    if (opts.grad && !prompts) throw new ShapeError('a gradient needs a soft prompt', 'prompt');
+    if (opts.grad && !prompts && !prefixes) throw new ShapeError('a gradient needs a soft prompt or a prefix', 'prompt');
     if (opts.weightGrads && !wantLoss) throw new ShapeError('weight gradients need labels', 'labels');
     const kind: GraphKind = {
       prompt: prompts !== null,
@@ -186,18 +201,21 @@ export class PretrainedModel {
       grad: opts.grad ?? false,
       weightGrads: opts.weightGrads ?? false,
       vocabChunk: this.vocabChunk,
+      ...(past ? { prefix: true } : {}),
     };
     if (!kind.logits && !kind.loss) throw new OptionError('nothing to compute: ask for logits, or give labels for a loss', 'logits');
     const key = await this.graph(kind);
 
-    const S = n + T;
-    const fullMask = mask.map((row) => [...new Array(n).fill(1), ...row]);
-    const positions = fullMask.map(() => Array.from({ length: S }, (_, i) => i));
+    // Slots, as PEFT's models number them: the prompt's or the prefix's n come first, pads included.
+    const S = n + np + T;
+    const fullMask = mask.map((row) => [...new Array(n + np).fill(1), ...row]);
+    const positions = fullMask.map(() => Array.from({ length: S - np }, (_, i) => np + i));
     this.checkContext(S);
     const feeds: Record<string, TensorData> = {
       input_ids: { dtype: 'int64', dims: [B, T], data: BigInt64Array.from(batch.input_ids.flat(), BigInt) },
-      ...auxFeeds(this.config, { mask: fullMask, positions, queryStart: 0 }),
+      ...auxFeeds(this.config, { mask: fullMask, positions, queryStart: np }),
     };
+    if (past) Object.assign(feeds, prefixFeeds(this.config, past, np));
     if (prompts) {
       const data = new Float32Array(B * n * H);
       prompts.forEach((p, b) => data.set(p, b * n * H));
@@ -206,7 +224,13 @@ export class PretrainedModel {
     if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n));
 
     const names = kind.weightGrads ? this.weightNames() : [];
-    const outputs = [...(['logits', 'loss', 'grad'] as const).filter((k) => kind[k]), ...names.map((n) => `grad.${n}`)];
+    const pastGrads = past && kind.grad ? Array.from({ length: this.config.numLayers }, (_, l) => [prefixInput(l, false), prefixInput(l, true)]).flat() : [];
+    const outputs = [
+      ...(['logits', 'loss'] as const).filter((k) => kind[k]),
+      ...(kind.grad && !past ? ['grad'] : []),
+      ...names.map((n) => `grad.${n}`),
+      ...pastGrads.map((n) => `grad.${n}`),
+    ];
     // Every feed was built for this call, so its memory can move to the worker.
     const out = await this.runGraph(key, feeds, outputs, true);
     const result: ForwardResult = {};
@@ -216,6 +240,17 @@ export class PretrainedModel {
       const g = out.grad.data as Float32Array;
       const rows = Array.from({ length: B }, (_, b) => g.subarray(b * n * H, (b + 1) * n * H));
       result.grad = Array.isArray(opts.prompt) ? rows : sumRows(rows);
+    }
+    if (pastGrads.length > 0) {
+      const rows = Array.from({ length: B }, (_, b) => {
+        const perLayer = pastGrads.map((name) => {
+          const g = out[`grad.${name}`].data as Float32Array;
+          const size = g.length / B;
+          return g.subarray(b * size, (b + 1) * size);
+        });
+        return pastToPrefix(this.config, perLayer, np);
+      });
+      result.grad = Array.isArray(opts.prefix) ? rows : sumRows(rows);
     }
     if (kind.weightGrads) result.weightGrads = new Map(names.map((n) => [n, out[`grad.${n}`].data as Float32Array]));
     return result;
@@ -231,6 +266,19 @@ export class PretrainedModel {
 
 function checkRows(rows: number[][], B: number, T: number, field: string): void {
   if (rows.length !== B || rows.some((r) => r.length !== T)) throw new ShapeError(`expected shape [${B}, ${T}] like input_ids`, field);
+}
+
+/** Per layer, the rows' keys and values stacked into the graph's [B, kvHeads, n, headDim] inputs. */
+function prefixFeeds(cfg: ModelConfig, past: Float32Array[][], n: number): Record<string, TensorData> {
+  const B = past.length;
+  const feeds: Record<string, TensorData> = {};
+  past[0].forEach((_, k) => {
+    const size = past[0][k].length;
+    const data = new Float32Array(B * size);
+    past.forEach((layers, b) => data.set(layers[k], b * size));
+    feeds[prefixInput(k >> 1, (k & 1) === 1)] = { dtype: 'float32', dims: [B, cfg.numKvHeads, n, cfg.headDim], data };
+  });
+  return feeds;
 }
 
 function sumRows(rows: Float32Array[]): Float32Array {

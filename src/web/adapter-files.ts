@@ -3,8 +3,10 @@
  * directories (URL prefixes, the hub, picked files) and saved in memory, from where web/index.ts hands them out as
  * Blobs or a .zip.
  */
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, serializeAdapterConfig, serializeAdapterWeights, type Adapter } from '../peft/adapter.js';
-import type { PromptTuningConfig } from '../peft/config.js';
+import {
+  ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, serializeAdapterConfig, serializeAdapterWeights, type Adapter, type SavedTensor,
+} from '../peft/adapter.js';
+import type { AnyPeftConfig } from '../peft/methods.js';
 import type { HubOptions } from '../hub/settings.js';
 import { joinPath, locate, readBytes, readJson, writeFile } from './files.js';
 
@@ -21,7 +23,7 @@ export async function loadAdapter(dir: string): Promise<Adapter> {
   return parseAdapter(config, await readBytes(joinPath(dir, ADAPTER_WEIGHTS)), dir);
 }
 
-export async function saveAdapter(dir: string, config: PromptTuningConfig, prompt: Float32Array): Promise<void> {
-  writeFile(joinPath(dir, ADAPTER_WEIGHTS), serializeAdapterWeights(config, prompt));
+export async function saveAdapter(dir: string, config: AnyPeftConfig, saved: Float32Array | SavedTensor[]): Promise<void> {
+  writeFile(joinPath(dir, ADAPTER_WEIGHTS), serializeAdapterWeights(config, saved));
   writeFile(joinPath(dir, ADAPTER_CONFIG), serializeAdapterConfig(config));
 }
