@@ -5,7 +5,7 @@
  */
 import onnxProto from 'onnx-proto';
 import type { AttrValue, Dim, Graph, Node, Tensor } from './graph.js';
-import { ONNX_DTYPE } from './ops.js';
+import { ONNX_DTYPE, type QuantizedStorage } from './ops.js';
 
 const { onnx } = onnxProto;
 const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta']);
@@ -194,6 +194,8 @@ export function liveNodes(graph: Graph, outputs: Tensor[]): Node[] {
 export interface ExportOptions {
   /** Data for graph inputs to embed as initializers instead (weights baked into the model). */
   initializers?: (name: string) => Float32Array | undefined;
+  /** Which weights are stored quantized, and how (graph builders declare those as quantizedWeight placeholders). */
+  storage?: (name: string) => QuantizedStorage | undefined;
   /** The stored tensors of a quantizedWeight (graph/ops.ts) in one orientation. */
   quantized?: (name: string, layout: 'rows' | 'cols') => StoredQuantized | undefined;
 }
