@@ -70,6 +70,16 @@ async function run(): Promise<Run> {
   return { prefillMs: times[1] - times[0], stepMs };
 }
 
+/** Each distinct setting and how many weights use it. */
+function quantizationSummary(store: QuantizedWeightFiles): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const { settings: q } of store.plan.values()) {
+    const key = `${q.bits}-bit, block ${q.blockSize}, ${q.symmetric ? 'symmetric' : 'zero points'}, accuracy_level ${q.accuracyLevel}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 const t0 = performance.now();
@@ -77,11 +87,12 @@ await run();
 const warmupMs = performance.now() - t0;
 const runs: Run[] = [];
 for (let i = 0; i < Number(values.runs); i++) runs.push(await run());
+const rssAfter = process.memoryUsage().rss;
 await engine.close();
 
 const result = {
   dtype,
-  ...(model.quantized instanceof QuantizedWeightFiles ? { quantization: model.quantized.settings, cached_copy_found: cachedBefore } : {}),
+  ...(model.quantized instanceof QuantizedWeightFiles ? { quantization: quantizationSummary(model.quantized), cached_copy_found: cachedBefore } : {}),
   prefill_ms: Math.round(median(runs.map((r) => r.prefillMs))),
   decode_tokens_per_s: Number(median(runs.map((r) => 1000 / mean(r.stepMs))).toFixed(2)),
   decode_ms_first16: Number(median(runs.map((r) => mean(r.stepMs.slice(0, 16)))).toFixed(1)),
@@ -90,6 +101,7 @@ const result = {
   soft_prompt_tokens: n,
   weights: values.weights,
   peak_rss_gb: Number(peakRssGb().toFixed(2)),
+  rss_after_gb: Number((rssAfter / 1e9).toFixed(2)),
   machine: machine(),
 };
 if (values.json) {

@@ -168,14 +168,14 @@ export function architectureWeights(cfg: ModelConfig): Map<string, number[]> {
 
 /**
  * The weights that can be stored quantized, by canonical name: 2-D, and read by the model only as x W^T (linear), x W
- * (Conv1D) or by rows (embeddings), which have quantized kernels. Anything else a family does with a weight (there is
+ * (Conv1D) or by rows (embeddings), which have quantized kernels. `table`: an embedding table or the head. Anything else a family does with a weight (there is
  * nothing today) keeps it in fp32. Traced once against a scratch graph, as architectureWeights is.
  */
-export function quantizableWeights(cfg: ModelConfig): Map<string, number[]> {
+export function quantizableWeights(cfg: ModelConfig): Map<string, { shape: number[]; table: boolean }> {
   const shapes = new Map<string, number[]>();
   const { g, arch, ids, aux, params } = modelInputs(cfg, (name, shape) => (shapes.set(name, shape), name), 'seq', 'seq');
   arch.head(arch.forward(arch.embed(ids), aux));
-  arch.headWeight();
+  const head = arch.headWeight();
   arch.headBias?.();
   const readers = new Map<Tensor, { node: Node; index: number }[]>();
   for (const node of g.nodes) node.inputs.forEach((t, index) => readers.get(t)?.push({ node, index }) ?? readers.set(t, [{ node, index }]));
@@ -189,8 +189,11 @@ export function quantizableWeights(cfg: ModelConfig): Map<string, number[]> {
     }
     return false;
   };
-  const out = new Map<string, number[]>();
-  for (const [name, t] of params) if (t.rank === 2 && readBy(t).length > 0 && readBy(t).every(supported)) out.set(name, shapes.get(name)!);
+  const out = new Map<string, { shape: number[]; table: boolean }>();
+  for (const [name, t] of params) {
+    if (t.rank !== 2 || readBy(t).length === 0 || !readBy(t).every(supported)) continue;
+    out.set(name, { shape: shapes.get(name)!, table: t === head || readBy(t).some((r) => r.node.op === 'Gather') });
+  }
   return out;
 }
 

@@ -43,8 +43,8 @@ export interface ForwardResult {
 /** Frozen weights stored quantized (weights/quantized-files.ts is the one on disk). */
 export interface QuantizedStore {
   readonly dtype: string;
-  readonly settings: QuantizedStorage;
-  has(name: string): boolean;
+  /** How a weight is stored, or undefined when it is not quantized. */
+  storage(name: string): QuantizedStorage | undefined;
   stored(name: string, layout: 'rows' | 'cols'): StoredQuantized | undefined;
   /** Writes a graph that reads the stored tensors where onnxruntime can resolve them; returns its path. */
   writeGraph(bytes: Uint8Array): string;
@@ -114,7 +114,7 @@ export class PretrainedModel {
     const q = this.quantized;
     if (q) {
       const fullKey = `${key}:${this.weightSet}`;
-      const bake: ExportOptions = { storage: (name) => (q.has(name) ? q.settings : undefined), quantized: (name, layout) => q.stored(name, layout) };
+      const bake: ExportOptions = { storage: (name) => q.storage(name), quantized: (name, layout) => q.stored(name, layout) };
       let path: string | null = null;
       try {
         await this.engine.load(fullKey, () => (path = q.writeGraph(build(bake))));
@@ -170,7 +170,7 @@ export class PretrainedModel {
   private weightTensors(): Record<string, TensorData> {
     const tensors: Record<string, TensorData> = {};
     for (const name of this.weightNames()) {
-      if (this.quantized?.has(name)) continue;
+      if (this.quantized?.storage(name)) continue;
       tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
     }
     return tensors;

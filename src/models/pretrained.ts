@@ -10,7 +10,7 @@ import type { HubOptions } from '../hub/settings.js';
 import { Engine } from '../runtime/engine.js';
 import { loadWeights } from '../weights/files.js';
 import { quantizationFor, type BlockQuantization, type WeightDtype } from '../weights/quantize.js';
-import { QuantizedWeightFiles } from '../weights/quantized-files.js';
+import { QuantizedWeightFiles, type QuantizedPlan } from '../weights/quantized-files.js';
 import { quantizableWeights } from './graphs.js';
 import { parseModelConfig, type ModelConfig } from './config.js';
 import { PretrainedModel } from './model.js';
@@ -44,6 +44,9 @@ export async function modelFromPretrained(pathOrId: string, opts: PretrainedOpti
   return model;
 }
 
+/** Embedding tables and heads up to this size (fp32) stay fp32 when the rest is quantized (see withDtype). */
+export const SMALL_TABLE_BYTES = 64 * 2 ** 20;
+
 /**
  * The same model with its frozen weights held as `dtype`: for q8/q4, every weight the architecture reads only through
  * products and row gathers (models/graphs.ts quantizableWeights) is quantized into the on-disk store.
@@ -51,8 +54,15 @@ export async function modelFromPretrained(pathOrId: string, opts: PretrainedOpti
 export function withDtype(model: PretrainedModel, dtype: WeightDtype, quantization: Partial<BlockQuantization> = {}, hub: HubOptions = {}): PretrainedModel {
   if (dtype === 'fp32') return model;
   if (dtype === 'fp16') throw new UnsupportedError('dtype fp16 is not implemented; use fp32, q8 or q4', 'dtype');
-  const shapes = new Map([...quantizableWeights(model.config)].map(([name, shape]) => [model.resolveWeight(name, shape), shape]));
-  const store = QuantizedWeightFiles.open(model.weights, shapes, quantizationFor(dtype, quantization), hub, dtype);
+  const plan = new Map<string, QuantizedPlan>();
+  for (const [name, { shape, table }] of quantizableWeights(model.config)) {
+    // Embedding tables and the head carry the largest error per weight (a row is read whole into the residual stream,
+    // and the head's errors move every logit): small ones stay fp32, large ones are 8-bit even at q4. Their rows
+    // (the hidden size) are the reduction axis either way.
+    if (table && shape[0] * shape[1] * 4 <= SMALL_TABLE_BYTES) continue;
+    plan.set(model.resolveWeight(name, shape), { shape, settings: quantizationFor(table ? 'q8' : dtype, shape[1], quantization) });
+  }
+  const store = QuantizedWeightFiles.open(model.weights, plan, dtype, hub);
   return new PretrainedModel(model.config, model.weights, model.engine, model.source, 'inputs', store);
 }
 

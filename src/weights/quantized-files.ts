@@ -10,7 +10,7 @@
  * W^T, for x W):
  * - `<layout>.bin`: each tensor's data, scales and zero points (weights/quantize.ts), each piece starting on a
  *   4096-byte boundary (onnxruntime maps page-aligned external data rather than reading it into the heap);
- * - `<layout>.json`: `{ "format": 1, "settings": {...}, "tensors": { name: { "n", "k", "data": [offset, length],
+ * - `<layout>.json`: `{ "format": 1, "plan": {name: {shape, settings}}, "tensors": { name: { "n", "k", "data": [offset, length],
  *   "scales": [...], "zero_points"?: [...] } } }`, written after the .bin, each through a temporary file and a rename,
  *   so a .json is only ever seen beside a complete .bin.
  * Graphs that read the tensors are written next to them (the ONNX external-data location is relative to the model
@@ -22,11 +22,16 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { hubSettings, type HubOptions } from '../hub/settings.js';
 import {
-  allocateQuantized, blobBytes, blocksPerRow, quantizeColumnsInto, quantizeRowsInto, zeroPointBytesPerRow, type BlockQuantization, type QuantizedMatrix,
+  QUANTIZER_VERSION, allocateQuantized, blobBytes, blocksPerRow, quantizeColumnsInto, quantizeRowsInto, zeroPointBytesPerRow, type BlockQuantization, type QuantizedMatrix,
 } from './quantize.js';
 import type { WeightSource } from './files.js';
 
 export type Layout = 'rows' | 'cols';
+/** A weight to store quantized: its shape [rows, cols] and how. */
+export interface QuantizedPlan {
+  shape: number[];
+  settings: BlockQuantization;
+}
 type Range = { location: string; offset: number; length: number };
 /** One stored orientation of a weight (the shape graph/onnx.ts's StoredQuantized expects). */
 export interface StoredTensor {
@@ -50,20 +55,19 @@ export class QuantizedWeightFiles {
   private constructor(
     readonly dir: string,
     private readonly weights: WeightSource,
-    /** Checkpoint name -> shape of every weight stored quantized. */
-    readonly shapes: Map<string, number[]>,
-    readonly settings: BlockQuantization,
+    /** Checkpoint name -> shape and quantization of every weight stored quantized. */
+    readonly plan: Map<string, QuantizedPlan>,
     /** 'q8' or 'q4'. */
     readonly dtype: string,
   ) {}
 
   /**
-   * The store for `weights` quantized with `settings`; `shapes` names the tensors to quantize. Nothing is quantized
-   * yet: each orientation is made (or read from the cache) when a graph first asks for it.
+   * The store for `weights` quantized as `plan` says. Nothing is quantized yet: each orientation is made (or read from
+   * the cache) when a graph first asks for it.
    */
-  static open(weights: WeightSource, shapes: Map<string, number[]>, settings: BlockQuantization, hub: HubOptions = {}, dtype = `q${settings.bits}`): QuantizedWeightFiles {
-    const identity = checkpointIdentity(weights, [...shapes.keys()]);
-    const key = createHash('sha256').update(JSON.stringify({ FORMAT, identity, settings, tensors: [...shapes] })).digest('hex').slice(0, 32);
+  static open(weights: WeightSource, plan: Map<string, QuantizedPlan>, dtype: string, hub: HubOptions = {}): QuantizedWeightFiles {
+    const identity = checkpointIdentity(weights, [...plan.keys()]);
+    const key = createHash('sha256').update(JSON.stringify({ FORMAT, QUANTIZER_VERSION, identity, tensors: [...plan] })).digest('hex').slice(0, 32);
     let dir: string;
     if (identity === null) dir = temporaryDir();
     else {
@@ -74,11 +78,12 @@ export class QuantizedWeightFiles {
         dir = temporaryDir();
       }
     }
-    return new QuantizedWeightFiles(dir, weights, shapes, settings, dtype);
+    return new QuantizedWeightFiles(dir, weights, plan, dtype);
   }
 
-  has(name: string): boolean {
-    return this.shapes.has(name);
+  /** How a weight is stored, or undefined when it is not quantized. */
+  storage(name: string): BlockQuantization | undefined {
+    return this.plan.get(name)?.settings;
   }
 
   /** Whether an orientation is already on disk (a second load reads it). */
@@ -120,7 +125,7 @@ export class QuantizedWeightFiles {
         return { location, offset, length };
       };
       const out = new Map<string, StoredTensor>();
-      for (const name of this.shapes.keys()) {
+      for (const name of this.plan.keys()) {
         const t = index.tensors[name];
         if (!t) return null;
         out.set(name, { n: t.n, k: t.k, data: range(t.data), scales: range(t.scales), ...(t.zero_points ? { zeroPoints: range(t.zero_points) } : {}) });
@@ -144,32 +149,32 @@ export class QuantizedWeightFiles {
     };
     const put = (range: Range, at: number, bytes: Uint8Array) => writeAll(fd, bytes, range.offset + at);
     try {
-      for (const [name, shape] of this.shapes) {
+      for (const [name, { shape, settings }] of this.plan) {
         const [rows, cols] = shape;
         const [n, k] = layout === 'rows' ? [rows, cols] : [cols, rows];
-        const kb = blocksPerRow(k, this.settings.blockSize);
-        const rowBytes = kb * blobBytes(this.settings.bits, this.settings.blockSize);
-        const zpRow = zeroPointBytesPerRow(k, this.settings);
+        const kb = blocksPerRow(k, settings.blockSize);
+        const rowBytes = kb * blobBytes(settings.bits, settings.blockSize);
+        const zpRow = zeroPointBytesPerRow(k, settings);
         const stored: StoredTensor = {
           n,
           k,
           data: place(n * rowBytes),
           scales: place(n * kb * 4),
-          ...(this.settings.symmetric ? {} : { zeroPoints: place(n * zpRow) }),
+          ...(settings.symmetric ? {} : { zeroPoints: place(n * zpRow) }),
         };
         // Pieces of source rows; for 'cols' a whole number of blocks each, since a block then runs down the rows.
-        const step = Math.max(this.settings.blockSize, Math.floor(PIECE_VALUES / cols / this.settings.blockSize) * this.settings.blockSize);
+        const step = Math.max(settings.blockSize, Math.floor(PIECE_VALUES / cols / settings.blockSize) * settings.blockSize);
         const read = (start: number, stop: number) =>
           this.weights.float32Rows?.(name, start, stop) ?? this.weights.float32(name).subarray(start * cols, stop * cols);
         if (layout === 'rows') {
           for (let start = 0; start < rows; start += step) {
             const stop = Math.min(rows, start + step);
-            const piece = allocateQuantized(stop - start, k, this.settings);
+            const piece = allocateQuantized(stop - start, k, settings);
             quantizeRowsInto(piece, 0, read(start, stop));
             writePiece(put, stored, piece, start, rowBytes, kb, zpRow);
           }
         } else {
-          const whole = allocateQuantized(n, k, this.settings);
+          const whole = allocateQuantized(n, k, settings);
           for (let start = 0; start < rows; start += step) quantizeColumnsInto(whole, start, read(start, Math.min(rows, start + step)));
           writePiece(put, stored, whole, 0, rowBytes, kb, zpRow);
         }
@@ -184,7 +189,7 @@ export class QuantizedWeightFiles {
       ...(t.zeroPoints ? { zero_points: [t.zeroPoints.offset, t.zeroPoints.length] } : {}),
     }]));
     const index = join(this.dir, `${layout}.json`);
-    writeFileSync(`${index}.${process.pid}.tmp`, JSON.stringify({ format: FORMAT, settings: this.settings, tensors }));
+    writeFileSync(`${index}.${process.pid}.tmp`, JSON.stringify({ format: FORMAT, plan: Object.fromEntries(this.plan), tensors }));
     renameSync(`${index}.${process.pid}.tmp`, index);
     return out;
   }
