@@ -12,7 +12,8 @@ import { QuantizedWeightFiles } from '../src/weights/quantized-files.js';
 import { DEFAULT_MODEL } from '../src/hub/default-model.js';
 import { fixture, FIXTURE_MODELS, MORE_FAMILIES } from './fixtures.js';
 import { tempDir } from './cli-helpers.js';
-import { defaultModelTexts, greedy, perplexity, SEED_PROMPT, storiesTexts } from './quantized-helpers.js';
+import { defaultModelTexts, greedy, perplexity, SEED_PROMPT, shortPromptTuning, storiesTexts } from './quantized-helpers.js';
+import { cosine as gradCosine } from './quantized-helpers.js';
 
 const cache_dir = tempDir('softprompt-quant-cache-');
 after(() => rmSync(cache_dir, { recursive: true, force: true }));
@@ -121,4 +122,24 @@ test('full fine-tuning refuses quantized weights, which are frozen', async (t) =
   const model = await modelFromPretrained(dir, { dtype: 'q8', cache_dir });
   await assert.rejects(model.forward({ input_ids: [[1, 2, 3]], labels: [[1, 2, 3]] }, { weightGrads: true }), /frozen/);
   await model.engine.close();
+});
+
+test('prompt tuning through q8 weights: the gradient points where fp32\'s does and a short run ends within 2% of its loss', async (t) => {
+  const dir = fixture(t, 'models', 'stories260K');
+  const textsPath = fixture(t, 'golden', 'stories260K', 'train_texts.json');
+  if (!dir || !textsPath) return;
+  const tokenizer = await tokenizerFromPretrained(dir);
+  const texts = storiesTexts(textsPath, 16);
+  const runs: Record<string, Awaited<ReturnType<typeof shortPromptTuning>>> = {};
+  for (const dtype of ['fp32', 'q8'] as const) {
+    const model = await modelFromPretrained(dir, { dtype, cache_dir });
+    runs[dtype] = await shortPromptTuning(model, tokenizer, texts, { virtual: 8, steps: 40, lr: 0.05 });
+    await model.engine.close();
+  }
+  const [fp32, q8] = [runs.fp32.losses.at(-1)!, runs.q8.losses.at(-1)!];
+  const c = gradCosine(runs.q8.firstGrad, runs.fp32.firstGrad);
+  console.log(`stories260K, 40 steps: final loss fp32 ${fp32.toFixed(4)}, q8 ${q8.toFixed(4)}; first gradient's cosine ${c.toFixed(5)}`);
+  assert.ok(runs.fp32.losses[0] - fp32 > 0.5, 'the run learns');
+  assert.ok(c > 0.99, `gradient cosine ${c}`);
+  assert.ok(Math.abs(q8 / fp32 - 1) <= 0.02, `final loss q8 ${q8} vs fp32 ${fp32}`);
 });

@@ -3,6 +3,8 @@
  * transformers' option names and defaults, which the model's generation_config.json overrides. Prints the decoded
  * sequences (input included, as batch_decode), token by token with --stream, or JSON with --json.
  */
+import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import type { Command } from 'commander';
 import { OptionError } from '../errors.js';
 import { generateStream, type GenerateOutput, type GenerateRequest } from '../generate/generate.js';
@@ -14,6 +16,7 @@ import { checkAdapterFits } from '../peft/adapter.js';
 import { floatFlag, integerFlag } from './number-flags.js';
 
 interface GenerateFlags extends GenerationOptions {
+  dtype?: WeightDtype;
   model: string;
   adapter?: string;
   prompt: string[];
@@ -23,11 +26,11 @@ interface GenerateFlags extends GenerationOptions {
 }
 
 export async function runGenerate(flags: GenerateFlags): Promise<void> {
-  const { model: modelDir, adapter: adapterDir, prompt: texts, stop, stream, json, ...options } = flags;
+  const { model: modelDir, adapter: adapterDir, prompt: texts, stop, stream, json, dtype, ...options } = flags;
   if (stream && texts.length * (options.num_return_sequences ?? 1) > 1) {
     throw new OptionError('streams one sequence: give one --prompt and --num_return_sequences 1', '--stream');
   }
-  const model = await modelFromPretrained(modelDir);
+  const model = await modelFromPretrained(modelDir, { dtype });
   try {
     const tokenizer = await tokenizerFromPretrained(modelDir);
     const adapter = adapterDir ? await loadAdapter(await locateAdapter(adapterDir)) : null;
@@ -63,6 +66,7 @@ export function registerGenerate(program: Command): void {
     .command('generate')
     .description('continue texts with a model (and a prompt-tuning adapter), greedy or sampled, with a KV cache')
     .requiredOption('--model <dir>', 'model directory or hub repo id')
+    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--adapter <dir>', 'PEFT prompt-tuning adapter: a directory or a hub repo id')
     .requiredOption('--prompt <text>', 'text to continue (repeat for a batch)', (v: string, all?: string[]) => [...(all ?? []), v])
     .option(...integerFlag('--max_new_tokens <n>', 'new tokens per sequence (default: up to --max_length)', 0))

@@ -21,7 +21,9 @@ export const QUANTIZER_VERSION = 3;
 export type WeightDtype = 'fp32' | 'fp16' | 'q8' | 'q4';
 export const WEIGHT_DTYPES: readonly WeightDtype[] = ['fp32', 'fp16', 'q8', 'q4'];
 
+/** How a weight matrix is quantized: bits per weight, block size along the reduction axis, zero points, kernel accuracy. */
 export interface BlockQuantization {
+  /** 8 or 4 bits per weight. */
   bits: 4 | 8;
   /** Values per block along the reduction axis: 32 or 64. */
   blockSize: number;
