@@ -26,6 +26,7 @@ export { DataCollatorForLanguageModeling, Trainer, TrainingArguments } from './a
 export type { Features, PaddedFeatures, TrainerOptions, TrainingArgumentsOptions, TrainOutput } from './api/trainer.js';
 export type { IntervalStrategy, TrainingArguments as TrainingArgumentsFields } from './train/args.js';
 export type { SchedulerType } from './train/schedule.js';
+export type { BlockQuantization, WeightDtype } from './weights/quantize.js';
 export type { TrainerCallbacks } from './train/trainer.js';
 export type { LogEntry, RunFingerprint, TrainerState } from './train/checkpoint.js';
 export type { ProgressCallback, ProgressInfo } from './hub/progress.js';

@@ -4,6 +4,8 @@
  * and any number of adapters in one pass (mixed-task batches), with k-shot contexts as the prompt-engineering
  * baseline. Writes lm-eval's results JSON (--output_path) and per-row scores (--log_samples).
  */
+import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Command } from 'commander';
@@ -26,6 +28,7 @@ import { float, integerFlag } from './number-flags.js';
 import { readRows } from './train.js';
 
 interface EvalFlags {
+  dtype?: WeightDtype;
   model: string;
   adapter: string[];
   dataset: string;
@@ -84,7 +87,7 @@ export async function runEval(flags: EvalFlags): Promise<void> {
 
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
   const tokenizer = await tokenizerFromPretrained(modelDir);
-  const model = await modelFromPretrained(modelDir);
+  const model = await modelFromPretrained(modelDir, { dtype: flags.dtype });
   let evaluation: TaskEvaluation;
   try {
     const variants: Variant[] = [];
@@ -177,6 +180,7 @@ export function registerEval(program: Command): void {
     .command('eval')
     .description('score a task as lm-evaluation-harness does (multiple choice or --generate), for the base model and adapters in one pass')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
+    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--adapter <dir>', 'a prompt-tuning, P-tuning or prefix-tuning adapter to score (repeat for several; all go through the same batches)', (v: string, all: string[]) => [...all, v], [] as string[])
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--template <text>', 'doc_to_text: each doc\'s context from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes)', unescapeFlag)

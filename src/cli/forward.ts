@@ -5,6 +5,8 @@
  * `grad.prefix_task_cols`, `grad.prefix_task_rows` and `grad.prompt_embeddings`). A multitask adapter reads the batch's
  * `task_ids`. Parity with transformers/PEFT is checked from outside through this command, so its interface stays stable.
  */
+import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import type { Command } from 'commander';
 import { FormatError, OptionError } from '../errors.js';
 import { locateAdapter } from '../peft/adapter-files.js';
@@ -16,6 +18,7 @@ import type { ForwardBatch } from '../models/model.js';
 import { serializeSafetensors } from '../weights/safetensors.js';
 
 interface ForwardFlags {
+  dtype?: WeightDtype;
   model: string;
   offline?: boolean;
   adapter?: string;
@@ -46,7 +49,7 @@ export async function readBatch(path: string): Promise<ForwardBatch> {
 export async function runForward(flags: ForwardFlags): Promise<void> {
   const batch = await readBatch(flags.batch);
   const model = await withTerminalProgress((progress_callback) =>
-    modelFromPretrained(flags.model, { offline: flags.offline, progress_callback }),
+    modelFromPretrained(flags.model, { offline: flags.offline, progress_callback, dtype: flags.dtype }),
   );
   try {
     const peft = flags.adapter ? await PeftModel.fromPretrained(model, await locateAdapter(flags.adapter, { offline: flags.offline })) : null;
@@ -84,6 +87,7 @@ export function registerForward(program: Command): void {
     .command('forward')
     .description('run one batch through a model (and adapter) and write logits, loss and prompt gradient as safetensors')
     .requiredOption('--model <dir|id>', 'model directory (config.json, model.safetensors), or hub id org/name')
+    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--offline', 'use the Hugging Face cache only, never the network (as HF_HUB_OFFLINE=1)')
     .option('--adapter <dir>', 'PEFT adapter (prompt tuning, P-tuning, prefix or multitask prompt tuning): a directory or a hub repo id')
     .requiredOption('--batch <file.json>', 'JSON with input_ids, attention_mask and optional labels ([B][T] each), and task_ids [B] for a multitask adapter')

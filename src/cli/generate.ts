@@ -4,6 +4,8 @@
  * which the model's generation_config.json overrides. Prints the decoded sequences (input included, as batch_decode),
  * token by token with --stream, or JSON with --json.
  */
+import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import type { Command } from 'commander';
 import { OptionError } from '../errors.js';
 import { generateStream, type GenerateOutput, type GenerateRequest } from '../generate/generate.js';
@@ -17,6 +19,7 @@ import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { floatFlag, integerFlag } from './number-flags.js';
 
 interface GenerateFlags extends GenerationOptions {
+  dtype?: WeightDtype;
   model: string;
   adapter?: string;
   prompt?: string[];
@@ -28,14 +31,14 @@ interface GenerateFlags extends GenerationOptions {
 }
 
 export async function runGenerate(flags: GenerateFlags): Promise<void> {
-  const { model: modelDir, adapter: adapterDir, prompt: texts, batch: batchFile, task_ids: taskIdsFlag, stop, stream, json, ...options } = flags;
+  const { model: modelDir, adapter: adapterDir, prompt: texts, batch: batchFile, task_ids: taskIdsFlag, stop, stream, json, dtype, ...options } = flags;
   if ((texts === undefined) === (batchFile === undefined)) throw new OptionError('give --prompt (texts) or --batch (ids), one of them', '--prompt');
   const batch = batchFile === undefined ? null : await readBatch(batchFile);
   const rows = texts?.length ?? batch!.input_ids.length;
   if (stream && rows * (options.num_return_sequences ?? 1) > 1) {
     throw new OptionError('streams one sequence: give one --prompt and --num_return_sequences 1', '--stream');
   }
-  const model = await modelFromPretrained(modelDir);
+  const model = await modelFromPretrained(modelDir, { dtype });
   try {
     const tokenizer = await tokenizerFromPretrained(modelDir);
     const peft = adapterDir ? await PeftModel.fromPretrained(model, await locateAdapter(adapterDir)) : null;
@@ -84,6 +87,7 @@ export function registerGenerate(program: Command): void {
     .command('generate')
     .description('continue texts with a model (and a PEFT adapter of any prompt-learning method), greedy or sampled, with a KV cache')
     .requiredOption('--model <dir>', 'model directory or hub repo id')
+    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--adapter <dir>', 'PEFT adapter (prompt tuning, P-tuning, prefix or multitask prompt tuning): a directory or a hub repo id')
     .option('--prompt <text>', 'text to continue (repeat for a batch)', (v: string, all?: string[]) => [...(all ?? []), v])
     .option('--batch <file.json>', 'instead of --prompt: JSON with input_ids [B][T], optional attention_mask and task_ids [B]')

@@ -6,6 +6,8 @@
  * the final adapter (PEFT format) to output_dir. Ctrl-C finishes the current micro-batch, checkpoints the last
  * completed step and exits 130; `--resume` continues.
  */
+import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import { rm, stat } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -41,6 +43,7 @@ import { trainProgress } from './train-progress.js';
 import { unescapeFlag } from './escapes.js';
 
 interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
+  dtype?: WeightDtype;
   model: string;
   dataset: string;
   output_dir: string;
@@ -103,7 +106,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   if (pad === null) throw new MissingError('the tokenizer defines neither a pad nor an eos token to pad batches with', modelDir);
   if (tokenizer.pad_token_id === null) warn('the tokenizer has no pad token; padding with its eos token, as the PEFT tutorials do');
 
-  const model = await modelFromPretrained(modelDir);
+  const model = await modelFromPretrained(modelDir, { dtype: flags.dtype });
   const progress = trainProgress();
   const controller = new AbortController();
   const onSigint = () => {
@@ -299,6 +302,7 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description('prompt-tune a model on a dataset (PEFT prompt tuning, P-tuning, prefix or multitask prompt tuning, with the HF Trainer defaults)')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
+    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--output_dir <dir>', 'where checkpoints and the final adapter go')
     .option('--column <name>', 'the column to train on (default: "text", or the only column)')

@@ -4,15 +4,17 @@
  * (architecture, config, kind) and cached by the engine under that key.
  */
 import { gradients } from '../graph/autodiff.js';
-import { Graph, type Dim, type Tensor } from '../graph/graph.js';
+import { Graph, type Dim, type Node, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
-import { add, concat, div, gather, log, logSumExp, matmul, mul, reduceMax, reduceSum, reshape, softmax, split, sub, tanh, transposeLast, unsqueeze, withGradient } from '../graph/ops.js';
-import { ShapeError } from '../errors.js';
+import {
+  add, concat, div, gather, log, logSumExp, matmul, mul, quantizedWeight, reduceMax, reduceSum, reshape, softmax, split, sub, tanh, unsqueeze, withGradient,
+} from '../graph/ops.js';
+import { ShapeError, UnsupportedError } from '../errors.js';
 import { rowViewName } from '../runtime/protocol.js';
 import type { AuxTensors, CausalLM, KvCache } from './architecture.js';
 import { architectureOf, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
-import { softcap } from './layers.js';
+import { linear, matmulWeight, softcap } from './layers.js';
 import { layerInputNames, rotaryDim } from './positions.js';
 
 export interface GraphKind {
@@ -87,7 +89,7 @@ function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean,
   }
   // A head bias [V] is split like the rows (a few KB, so in the graph rather than as views).
   const biases = !bias ? null : views.length === 1 ? [bias] : split(bias, views.map((w) => w.shape[0] as number), 0);
-  const chunkLogits = (w: Tensor, i: number) => (biases ? add(matmul(h, transposeLast(w)), biases[i]) : matmul(h, transposeLast(w)));
+  const chunkLogits = (w: Tensor, i: number) => linear(h, w, biases?.[i]);
   if (!fused) {
     const lses = views.map((w, i) => logSumExp(softcap(chunkLogits(w, i), cap)));
     return lses.length === 1 ? lses[0] : logSumExp(concat(lses, 1));
@@ -104,7 +106,7 @@ function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean,
     // The largest logit's probability is exp(max - lse) >= 1/chunk, so lse = max - log(max p) loses nothing to
     // underflow, and costs two reductions instead of a second exponential pass (LogSoftmax) over the logits.
     const lse = sub(reduceMax(logits, [-1]), log(reduceMax(p, [-1])));
-    return unsqueeze(concat([matmul(t ? mul(p, sub(1, mul(t, t))) : p, w), lse], 1), [1]);
+    return unsqueeze(concat([matmulWeight(t ? mul(p, sub(1, mul(t, t))) : p, w), lse], 1), [1]);
   });
   const [grads, lses] = split(concat(results, 1), [H, 1], 2);
   const perChunk = reshape(lses, [-1, results.length]);
@@ -123,13 +125,18 @@ export function modelInputs(
   resolve: (name: string, shape: number[]) => string,
   queries: string,
   keys: string,
+  weights: ExportOptions = {},
 ): { g: Graph; arch: CausalLM; ids: Tensor; aux: AuxTensors; params: Map<string, Tensor> } {
   const g = new Graph();
   const params = new Map<string, Tensor>();
   const { positions, build } = architectureOf(cfg);
   const arch = build(cfg, (name, shape) => {
     const actual = resolve(name, shape);
-    if (!params.has(actual)) params.set(actual, g.input(actual, 'float32', shape));
+    if (!params.has(actual)) {
+      // A weight stored quantized is a placeholder that linear(), conv1d() and gathers read with quantized kernels.
+      const q = weights.storage?.(actual);
+      params.set(actual, q ? quantizedWeight(g, actual, shape, q) : g.input(actual, 'float32', shape));
+    }
     return params.get(actual)!;
   });
   const ids = g.input('input_ids', 'int64', ['batch', 'tokens']);
@@ -177,6 +184,37 @@ function prefixCache(g: Graph, cfg: ModelConfig): KvCache {
 export const prefixInput = (layer: number, value: boolean) => `prefix.${layer}.${value ? 'value' : 'key'}`;
 
 /**
+ * The weights that can be stored quantized, by canonical name: 2-D, and read by the model only as x W^T (linear), x W
+ * (Conv1D) or by rows (embeddings), which have quantized kernels. `table`: an embedding table or the head. Anything else a family does with a weight (there is
+ * nothing today) keeps it in fp32. Traced once against a scratch graph, as architectureWeights is.
+ */
+export function quantizableWeights(cfg: ModelConfig): Map<string, { shape: number[]; table: boolean }> {
+  const shapes = new Map<string, number[]>();
+  const { g, arch, ids, aux, params } = modelInputs(cfg, (name, shape) => (shapes.set(name, shape), name), 'seq', 'seq');
+  arch.head(arch.forward(arch.embed(ids), aux));
+  const head = arch.headWeight();
+  arch.headBias?.();
+  const readers = new Map<Tensor, { node: Node; index: number }[]>();
+  for (const node of g.nodes) node.inputs.forEach((t, index) => readers.get(t)?.push({ node, index }) ?? readers.set(t, [{ node, index }]));
+  const readBy = (t: Tensor) => readers.get(t) ?? [];
+  const supported = ({ node, index }: { node: Node; index: number }): boolean => {
+    if (node.op === 'Gather') return index === 0 && node.attrs.axis === 0;
+    if (node.op === 'MatMul') return index === 1;
+    if (node.op === 'Transpose') {
+      const perm = node.attrs.perm as number[];
+      return perm.length === 2 && perm[0] === 1 && readBy(node.outputs[0]).every((r) => r.node.op === 'MatMul' && r.index === 1);
+    }
+    return false;
+  };
+  const out = new Map<string, { shape: number[]; table: boolean }>();
+  for (const [name, t] of params) {
+    if (t.rank !== 2 || readBy(t).length === 0 || !readBy(t).every(supported)) continue;
+    out.set(name, { shape: shapes.get(name)!, table: t === head || readBy(t).some((r) => r.node.op === 'Gather') });
+  }
+  return out;
+}
+
+/**
  * Builds the ONNX bytes for `kind`. `resolve` maps an architecture's canonical checkpoint name to the name in the
  * actual checkpoint (prefixes differ between exports) and checks its shape; the graph input gets that name.
  */
@@ -186,7 +224,8 @@ export function buildGraph(
   resolve: (name: string, shape: number[]) => string,
   options: ExportOptions = {},
 ): Uint8Array {
-  const { g, arch, ids, aux, params } = modelInputs(cfg, resolve, 'seq', kind.prefix ? 'total' : 'seq');
+  const { g, arch, ids, aux, params } = modelInputs(cfg, resolve, 'seq', kind.prefix ? 'total' : 'seq', options);
+  if (kind.weightGrads && options.storage) throw new UnsupportedError('weights stored quantized are frozen: full fine-tuning needs dtype fp32', 'dtype');
 
   const tokens = arch.embed(ids);
   const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]) : null;

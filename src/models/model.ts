@@ -3,7 +3,8 @@
  * for what was asked (logits, loss, gradient w.r.t. the soft prompt) on one batch.
  */
 import { MissingError, OptionError, ShapeError, UnsupportedError } from '../errors.js';
-import type { ExportOptions } from '../graph/onnx.js';
+import type { ExportOptions, StoredQuantized } from '../graph/onnx.js';
+import type { QuantizedStorage } from '../graph/ops.js';
 import type { WeightSource } from '../weights/files.js';
 import type { TensorData } from '../runtime/engine.js';
 import type { InferenceEngine } from '../runtime/engine-api.js';
@@ -49,6 +50,17 @@ export interface ForwardResult {
   weightGrads?: Map<string, Float32Array>;
 }
 
+/** Frozen weights stored quantized (weights/quantized-files.ts is the one on disk). */
+export interface QuantizedStore {
+  readonly dtype: string;
+  /** How a weight is stored, or undefined when it is not quantized. */
+  storage(name: string): QuantizedStorage | undefined;
+  stored(name: string, layout: 'rows' | 'cols'): StoredQuantized | undefined;
+  /** Writes a graph that reads the stored tensors where onnxruntime can resolve them; returns its path. */
+  writeGraph(bytes: Uint8Array): string;
+  removeGraph(path: string): void;
+}
+
 const IGNORE = -100;
 let nextModelId = 0;
 
@@ -71,7 +83,17 @@ export class PretrainedModel {
      * of a copy per graph and seconds of session creation (see docs/benchmarks.md).
      */
     readonly weightsAs: 'inputs' | 'initializers' = 'inputs',
+    /**
+     * Frozen weights stored quantized on disk (from_pretrained's dtype q8/q4): graphs read them with onnxruntime's
+     * quantized kernels from files it maps; the other weights (norms, biases) are bound as usual.
+     */
+    readonly quantized: QuantizedStore | null = null,
   ) {}
+
+  /** How the frozen weights are stored: 'fp32', or the quantized dtype. */
+  get dtype(): string {
+    return this.quantized?.dtype ?? 'fp32';
+  }
 
   /** Finds a checkpoint tensor under its canonical name or the prefix variants exports use, and checks its shape. */
   resolveWeight(name: string, shape: number[]): string {
@@ -90,6 +112,7 @@ export class PretrainedModel {
   }
 
   private graph(kind: GraphKind): Promise<string> {
+    if (kind.weightGrads && this.quantized) throw new UnsupportedError(`weights stored as ${this.dtype} are frozen: full fine-tuning needs dtype fp32`, 'dtype');
     return this.loadGraph(graphKey(this.config, kind), (bake) => buildGraph(this.config, kind, (n, s) => this.resolveWeight(n, s), bake));
   }
 
@@ -98,6 +121,19 @@ export class PretrainedModel {
    * generation's) with this model's weights bound or baked in; returns the engine key for `runGraph`.
    */
   async loadGraph(key: string, build: (bake: ExportOptions) => Uint8Array): Promise<string> {
+    const q = this.quantized;
+    if (q) {
+      const fullKey = `${key}:${this.weightSet}`;
+      const bake: ExportOptions = { storage: (name) => q.storage(name), quantized: (name, layout) => q.stored(name, layout) };
+      let path: string | null = null;
+      try {
+        await this.engine.load(fullKey, () => (path = q.writeGraph(build(bake))));
+      } finally {
+        if (path) q.removeGraph(path);
+      }
+      await this.bindWeights();
+      return fullKey;
+    }
     const fullKey = `${key}:${this.weightsAs === 'initializers' ? this.weightSet : 'inputs'}`;
     const bake = this.weightsAs === 'initializers' ? { initializers: (name: string) => this.weightOrView(name) } : {};
     await this.engine.load(fullKey, () => build(bake));
@@ -107,7 +143,7 @@ export class PretrainedModel {
 
   /** Runs a graph loaded with `loadGraph`, its weight inputs fed from this model. */
   runGraph(key: string, feeds: Record<string, TensorData>, outputs: string[], transfer = false): Promise<Record<string, TensorData>> {
-    return this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' ? this.weightSet : null, transfer);
+    return this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' || this.quantized ? this.weightSet : null, transfer);
   }
 
   /** A weight, or the rows a row-view input names (see parseRowView), for weights baked in as initializers. */
@@ -143,7 +179,10 @@ export class PretrainedModel {
 
   private weightTensors(): Record<string, TensorData> {
     const tensors: Record<string, TensorData> = {};
-    for (const name of this.weightNames()) tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
+    for (const name of this.weightNames()) {
+      if (this.quantized?.storage(name)) continue;
+      tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
+    }
     return tensors;
   }
 

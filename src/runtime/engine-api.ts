@@ -6,7 +6,8 @@ import type { TensorData } from './protocol.js';
 
 export interface InferenceEngine {
   /** Loads a graph once per key; later calls with the same key reuse it. */
-  load(key: string, model: () => Uint8Array): Promise<{ inputs: string[]; outputs: string[] }>;
+  /** `model` gives the ONNX bytes, or (Node) the path of a model file whose external data lies beside it. */
+  load(key: string, model: () => Uint8Array | string): Promise<{ inputs: string[]; outputs: string[] }>;
   isLoaded(key: string): boolean;
   /** Binds a named set of weights; runs that name the set get them as inputs. */
   bindWeights(set: string, tensors: Record<string, TensorData>, transfer?: boolean): Promise<void>;

@@ -61,6 +61,8 @@ async function handle(msg: WebRequest): Promise<unknown> {
       return { device, threads: msg.config.threads, crossOriginIsolated: browser.crossOriginIsolated === true };
     }
     case 'load': {
+      // The page's engine sends bytes only (web/engine.ts refuses model files with external data).
+      if (typeof msg.model === 'string') throw new Error('a model file path cannot load in a browser');
       const session = await ort.InferenceSession.create(msg.model, {
         executionProviders: device === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
         executionMode: 'sequential',

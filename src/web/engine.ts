@@ -4,6 +4,7 @@
  * (COOP/COEP headers; SharedArrayBuffer needs them) and SIMD always; WebGPU when the browser has a GPU adapter
  * (`device: 'auto'`, the default), with onnxruntime-web's WASM kernels for whatever op WebGPU lacks.
  */
+import { UnsupportedError } from '../errors.js';
 import type { InferenceEngine } from '../runtime/engine-api.js';
 import type { TensorData } from '../runtime/protocol.js';
 import { transferable } from '../runtime/transfer.js';
@@ -83,11 +84,14 @@ export class Engine implements InferenceEngine {
     return promise;
   }
 
-  load(key: string, model: () => Uint8Array): Promise<{ inputs: string[]; outputs: string[] }> {
+  load(key: string, model: () => Uint8Array | string): Promise<{ inputs: string[]; outputs: string[] }> {
     let p = this.loaded.get(key);
     if (!p) {
+      const bytes = model();
+      // A path means external data in a file (quantized weights), which only onnxruntime-node maps.
+      if (typeof bytes === 'string') return Promise.reject(new UnsupportedError('a model file with external data loads in Node only', 'dtype'));
       // Copied, not transferred: the bytes may be a view of a buffer the protobuf writer goes on using.
-      p = this.call({ type: 'load', key, model: model() }) as Promise<{ inputs: string[]; outputs: string[] }>;
+      p = this.call({ type: 'load', key, model: bytes }) as Promise<{ inputs: string[]; outputs: string[] }>;
       this.loaded.set(key, p);
       p.catch(() => this.loaded.delete(key));
     }

@@ -2,12 +2,13 @@
  * models/pretrained.ts for browsers (package.json "browser" swaps it in): a model from a URL prefix, a hub id or
  * picked files (web/files.ts) -> a loaded model, its weights bound in a Web Worker engine.
  */
-import { FormatError, MissingError } from '../errors.js';
+import { FormatError, MissingError, UnsupportedError } from '../errors.js';
 import type { HubOptions } from '../hub/settings.js';
 import { parseModelConfig, type ModelConfig } from '../models/config.js';
 import { PretrainedModel } from '../models/model.js';
 import type { InferenceEngine } from '../runtime/engine-api.js';
 import type { WeightSource } from '../weights/files.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import { Safetensors } from '../weights/safetensors.js';
 import { Engine, type Device } from './engine.js';
 import { joinPath, locate, readBytes, readJson, readOptionalBytes } from './files.js';
@@ -18,6 +19,8 @@ export interface PretrainedOptions extends HubOptions {
   threads?: number;
   /** 'webgpu' when the browser has a GPU adapter, else 'wasm' (default 'auto'). */
   device?: Device;
+  /** Only 'fp32' in browsers: the quantized copy lives in a file that onnxruntime-node maps (models/pretrained.ts). */
+  dtype?: WeightDtype;
 }
 
 export async function loadConfig(dir: string): Promise<ModelConfig> {
@@ -30,8 +33,14 @@ export async function modelFromPretrained(pathOrId: string, opts: PretrainedOpti
   const config = await loadConfig(dir);
   const weights = await loadWeights(dir);
   const engine = opts.engine ?? Engine.create({ threads: opts.threads, device: opts.device });
-  const model = new PretrainedModel(config, weights, engine, pathOrId);
+  const model = withDtype(new PretrainedModel(config, weights, engine, pathOrId), opts.dtype ?? 'fp32');
   opts.progress_callback?.({ status: 'ready', name: pathOrId, model: pathOrId, task: 'text-generation' });
+  return model;
+}
+
+/** Browsers hold weights as fp32: quantized weights are read by onnxruntime-node from a mapped file (Node only). */
+export function withDtype(model: PretrainedModel, dtype: WeightDtype): PretrainedModel {
+  if (dtype !== 'fp32') throw new UnsupportedError(`dtype ${dtype} runs in Node only; in a browser use fp32`, 'dtype');
   return model;
 }
 
