@@ -1,14 +1,27 @@
 /** Building blocks shared by the architectures, each the formula transformers uses, written with graph ops. */
 import type { Tensor } from '../graph/graph.js';
-import type { KvCache } from './architecture.js';
+import type { CausalLM, KvCache, Param } from './architecture.js';
+import type { ModelConfig } from './config.js';
 import {
-  add, concat, div, matmul, mul, neg, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast, unsqueeze,
+  add, concat, div, gather, matmul, mul, neg, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast, unsqueeze,
 } from '../graph/ops.js';
 
 /** torch.nn.Linear: weight [out, in]. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   const y = matmul(x, transposeLast(weight));
   return bias ? add(y, bias) : y;
+}
+
+/** The token embedding table `embedding` [V, H], and a head that is that table when tied, else `head` [V, H]. */
+export function embeddingsAndHead(cfg: ModelConfig, p: Param, embedding: string, head: string) {
+  const table = () => p(embedding, [cfg.vocabSize, cfg.hiddenSize]);
+  return {
+    embed: (ids: Tensor) => gather(table(), ids, 0),
+    headWeight: () => (cfg.tieWordEmbeddings ? table() : p(head, [cfg.vocabSize, cfg.hiddenSize])),
+    head(this: CausalLM, h: Tensor) {
+      return linear(h, this.headWeight());
+    },
+  };
 }
 
 /** GPT-2's Conv1D: weight [in, out]. */
