@@ -12,12 +12,15 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   return bias ? add(y, bias) : y;
 }
 
-/** The token embedding table `embedding` [V, H], and a head that is that table when tied, else `head` [V, H]. */
-export function embeddingsAndHead(cfg: ModelConfig, p: Param, embedding: string, head: string) {
+/**
+ * The token embedding table `embedding` [V, H], and a head that is that table when tied (or when the family has no
+ * `head` of its own: null), else `head` [V, H].
+ */
+export function embeddingsAndHead(cfg: ModelConfig, p: Param, embedding: string, head: string | null) {
   const table = () => p(embedding, [cfg.vocabSize, cfg.hiddenSize]);
   return {
     embed: (ids: Tensor) => gather(table(), ids, 0),
-    headWeight: () => (cfg.tieWordEmbeddings ? table() : p(head, [cfg.vocabSize, cfg.hiddenSize])),
+    headWeight: () => (head === null || cfg.tieWordEmbeddings ? table() : p(head, [cfg.vocabSize, cfg.hiddenSize])),
     head(this: CausalLM, h: Tensor) {
       return linear(h, this.headWeight());
     },
