@@ -258,6 +258,30 @@ describe('serve: stories260K with a chat template, adapters and an API key', { t
     assert.match(metrics, /softprompt_requests_total\{model="adapter_random",status="200"\} \d+/);
   });
 
+  test('a prompt of prose just under the body limit is refused at once, without tokenizing it (found by npm run fuzz)', async () => {
+    // Tokenizing ~1 MiB of prose took 7-14 s on the event loop, stalling every other request, only to refuse it.
+    const auth = { authorization: `Bearer ${KEY}` };
+    const prose = 'Once upon a time '.repeat(60_000);
+    for (const [path, body, param] of [
+      ['/v1/completions', { model: 'adapter_text', prompt: prose, max_tokens: 1 }, 'prompt'],
+      ['/v1/completions', { model: 'adapter_text', prompt: ['The dog', prose], max_tokens: 1 }, 'prompt'],
+      ['/v1/chat/completions', { model: 'adapter_text', messages: [{ role: 'user', content: prose }], max_tokens: 1 }, 'messages'],
+    ] as const) {
+      const started = performance.now();
+      const r = await post(s.url, path, body, auth);
+      const ms = performance.now() - started;
+      assert.equal(r.status, 400);
+      const e = ((await r.json()) as { error: { message: string; param: string } }).error;
+      assert.equal(e.param, param);
+      assert.match(e.message, /maximum context length is 512 tokens.* \d{7} characters/);
+      assert.ok(ms < 2000, `${path} took ${ms} ms`);
+    }
+    // Text under the character bound is still tokenized and refused (or served) by its token count.
+    const r = await post(s.url, '/v1/completions', { model: 'adapter_text', prompt: 'Once upon a time '.repeat(600), max_tokens: 1 }, auth);
+    assert.equal(r.status, 400);
+    assert.match(((await r.json()) as { error: { message: string } }).error.message, /you requested \d+ tokens \(\d+ in the prompt/);
+  });
+
   test('a client that goes away mid-stream frees its row; more hostile requests get 4xx; the server stays up', async () => {
     const auth = { authorization: `Bearer ${KEY}` };
     const controller = new AbortController();

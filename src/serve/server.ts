@@ -77,6 +77,8 @@ export class SoftpromptServer {
   private readonly info = new WeakMap<FastifyRequest, RequestInfo>();
   private readonly created = Math.floor(Date.now() / 1000);
   private readonly maxModelLen: number;
+  /** Longer prompt text cannot fit in maxModelLen tokens; it is refused before the (slow, blocking) tokenizer runs. */
+  private readonly maxPromptChars: number;
   private readonly eos: number[];
   private readonly keyDigest: Buffer | null;
 
@@ -91,6 +93,10 @@ export class SoftpromptServer {
     const cfg = model.config;
     const hard = hardPositionLimit(cfg);
     this.maxModelLen = Math.min(opts.maxModelLen ?? cfg.maxPositions ?? 2048, hard?.max ?? Infinity);
+    // Each token covers at most maxTokenLength characters of the normalized text, and normalization shrinks text at
+    // most 4x (NFC composes at most four code points into one); a normalizer that deletes text (StripAccents) can make
+    // this refuse a prompt that would fit, which takes a pathological prompt.
+    this.maxPromptChars = this.maxModelLen * tokenizer.maxTokenLength * 4;
     this.eos = resolveGenerationConfig({}, cfg, generationConfig).eos_token_id;
     this.keyDigest = opts.apiKey ? digest(opts.apiKey) : null;
     this.scheduler = new Scheduler(model, {
@@ -262,6 +268,7 @@ export class SoftpromptServer {
       );
     }
     const text = this.chat.render(body.messages, body.add_generation_prompt ?? true);
+    this.checkLength(text, 'messages');
     const ids = this.tokenizer.encode(text, { add_special_tokens: false });
     if (ids.length === 0) throw new ApiError(400, 'the conversation renders to no tokens', 'messages');
     const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;
@@ -279,7 +286,23 @@ export class SoftpromptServer {
   }
 
   private encode(text: string): number[] {
+    this.checkLength(text, 'prompt');
     return this.tokenizer.encode(text);
+  }
+
+  /**
+   * Refuses text too long to fit before tokenizing it: the tokenizer runs on the event loop at about 7 µs a character,
+   * so a 1 MiB prompt would stall every request for seconds only to be refused for its length.
+   */
+  private checkLength(text: string, param: string): void {
+    if (text.length <= this.maxPromptChars) return;
+    throw new ApiError(
+      400,
+      `This model's maximum context length is ${this.maxModelLen} tokens. However, your ${param === 'prompt' ? 'prompt' : 'conversation'} has ` +
+        `${text.length} characters, more than ${this.maxModelLen} tokens of at most ${this.tokenizer.maxTokenLength} characters each can hold. ` +
+        'Please reduce the length of the prompt.',
+      param,
+    );
   }
 
   /** Queues every prompt's n sequences and answers with the completion (JSON) or its stream (SSE). */

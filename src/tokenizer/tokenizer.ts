@@ -30,6 +30,11 @@ export class TextTokenizer {
     readonly pad_token_id: number | null,
     /** Ids the tokenizer knows, added tokens included (transformers' len(tokenizer)). */
     readonly vocabSize: number,
+    /**
+     * The longest vocabulary entry, added tokens included, in UTF-16 code units: no token covers more of the
+     * normalized text than this (a byte-level entry has one character per byte, a SentencePiece one one per character).
+     */
+    readonly maxTokenLength: number,
   ) {}
 
   /** `source` names the tokenizer (usually its directory) in error messages. */
@@ -61,7 +66,10 @@ export class TextTokenizer {
       }
       configSpecials = { bos: addBos ? bos : null, eos: addEos ? eos : null };
     }
-    return new TextTokenizer(tokenizer, configSpecials, bos, eos, special('pad_token'), tokenizer.get_vocab(true).size);
+    const vocab = tokenizer.get_vocab(true);
+    let longest = 1;
+    for (const token of vocab.keys()) longest = Math.max(longest, token.length);
+    return new TextTokenizer(tokenizer, configSpecials, bos, eos, special('pad_token'), vocab.size, longest);
   }
 
   /** Token ids of `text`; special tokens (BOS etc.) are added unless add_special_tokens is false. */

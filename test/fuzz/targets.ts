@@ -16,14 +16,23 @@ import { FIXTURES } from '../fixtures.js';
 export interface FuzzTarget {
   name: string;
   input: fc.Arbitrary<unknown>;
-  /** Parses one input; returns normally or throws. */
-  run(input: unknown): void;
+  /** Checks one input; returns (or resolves) normally or throws. */
+  run(input: unknown): void | Promise<void>;
+  /** What `run` needs (a server), made before the first input and closed after the last. */
+  setUp?(): Promise<void>;
+  tearDown?(): Promise<void>;
+  /** A line on what the inputs met since setUp (responses by status), for the long run's report. */
+  summary?(): string;
+  /** Most milliseconds one input may take; more fails the run as a hang. */
+  timeoutMs?: number;
+  /** The fixture it needs (path parts under ../shared/fixtures): the test suite skips it where that is absent. */
+  fixture?: string[];
 }
 
 const text = new TextEncoder();
 
 /** A JSON value that is hostile to a parser: wrong types, huge and negative numbers, deep nesting, odd strings. */
-const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
+export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom(null, true, false, 0, -1, -5, 1.5, 1e300, -1e300, 2 ** 53 + 2, 2 ** 64, Number.MAX_SAFE_INTEGER, '', 'gelu', 'NaN', '0', '..', '/etc/passwd', [], {}, [1, 2], { content: 1 }),
   fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
   fc.double(),
@@ -184,13 +193,16 @@ export const TARGETS: FuzzTarget[] = [
   })),
 ];
 
-/** Runs `runs` inputs of `target`; returns the count and the first input that threw something untyped, if any. */
-export function fuzz(target: FuzzTarget, runs: number, seed: number): { runs: number; failure: string | null; slowestMs: number } {
+/**
+ * Runs `runs` inputs of `target` (set up by the caller); returns the count and the first input that threw something
+ * untyped or took longer than the target's timeout, if any.
+ */
+export async function fuzz(target: FuzzTarget, runs: number, seed: number): Promise<{ runs: number; failure: string | null; slowestMs: number }> {
   let slowestMs = 0;
-  const property = fc.property(target.input, (input) => {
+  const property = fc.asyncProperty(target.input, async (input) => {
     const started = performance.now();
     try {
-      target.run(input);
+      await target.run(input);
     } catch (e) {
       if (!(e instanceof SoftpromptError)) throw e;
       if (e.message.includes('\n')) throw new Error(`a typed error of more than one line: ${e.message}`);
@@ -198,7 +210,7 @@ export function fuzz(target: FuzzTarget, runs: number, seed: number): { runs: nu
       slowestMs = Math.max(slowestMs, performance.now() - started);
     }
   });
-  const result = fc.check(property, { numRuns: runs, seed, endOnFailure: true });
+  const result = await fc.check(property, { numRuns: runs, seed, endOnFailure: true, timeout: target.timeoutMs });
   const failure = result.failed ? `${String((result as { errorInstance?: unknown }).errorInstance)}\n  input: ${fc.stringify(result.counterexample).slice(0, 500)}` : null;
   return { runs: result.numRuns, failure, slowestMs };
 }
