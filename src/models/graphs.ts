@@ -18,6 +18,11 @@ import { layerInputNames, rotaryDim } from './positions.js';
 export interface GraphKind {
   /** Prepend per-row soft prompts (graph input `prompt` [B, n, H]). */
   prompt: boolean;
+  /**
+   * Place the prompt rows anywhere in the sequence, per row: input `prompt_order` [B, n + T] holds, for each position
+   * of the sequence, the flat index of its row in [prompt; tokens] viewed as [B * (n + T), H] (see promptOrder).
+   */
+  promptAt?: boolean;
   logits: boolean;
   loss: boolean;
   /** d(loss)/d(prompt), output `grad` [B, n, H]. */
@@ -29,7 +34,7 @@ export interface GraphKind {
 }
 
 export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
-  const flags = (['prompt', 'logits', 'loss', 'grad', 'weightGrads'] as const).filter((k) => kind[k]).join('+');
+  const flags = (['prompt', 'promptAt', 'logits', 'loss', 'grad', 'weightGrads'] as const).filter((k) => kind[k]).join('+');
   return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}`;
 }
 
@@ -173,7 +178,12 @@ export function buildGraph(
 
   const tokens = arch.embed(ids);
   const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]) : null;
-  const embeds = prompt ? concat([prompt, tokens], 1) : tokens;
+  let embeds = prompt ? concat([prompt, tokens], 1) : tokens;
+  if (prompt && kind.promptAt) {
+    // One gather puts every row's virtual tokens where its prompt_order says; its gradient scatters them back.
+    const order = g.input('prompt_order', 'int64', ['batch', 'seq']);
+    embeds = gather(reshape(embeds, [-1, promptWidth(cfg)]), order, 0);
+  }
   const hidden = arch.forward(embeds, aux);
 
   const outputs: Record<string, Tensor> = {};

@@ -1,0 +1,100 @@
+// Virtual tokens placed inside the sequence (ForwardOptions.promptAt): for families with each position scheme (RoPE,
+// ALiBi, learned positions, OPT's positions from the mask, a sliding window), a prompt made of token embeddings placed
+// at row-dependent positions gives exactly the logits and loss of those tokens written into the input there, pads
+// included; its gradient matches central differences; all-zero positions are PEFT's prepended prompt.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ForwardBatch, PretrainedModel } from '../src/models/model.js';
+import { promptOrder, shiftedTargets } from '../src/models/model.js';
+import { embeddingRows } from '../src/peft/init.js';
+import { Engine } from '../src/runtime/engine.js';
+import { randomTuning } from './random-model.js';
+
+const engine = Engine.create({ threads: 1 });
+after(() => engine.close());
+
+const FAMILIES: Record<string, Record<string, unknown>> = {
+  llama: { architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 },
+  bloom: { architectures: ['BloomForCausalLM'], model_type: 'bloom', hidden_size: 16, n_layer: 2, n_head: 4 },
+  gpt2: { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: 16, n_layer: 2, n_head: 4, n_positions: 32 },
+  opt: { architectures: ['OPTForCausalLM'], model_type: 'opt', hidden_size: 16, num_attention_heads: 4, num_hidden_layers: 2, ffn_dim: 32, max_position_embeddings: 32 },
+  mistral: { architectures: ['MistralForCausalLM'], model_type: 'mistral', hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 4 },
+};
+
+/**
+ * Row 0 right-padded, row 1 left-padded; labels on the real tokens except row 1's first, which a pad predicts: a pad's
+ * query sees no key, so its uniform attention reads keys after it (the virtual tokens at 4) through scores the fp32
+ * minimum absorbs, where central differences cannot see the gradient autodiff sends (as in transformers).
+ */
+const BATCH: ForwardBatch = {
+  input_ids: [[5, 17, 3, 42, 8, 0], [0, 0, 23, 9, 31, 2]],
+  attention_mask: [[1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 1]],
+  labels: [[5, 17, 3, 42, 8, -100], [-100, -100, -100, 9, 31, 2]],
+};
+const VIRTUAL = [7, 13, 29];
+const AT = [3, 4];
+
+/** The batch with the virtual tokens' ids written in at AT (mask 1, no labels). */
+function inserted(batch: ForwardBatch): ForwardBatch {
+  const put = (rows: number[][], fill: (id: number) => number) => rows.map((r, b) => [...r.slice(0, AT[b]), ...VIRTUAL.map(fill), ...r.slice(AT[b])]);
+  return { input_ids: put(batch.input_ids, (id) => id), attention_mask: put(batch.attention_mask!, () => 1), labels: put(batch.labels!, () => -100) };
+}
+
+function close(a: Float32Array, b: Float32Array, what: string): void {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+  assert.ok(worst < 1e-5, `${what}: worst relative difference ${worst}`);
+}
+
+for (const [family, config] of Object.entries(FAMILIES)) {
+  test(`${family}: virtual tokens at row-dependent positions equal their tokens written into the input`, async () => {
+    const { model } = randomTuning(config, engine);
+    const prompt = embeddingRows(model)(VIRTUAL);
+    const placed = await model.forward(BATCH, { prompt, promptAt: AT });
+    const written = await model.forward(inserted(BATCH), {});
+    assert.deepEqual(placed.logits!.dims, written.logits!.dims);
+    close(placed.logits!.data as Float32Array, written.logits!.data as Float32Array, 'logits');
+    assert.ok(Math.abs(placed.loss! - written.loss!) < 1e-5, `loss ${placed.loss} vs ${written.loss}`);
+    await checkGradient(model, prompt);
+  });
+}
+
+async function checkGradient(model: PretrainedModel, prompt: Float32Array): Promise<void> {
+  const { grad } = await model.forward(BATCH, { prompt, promptAt: AT, grad: true, logits: false });
+  const g = grad as Float32Array;
+  const eps = 2e-3;
+  const norm = Math.hypot(...g);
+  const lossAt = async (sign: number) =>
+    (await model.forward(BATCH, { prompt: prompt.map((v, i) => v + (sign * eps * g[i]) / norm), promptAt: AT, logits: false })).loss!;
+  const fd = ((await lossAt(1)) - (await lossAt(-1))) / (2 * eps);
+  assert.ok(Math.abs(fd - norm) <= 1e-2 * norm + 1e-4, `gradient along itself: autodiff ${norm} vs fd ${fd}`);
+}
+
+test('positions all 0 are the prepended prompt', async () => {
+  const { model } = randomTuning(FAMILIES.llama, engine);
+  const prompt = embeddingRows(model)(VIRTUAL);
+  const front = await model.forward(BATCH, { prompt, grad: true });
+  const zero = await model.forward(BATCH, { prompt, promptAt: [0, 0], grad: true });
+  assert.deepEqual(zero.logits!.data, front.logits!.data);
+  assert.equal(zero.loss, front.loss);
+  assert.deepEqual(zero.grad, front.grad);
+});
+
+test('prompt_order and the shifted targets follow the placement', () => {
+  // n = 2 virtual tokens after token 1 of a 3-token row: [t0, t1, v0, v1, t2].
+  assert.deepEqual(promptOrder([2], 2, 3), [2, 3, 0, 1, 4]);
+  assert.deepEqual(promptOrder([0, 3], 2, 3), [0, 1, 2, 3, 4, 5 + 2, 5 + 3, 5 + 4, 5 + 0, 5 + 1]);
+  // The last virtual token predicts t2; t0 has nothing before it.
+  const targets = shiftedTargets([[10, 11, 12]], 2, [2]);
+  assert.deepEqual([...(targets.target_rows.data as BigInt64Array)].map(Number), [0, 3]);
+  assert.deepEqual([...(targets.target_ids.data as BigInt64Array)].map(Number), [11, 12]);
+});
+
+test('positions are checked', async () => {
+  const { model } = randomTuning(FAMILIES.llama, engine);
+  const prompt = embeddingRows(model)(VIRTUAL);
+  await assert.rejects(model.forward(BATCH, { prompt, promptAt: [7, 0] }), /position 7 is outside \[0, 6\]/);
+  await assert.rejects(model.forward(BATCH, { prompt, promptAt: [1] }), /expected 2 positions/);
+  await assert.rejects(model.forward(BATCH, { promptAt: [1, 1] }), /needs a soft prompt/);
+});
