@@ -1,12 +1,18 @@
 // Virtual tokens placed inside the sequence (ForwardOptions.promptAt): for families with each position scheme (RoPE,
 // ALiBi, learned positions, OPT's positions from the mask, a sliding window), a prompt made of token embeddings placed
 // at row-dependent positions gives exactly the logits and loss of those tokens written into the input there, pads
-// included; its gradient matches central differences; all-zero positions are PEFT's prepended prompt.
+// included; its gradient matches central differences; all-zero positions are PEFT's prepended prompt. Adapters that
+// record virtual_tokens_position: before_completion get that placement in training batches and generation.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ForwardBatch, PretrainedModel } from '../src/models/model.js';
 import { promptOrder, shiftedTargets } from '../src/models/model.js';
 import { embeddingRows } from '../src/peft/init.js';
+import { promptTuningConfigOf, type Adapter } from '../src/peft/adapter.js';
+import { promptTuningFields } from '../src/peft/config.js';
+import { dataCollatorForLanguageModeling } from '../src/data/collator.js';
+import { generate } from '../src/generate/generate.js';
+import { argmax } from '../src/generate/logits.js';
 import { Engine } from '../src/runtime/engine.js';
 import { randomTuning } from './random-model.js';
 
@@ -97,4 +103,43 @@ test('positions are checked', async () => {
   await assert.rejects(model.forward(BATCH, { prompt, promptAt: [7, 0] }), /position 7 is outside \[0, 6\]/);
   await assert.rejects(model.forward(BATCH, { prompt, promptAt: [1] }), /expected 2 positions/);
   await assert.rejects(model.forward(BATCH, { promptAt: [1, 1] }), /needs a soft prompt/);
+});
+
+test('generation with an adapter placed before the completion equals the argmax of full forwards with the prompt after the input', async () => {
+  const { model } = randomTuning(FAMILIES.llama, engine);
+  const prompt = embeddingRows(model)(VIRTUAL);
+  const adapter: Adapter = { config: { peft_type: 'PROMPT_TUNING', virtual_tokens_position: 'before_completion' }, numVirtualTokens: 3, tokenDim: 16, prompt };
+  const input_ids = [[5, 17, 3, 42], [0, 0, 23, 9]];
+  const attention_mask = [[1, 1, 1, 1], [0, 0, 1, 1]];
+  const got = await generate(model, null, { input_ids, attention_mask, prompt: adapter, max_new_tokens: 3, eos_token_id: null });
+  const ids = input_ids.map((r) => [...r]);
+  const mask = attention_mask.map((r) => [...r]);
+  for (let step = 0; step < 3; step++) {
+    const { logits } = await model.forward({ input_ids: ids, attention_mask: mask }, { prompt, promptAt: [4, 4] });
+    const [, S, V] = logits!.dims;
+    ids.forEach((row, b) => {
+      row.push(argmax((logits!.data as Float32Array).subarray((b * S + S - 1) * V, (b * S + S) * V)));
+      mask[b].push(1);
+    });
+  }
+  assert.deepEqual(got.sequences, ids);
+});
+
+test('the collator says where each completion starts, after padding on either side', () => {
+  const examples = [{ input_ids: [4, 5, 6, 7], completion_mask: [0, 0, 1, 1] }, { input_ids: [8, 9], completion_mask: [0, 1] }];
+  assert.deepEqual(dataCollatorForLanguageModeling({ pad_token_id: 0 })(examples).completion_start, [2, 1]);
+  assert.deepEqual(dataCollatorForLanguageModeling({ pad_token_id: 0, padding_side: 'left' })(examples).completion_start, [2, 3]);
+  assert.equal(dataCollatorForLanguageModeling({ pad_token_id: 0 })([[1, 2]]).completion_start, undefined);
+});
+
+test('virtual_tokens_position: written only when not start, read back, refused when unknown', () => {
+  const fields = (position?: 'start' | 'before_completion') => promptTuningFields({ num_virtual_tokens: 2, virtual_tokens_position: position });
+  assert.equal('virtual_tokens_position' in fields(), false);
+  assert.equal('virtual_tokens_position' in fields('start'), false);
+  assert.equal(fields('before_completion').virtual_tokens_position, 'before_completion');
+  const adapter = (value: unknown): Adapter => ({ config: { peft_type: 'PROMPT_TUNING', virtual_tokens_position: value }, numVirtualTokens: 1, tokenDim: 2, prompt: new Float32Array(2) });
+  assert.equal(promptTuningConfigOf(adapter('before_completion'), 'a').virtual_tokens_position, 'before_completion');
+  assert.equal('virtual_tokens_position' in promptTuningConfigOf(adapter('start'), 'a'), false);
+  assert.throws(() => promptTuningConfigOf(adapter('middle'), 'a'), /"virtual_tokens_position" is "middle"; expected start \| before_completion/);
+  assert.throws(() => promptTuningFields({ num_virtual_tokens: 2, virtual_tokens_position: 'middle' as 'start' }), /expected one of start, before_completion/);
 });

@@ -19,7 +19,9 @@ import { resolveModelDir } from '../hub/model-files.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { loadAdapter } from '../peft/adapter-files.js';
-import { checkAdapterFits } from '../peft/adapter.js';
+import { checkAdapterFits, promptTuningConfigOf } from '../peft/adapter.js';
+import { softPromptSlot, SOFT_PROMPT_SLOT } from '../data/completion.js';
+import { virtualTokensPosition } from '../peft/config.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { unescapeFlag } from './escapes.js';
 import { float, integerFlag } from './number-flags.js';
@@ -61,9 +63,11 @@ interface EvalFlags {
 export async function runEval(flags: EvalFlags): Promise<void> {
   const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
   if (flags.log_samples && !flags.output_path) throw new OptionError('needs --output_path (the samples file goes next to it)', '--log_samples');
+  // A training template's {soft_prompt} slot is dropped: each adapter records where its virtual tokens go.
+  const slot = softPromptSlot(flags.template);
   const config: TaskConfig = {
     task: flags.task_name ?? basename(flags.dataset, extname(flags.dataset)).replace(/[^\w.-]+/g, '_'),
-    template: flags.template,
+    template: slot.template,
     choices: flags.choices,
     choices_column: flags.choices_column,
     label_column: flags.label_column,
@@ -91,7 +95,11 @@ export async function runEval(flags: EvalFlags): Promise<void> {
     for (const dir of flags.adapter) {
       const adapter = await loadAdapter(dir);
       checkAdapterFits(adapter, model.config, dir);
-      variants.push({ name: dir, prompt: adapter.prompt });
+      const position = virtualTokensPosition(promptTuningConfigOf(adapter, dir));
+      if (slot.position !== null && slot.position !== position) {
+        throw new OptionError(`the template's ${SOFT_PROMPT_SLOT} says ${slot.position} but adapter ${dir} puts its virtual tokens at ${position}`, '--template');
+      }
+      variants.push({ name: dir, prompt: adapter.prompt, position });
     }
     if (variants.length === 0 || !flags.no_baseline) variants.push({ name: 'base', prompt: null });
     evaluation = await evaluateTask(model, tokenizer, config, docs, { pool: fewshotDocs, samePool: !flags.fewshot_dataset }, variants, {

@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
 import type { Example } from '../data/collator.js';
-import { isCompletionSpec, promptCompletions, tokenizePromptCompletions, type CompletionSpec } from '../data/completion.js';
+import { isCompletionSpec, promptCompletions, softPromptSlot, SOFT_PROMPT_SLOT, tokenizePromptCompletions, type CompletionSpec } from '../data/completion.js';
 import { loadDataset, loadTextDataset, tokenizeTexts } from '../data/dataset.js';
 import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.js';
 import { loadHubDataset } from '../data/hub-source.js';
@@ -25,7 +25,7 @@ import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import type { ModelConfig } from '../models/config.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
-import { promptTuningConfig, type PromptTuningInit } from '../peft/config.js';
+import { promptTuningConfig, VIRTUAL_TOKENS_POSITIONS, type PromptTuningInit, type VirtualTokensPosition } from '../peft/config.js';
 import { PeftModel } from '../peft/peft-model.js';
 import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments } from '../train/args.js';
 import { lastCheckpoint } from '../train/checkpoint.js';
@@ -50,19 +50,67 @@ interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
   dataset_config_name?: string;
   dataset_split: string;
   max_length?: number;
-  num_virtual_tokens: number;
-  prompt_tuning_init: PromptTuningInit;
+  num_virtual_tokens?: number;
+  prompt_tuning_init?: PromptTuningInit;
   prompt_tuning_init_text?: string;
   tokenizer_name_or_path?: string;
+  virtual_tokens_position?: VirtualTokensPosition;
   resume?: string | true;
   overwrite_output_dir?: boolean;
   json?: boolean;
 }
 
 const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
+
+/**
+ * Task mode's defaults (a completion template or column given), where the flag is not set: measured on the default
+ * model with a sweep (docs/compare.md, "A recipe that works"). HF's learning rate of 5e-5 barely moves a prompt, and
+ * virtual tokens in front of the input hardly reach the answer in a small model; right before the answer they read
+ * the whole input and set the answer's first token.
+ */
+export const TASK_DEFAULTS = {
+  learning_rate: 0.03,
+  num_train_epochs: 10,
+  num_virtual_tokens: 8,
+  prompt_tuning_init: 'SAMPLE_VOCAB',
+  virtual_tokens_position: 'before_completion',
+} as const;
+
+/** The defaults otherwise: HF's TrainingArguments and PEFT's PromptTuningConfig. */
+const TEXT_DEFAULTS = {
+  learning_rate: TRAINING_DEFAULTS.learning_rate,
+  num_train_epochs: TRAINING_DEFAULTS.num_train_epochs,
+  num_virtual_tokens: 8,
+  prompt_tuning_init: 'RANDOM',
+  virtual_tokens_position: 'start',
+} as const;
+
+/** Fills the flags the user left unset with task mode's defaults or the usual ones; a `{soft_prompt}` slot places the prompt. */
+function withDefaults(flags: TrainFlags): void {
+  if (flags.template !== undefined) {
+    const slot = softPromptSlot(flags.template);
+    if (slot.position !== null) {
+      if (!isCompletionSpec(flags) && slot.position === 'before_completion') {
+        throw new OptionError(`${SOFT_PROMPT_SLOT} at the end needs a completion (--completion_template or --completion_column)`, '--template');
+      }
+      if (flags.virtual_tokens_position !== undefined && flags.virtual_tokens_position !== slot.position) {
+        throw new OptionError(`says ${flags.virtual_tokens_position} but the template's ${SOFT_PROMPT_SLOT} says ${slot.position}`, '--virtual_tokens_position');
+      }
+      flags.template = slot.template;
+      flags.virtual_tokens_position = slot.position;
+    }
+  }
+  const d = isCompletionSpec(flags) ? TASK_DEFAULTS : TEXT_DEFAULTS;
+  flags.learning_rate ??= d.learning_rate;
+  flags.num_train_epochs ??= d.num_train_epochs;
+  flags.num_virtual_tokens ??= d.num_virtual_tokens;
+  flags.prompt_tuning_init ??= d.prompt_tuning_init;
+  flags.virtual_tokens_position ??= d.virtual_tokens_position;
+}
 const TRAINING_KEYS = Object.keys(TRAINING_DEFAULTS).concat('eval_strategy', 'eval_steps', 'max_memory') as Array<keyof TrainingArguments>;
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
+  withDefaults(flags);
   // A budget only matters to auto_find_batch_size; by default it leaves a fifth of the free memory to everything else.
   if (flags.auto_find_batch_size && flags.max_memory === undefined) flags.max_memory = Math.floor(0.8 * freemem());
   // Otherwise it bounds what one example may need, checked before training (a huge row without --max_length).
@@ -79,10 +127,11 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
   const peftConfig = promptTuningConfig(
     {
-      num_virtual_tokens: flags.num_virtual_tokens,
+      num_virtual_tokens: flags.num_virtual_tokens!,
       prompt_tuning_init: flags.prompt_tuning_init,
       prompt_tuning_init_text: flags.prompt_tuning_init_text,
       tokenizer_name_or_path: flags.tokenizer_name_or_path,
+      virtual_tokens_position: flags.virtual_tokens_position,
     },
     await loadConfig(modelDir),
     flags.model,
@@ -153,7 +202,7 @@ async function tokenizedDataset(
   if (isCompletionSpec(flags)) {
     if (flags.column !== undefined) throw new OptionError('with a completion, name the prompt with --prompt_column or --template', '--column');
     const pairs = await loadDataset(flags.dataset, { ...flags, seed }, read, (rows, source) => promptCompletions(rows, flags, source));
-    const max = flags.max_length ?? (config.maxPositions === null ? undefined : config.maxPositions - flags.num_virtual_tokens);
+    const max = flags.max_length ?? (config.maxPositions === null ? undefined : config.maxPositions - flags.num_virtual_tokens!);
     const tokenize = (p: typeof pairs.train, source: string) => tokenizePromptCompletions(p, tokenizer, max, source);
     return { train: tokenize(pairs.train, flags.dataset), validation: pairs.validation && tokenize(pairs.validation, flags.validation_file ?? flags.dataset) };
   }
@@ -246,7 +295,7 @@ export function registerTrain(program: Command): void {
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--output_dir <dir>', 'where checkpoints and the final adapter go')
     .option('--column <name>', 'the column to train on (default: "text", or the only column)')
-    .option('--template <text>', 'build each text (or, with a completion, each prompt) from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes)', unescapeFlag)
+    .option('--template <text>', 'build each text (or, with a completion, each prompt) from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes); {soft_prompt} at its start or end places the virtual tokens there', unescapeFlag)
     .option('--completion_template <text>', 'task format: the answer built from columns, e.g. " {label}"; the loss falls on it only', unescapeFlag)
     .option('--prompt_column <name>', 'task format: the column holding each prompt (instead of --template)')
     .option('--completion_column <name>', 'task format: the column holding each completion (instead of --completion_template)')
@@ -260,12 +309,13 @@ export function registerTrain(program: Command): void {
     .option('--dataset_config_name <name>', 'hub dataset subset')
     .option('--dataset_split <name>', 'hub dataset split', 'train')
     .option(...integerFlag('--max_length <n>', 'truncate each example to n tokens (a prompt-completion pair loses its start; default there: the model\'s positions less the virtual tokens)', 1))
-    .option(...integerFlag('--num_virtual_tokens <n>', 'soft prompt length', 1, 8))
-    .option('--prompt_tuning_init <init>', 'RANDOM, TEXT or SAMPLE_VOCAB', choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const), 'RANDOM')
+    .option(...integerFlag('--num_virtual_tokens <n>', `soft prompt length (default: ${TEXT_DEFAULTS.num_virtual_tokens}; task mode ${TASK_DEFAULTS.num_virtual_tokens})`, 1))
+    .option('--prompt_tuning_init <init>', `RANDOM, TEXT or SAMPLE_VOCAB (default: ${TEXT_DEFAULTS.prompt_tuning_init}; task mode ${TASK_DEFAULTS.prompt_tuning_init})`, choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const))
     .option('--prompt_tuning_init_text <text>', 'the text whose embeddings start the prompt (TEXT init)')
+    .option('--virtual_tokens_position <where>', `${VIRTUAL_TOKENS_POSITIONS.join(' or ')}: in front of the input (PEFT) or right before the completion, recorded in adapter_config.json (default: ${TEXT_DEFAULTS.virtual_tokens_position}; task mode ${TASK_DEFAULTS.virtual_tokens_position})`, choice('--virtual_tokens_position', VIRTUAL_TOKENS_POSITIONS))
     .option('--tokenizer_name_or_path <name>', 'recorded in the adapter for TEXT init (default: --model)')
-    .option(...floatFlag('--learning_rate <lr>', 'AdamW learning rate', d.learning_rate))
-    .option(...floatFlag('--num_train_epochs <n>', 'epochs (may be fractional)', d.num_train_epochs))
+    .option(...floatFlag('--learning_rate <lr>', `AdamW learning rate (default: ${TEXT_DEFAULTS.learning_rate}; task mode ${TASK_DEFAULTS.learning_rate})`))
+    .option(...floatFlag('--num_train_epochs <n>', `epochs, may be fractional (default: ${TEXT_DEFAULTS.num_train_epochs}; task mode ${TASK_DEFAULTS.num_train_epochs})`))
     .option(...integerFlag('--max_steps <n>', 'optimizer steps; > 0 overrides --num_train_epochs', -1, d.max_steps))
     .option(...integerFlag('--per_device_train_batch_size <n>', 'examples per micro-batch', 1, d.per_device_train_batch_size))
     .option(...integerFlag('--per_device_eval_batch_size <n>', 'examples per evaluation batch', 1, d.per_device_eval_batch_size))

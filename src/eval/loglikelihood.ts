@@ -38,6 +38,8 @@ export interface Loglikelihood {
 export interface Variant {
   name: string;
   prompt: Float32Array | null;
+  /** Where its virtual tokens go: in front of the context (default), or after it, right before the continuation. */
+  position?: 'start' | 'before_completion';
 }
 
 export function encodePair(tokenizer: TokenEncoder, context: string, continuation: string): { context: number[]; continuation: number[] } {
@@ -107,7 +109,11 @@ export async function loglikelihoods(
           input_ids: batch.map((e) => [...e.input, ...new Array<number>(T - e.input.length).fill(0)]),
           attention_mask: batch.map((e) => [...e.input.map(() => 1), ...new Array<number>(T - e.input.length).fill(0)]),
         },
-        n === 0 ? {} : { prompt: batch.map((e) => variants[requests[e.request].variant].prompt!) },
+        n === 0 ? {} : {
+          prompt: batch.map((e) => variants[requests[e.request].variant].prompt!),
+          // Right after the context: the continuation starts at input position L + 1 - len(continuation).
+          promptAt: batch.map((e) => (variants[requests[e.request].variant].position === 'before_completion' ? Math.max(0, e.input.length + 1 - e.continuation.length) : 0)),
+        },
       );
       const logits = out.logits!.data as Float32Array;
       batch.forEach((e, b) => {

@@ -29,8 +29,11 @@ export interface InputOptions {
 export interface PreparedBatch {
   ids: number[][];
   mask: number[][];
-  /** [B][n] soft-prompt rows laid out [masked slots | prompt], or null without prompts. */
-  prompt: { data: Float32Array; length: number; mask: number[][] } | null;
+  /**
+   * [B][n] soft-prompt rows laid out [masked slots | prompt], or null without prompts. `last`: they go after the
+   * input, right before the new tokens (adapters whose virtual_tokens_position is before_completion), not in front.
+   */
+  prompt: { data: Float32Array; length: number; mask: number[][]; last: boolean } | null;
   /**
    * 'slots': positions are slot indices, virtual tokens and pads included (PEFT with one shared prompt);
    * 'mask': cumsum(mask) - 1 with masked slots at 1 (transformers without PEFT, and every mixed batch).
@@ -92,7 +95,7 @@ export function repeatRows(batch: PreparedBatch, k: number): PreparedBatch {
     for (let b = 0; b < batch.ids.length; b++) {
       for (let j = 0; j < k; j++) data.set(prompt.data.subarray(b * rowSize, (b + 1) * rowSize), (b * k + j) * rowSize);
     }
-    prompt = { data, length: prompt.length, mask: rep(prompt.mask) };
+    prompt = { data, length: prompt.length, mask: rep(prompt.mask), last: prompt.last };
   }
   return { ...batch, ids: rep(batch.ids), mask: rep(batch.mask), prompt };
 }
@@ -108,6 +111,10 @@ function softPrompts(o: InputOptions, B: number, H: number): Pick<PreparedBatch,
   const perRow = o.prompts ?? new Array<SoftPrompt | null>(B).fill(o.prompt ?? null);
   const embeddings = perRow.map((p, b) => (p ? promptEmbeddings(p, H, o.prompts ? `prompts[${b}]` : 'prompt') : null));
   const n = Math.max(0, ...embeddings.map((e) => (e ? e.length / H : 0)));
+  const last = perRow.map((p) => p !== null && !(p instanceof Float32Array) && p.config.virtual_tokens_position === 'before_completion');
+  if (last.some((l, b) => perRow[b] && l !== last.find((_, c) => perRow[c]))) {
+    throw new OptionError('adapters that put their virtual tokens in front and ones that put them before the completion cannot share a batch', 'prompts');
+  }
   const alone = o.prompts !== undefined;
   if (n === 0) return { prompt: null, positions: 'mask', alone };
   const data = new Float32Array(B * n * H);
@@ -116,7 +123,7 @@ function softPrompts(o: InputOptions, B: number, H: number): Pick<PreparedBatch,
     if (e) data.set(e, (b * n + n - own) * H);
     return [...new Array(n - own).fill(0), ...new Array(own).fill(1)];
   });
-  return { prompt: { data, length: n, mask }, positions: alone ? 'mask' : 'slots', alone };
+  return { prompt: { data, length: n, mask, last: last.some(Boolean) }, positions: alone ? 'mask' : 'slots', alone };
 }
 
 function promptEmbeddings(p: SoftPrompt, H: number, where: string): Float32Array {

@@ -18,6 +18,11 @@ export interface ForwardBatch {
   attention_mask?: number[][];
   /** Same shape as input_ids; -100 marks positions without a label. */
   labels?: number[][];
+  /**
+   * Prompt-completion rows: the index of each row's first completion token (padding included), where an adapter
+   * whose virtual tokens go before the completion puts them.
+   */
+  completion_start?: number[];
 }
 
 export interface ForwardOptions {

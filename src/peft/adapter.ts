@@ -9,7 +9,7 @@ import { FormatError, MissingError, ShapeError, UnsupportedError } from '../erro
 import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safetensors.js';
-import { PROMPT_TUNING_INITS, type PromptTuningConfig, type PromptTuningInit } from './config.js';
+import { PROMPT_TUNING_INITS, VIRTUAL_TOKENS_POSITIONS, type PromptTuningConfig, type PromptTuningInit, type VirtualTokensPosition } from './config.js';
 import { pythonJsonDumps } from './python.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
@@ -90,6 +90,8 @@ export function promptTuningConfigOf(adapter: Adapter, dir: string): PromptTunin
   }
   const isInit = (v: unknown) => PROMPT_TUNING_INITS.includes(v as PromptTuningInit);
   const init = optional<PromptTuningInit>('prompt_tuning_init', isInit, PROMPT_TUNING_INITS.join(' | '));
+  const isPosition = (v: unknown) => VIRTUAL_TOKENS_POSITIONS.includes(v as VirtualTokensPosition);
+  const position = optional<VirtualTokensPosition>('virtual_tokens_position', isPosition, VIRTUAL_TOKENS_POSITIONS.join(' | '));
   return {
     peft_type: 'PROMPT_TUNING',
     task_type: 'CAUSAL_LM',
@@ -107,6 +109,7 @@ export function promptTuningConfigOf(adapter: Adapter, dir: string): PromptTunin
     inference_mode: true,
     auto_mapping: optional('auto_mapping', isObject, 'an object'),
     ...(Object.hasOwn(c, 'modules_to_save') ? { modules_to_save: optional<string[]>('modules_to_save', Array.isArray, 'a list') } : {}),
+    ...(position !== null && position !== 'start' ? { virtual_tokens_position: position } : {}),
   };
 }
 

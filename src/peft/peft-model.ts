@@ -14,7 +14,7 @@ import type { ModelConfig } from '../models/config.js';
 import type { ForwardBatch, ForwardOptions, ForwardResult, PretrainedModel } from '../models/model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { adapterFiles, checkAdapterFits, parseAdapterFiles, promptTuningConfigOf } from './adapter.js';
-import type { PromptTuningConfig } from './config.js';
+import { virtualTokensPosition, type PromptTuningConfig } from './config.js';
 import { embeddingRows, initPrompt } from './init.js';
 import { trainingActivationBytes, weightBytes } from '../models/memory.js';
 import { trainingPositionLimit } from '../models/architectures.js';
@@ -112,8 +112,13 @@ export class PeftModel {
     return this.entry(name).config;
   }
 
-  forward(batch: ForwardBatch, opts: Omit<ForwardOptions, 'prompt'> = {}): Promise<ForwardResult> {
-    return this.model.forward(batch, { ...opts, prompt: this.prompt() });
+  /** The base model's forward with the active prompt, in front or (its config says so) before each completion. */
+  forward(batch: ForwardBatch, opts: Omit<ForwardOptions, 'prompt' | 'promptAt'> = {}): Promise<ForwardResult> {
+    if (virtualTokensPosition(this.adapterConfig()) === 'start') return this.model.forward(batch, { ...opts, prompt: this.prompt() });
+    if (!batch.completion_start) {
+      throw new ShapeError('the adapter puts its virtual tokens before the completion: the batch needs completion_start (prompt-completion data)', 'completion_start');
+    }
+    return this.model.forward(batch, { ...opts, prompt: this.prompt(), promptAt: batch.completion_start });
   }
 
   /** The active prompt: what a trainer updates in place. */
