@@ -5,12 +5,16 @@
  * other 63), medians over the runs after a warm-up that loads the graph and binds the weights.
  * Also the decode ms/token over the first and the last 16 steps, which shows what the growing cache costs.
  * Options: --config FILE, --model DIR (a checkpoint, e.g. from bench:checkpoint, instead of in-memory weights),
- * --prompt-tokens N (soft-prompt rows, default 0), --runs N, --threads N, --weights inputs|initializers, --json.
+ * --dtype fp32|q8|q4 (frozen weights quantized on load, cached in the HF cache folder; --block-size 32|64,
+ * --zero-points, --accuracy-level N), --prompt-tokens N (soft-prompt rows, default 0), --runs N, --threads N,
+ * --weights inputs|initializers, --json FILE (also writes the result there).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { generateStream } from '../src/generate/generate.js';
-import { loadConfig } from '../src/models/pretrained.js';
+import { loadConfig, withDtype } from '../src/models/pretrained.js';
+import { parseWeightDtype } from '../src/weights/quantize.js';
+import { QuantizedWeightFiles } from '../src/weights/quantized-files.js';
 import { loadWeights } from '../src/weights/files.js';
 import { parseModelConfig } from '../src/models/config.js';
 import { PretrainedModel } from '../src/models/model.js';
@@ -25,9 +29,14 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     threads: { type: 'string' },
     weights: { type: 'string', default: 'inputs' },
-    json: { type: 'boolean', default: false },
+    dtype: { type: 'string', default: 'fp32' },
+    'block-size': { type: 'string' },
+    'zero-points': { type: 'boolean', default: false },
+    'accuracy-level': { type: 'string' },
+    json: { type: 'string' },
   },
 });
+const dtype = parseWeightDtype(values.dtype!, '--dtype');
 const INPUT = 16;
 const NEW = 64;
 if (values.weights !== 'inputs' && values.weights !== 'initializers') throw new Error('--weights must be inputs or initializers');
@@ -36,7 +45,14 @@ const weightsAs = values.weights;
 const engine = Engine.create({ threads: values.threads ? Number(values.threads) : undefined });
 const cfg = values.model ? await loadConfig(values.model) : parseModelConfig(JSON.parse(readFileSync(values.config, 'utf8')), values.config);
 const weights = values.model ? await loadWeights(values.model) : randomWeights(cfg);
-const model = new PretrainedModel(cfg, weights, engine, values.model ?? 'random', weightsAs);
+const quantization = {
+  ...(values['block-size'] ? { blockSize: Number(values['block-size']) } : {}),
+  ...(values['zero-points'] ? { symmetric: false } : {}),
+  ...(values['accuracy-level'] ? { accuracyLevel: Number(values['accuracy-level']) } : {}),
+};
+const model = withDtype(new PretrainedModel(cfg, weights, engine, values.model ?? 'random', weightsAs), dtype, quantization);
+// What a load costs: quantizing into the cache the first time (0 when a cached copy was found), or nothing at fp32.
+const cachedBefore = model.quantized instanceof QuantizedWeightFiles ? model.quantized.cached('rows') : null;
 const input_ids = [Array.from({ length: INPUT }, (_, t) => (t * 104729 + 7919) % cfg.vocabSize)];
 const n = Number(values['prompt-tokens']);
 const prompt = n > 0 ? randomFloats(n * cfg.hiddenSize, 3, 1) : null;
@@ -54,6 +70,16 @@ async function run(): Promise<Run> {
   return { prefillMs: times[1] - times[0], stepMs };
 }
 
+/** Each distinct setting and how many weights use it. */
+function quantizationSummary(store: QuantizedWeightFiles): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const { settings: q } of store.plan.values()) {
+    const key = `${q.bits}-bit, block ${q.blockSize}, ${q.symmetric ? 'symmetric' : 'zero points'}, accuracy_level ${q.accuracyLevel}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 const t0 = performance.now();
@@ -61,9 +87,12 @@ await run();
 const warmupMs = performance.now() - t0;
 const runs: Run[] = [];
 for (let i = 0; i < Number(values.runs); i++) runs.push(await run());
+const rssAfter = process.memoryUsage().rss;
 await engine.close();
 
 const result = {
+  dtype,
+  ...(model.quantized instanceof QuantizedWeightFiles ? { quantization: quantizationSummary(model.quantized), cached_copy_found: cachedBefore } : {}),
   prefill_ms: Math.round(median(runs.map((r) => r.prefillMs))),
   decode_tokens_per_s: Number(median(runs.map((r) => 1000 / mean(r.stepMs))).toFixed(2)),
   decode_ms_first16: Number(median(runs.map((r) => mean(r.stepMs.slice(0, 16)))).toFixed(1)),
@@ -72,13 +101,16 @@ const result = {
   soft_prompt_tokens: n,
   weights: values.weights,
   peak_rss_gb: Number(peakRssGb().toFixed(2)),
+  rss_after_gb: Number((rssAfter / 1e9).toFixed(2)),
   machine: machine(),
 };
-if (values.json) console.log(JSON.stringify(result));
-else {
+if (values.json) {
+  writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
+  console.log(JSON.stringify(result));
+} else {
   console.log(`generation: ${cfg.modelType} (hidden ${cfg.hiddenSize}, ${cfg.numLayers} layers, vocab ${cfg.vocabSize}), weights: ${model.source}`);
   console.log(`  batch 1, ${INPUT}-token input${n ? ` + ${n} soft-prompt rows` : ''}, ${NEW} new tokens, greedy, KV cache`);
   console.log(`  prefill ${result.prefill_ms} ms, decode ${result.decode_tokens_per_s} tokens/s (medians of ${runs.length}; warm-up incl. graph load ${result.warmup_ms} ms)`);
   console.log(`  decode ms/token: ${result.decode_ms_first16} over the first 16 steps, ${result.decode_ms_last16} over the last 16`);
-  console.log(`  weights as ${values.weights}, peak RSS ${result.peak_rss_gb} GB, ${result.machine}`);
+  console.log(`  dtype ${dtype}, weights as ${values.weights}, peak RSS ${result.peak_rss_gb} GB, ${result.machine}`);
 }

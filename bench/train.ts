@@ -1,5 +1,5 @@
 /**
- * `npm run bench:train -- --model DIR [--batch 4 --seq 128 --virtual 8 --steps N] [--json FILE]`: prompt-tuning
+ * `npm run bench:train -- --model DIR [--dtype fp32|q8|q4] [--batch 4 --seq 128 --virtual 8 --steps N] [--json FILE]`: prompt-tuning
  * train steps (forward + backward to the prompt + AdamW) on a checkpoint, e.g. one from `npm run bench:checkpoint`.
  * Prints seconds per step, tokens/s, achieved GFLOP/s beside the matmul GFLOP/s measured in the same run, peak RSS.
  */
@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { architectureOf } from '../src/models/architectures.js';
 import { modelFromPretrained } from '../src/models/pretrained.js';
 import type { ModelConfig } from '../src/models/config.js';
+import { parseWeightDtype } from '../src/weights/quantize.js';
 import { machine, matmulGflops, median, peakRssGb, randomFloats } from './util.js';
 
 const { values } = parseArgs({
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     virtual: { type: 'string', default: '8' },
     steps: { type: 'string', default: '3' },
     threads: { type: 'string' },
+    dtype: { type: 'string', default: 'fp32' },
     json: { type: 'string' },
   },
 });
@@ -44,7 +46,8 @@ function stepFlops(cfg: ModelConfig, tokens: number, labelled: number): number {
 }
 
 const t0 = performance.now();
-const model = await modelFromPretrained(values.model, { threads: values.threads ? Number(values.threads) : undefined });
+const dtype = parseWeightDtype(values.dtype!, '--dtype');
+const model = await modelFromPretrained(values.model, { threads: values.threads ? Number(values.threads) : undefined, dtype });
 const cfg = model.config;
 const ids = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (b * 7919 + t * 104729 + 13) % cfg.vocabSize));
 const batch = { input_ids: ids, attention_mask: ids.map((r) => r.map(() => 1)), labels: ids };
@@ -78,6 +81,8 @@ const peakRss = peakRssGb();
 const mm = await matmulGflops(model.engine);
 const tokens = B * (n + T);
 const result = {
+  dtype,
+  first_step_s: Number(firstS.toFixed(1)),
   step_s: Number(stepS.toFixed(3)),
   tokens_per_s: Math.round(tokens / stepS),
   gflops: Math.round(stepFlops(cfg, tokens, B * T) / stepS / 1e9),
@@ -85,7 +90,7 @@ const result = {
   peak_rss_gb: Number(peakRss.toFixed(2)),
 };
 await model.engine.close();
-console.log(`${values.model}: batch ${B} x ${T} + ${n} virtual tokens, ${steps} steps after a first step of ${firstS.toFixed(1)} s (load + build)`);
+console.log(`${values.model} (${dtype}): batch ${B} x ${T} + ${n} virtual tokens, ${steps} steps after a first step of ${firstS.toFixed(1)} s (load + build)`);
 console.log(`  ${result.step_s} s/step, ${result.tokens_per_s} tokens/s, ${result.gflops} GFLOP/s achieved vs matmul ${result.matmul_gflops} GFLOP/s`);
 console.log(`  peak RSS ${result.peak_rss_gb} GB on ${machine()}`);
 if (values.json) writeFileSync(values.json, JSON.stringify(result));

@@ -15,13 +15,18 @@ export { AutoTokenizer, PreTrainedTokenizer } from './api/tokenizer.js';
 export type { BatchEncoding, DecodeOptions, TokenizeOptions } from './api/tokenizer.js';
 export type { FromPretrainedOptions } from './api/hub-options.js';
 export { BASE_ADAPTER, get_peft_model, PeftModel, PromptTuningConfig, PromptTuningInit, TaskType } from './api/peft.js';
-export type { LoadAdapterOptions, PeftModelOptions, PromptTuningConfigOptions } from './api/peft.js';
+export type { LoadAdapterOptions, PeftModelInputs, PeftModelOptions, PromptTuningConfigOptions } from './api/peft.js';
+export { MultitaskPromptTuningConfig, PrefixTuningConfig, PromptEncoderConfig, PromptEncoderReparameterizationType } from './api/peft-methods.js';
+export type {
+  EncoderType, MultitaskInit, MultitaskPromptTuningConfigOptions, PrefixTuningConfigOptions, PromptEncoderConfigOptions,
+} from './api/peft-methods.js';
 export { Dataset, load_dataset, range } from './api/datasets.js';
 export type { Batch, BatchFunction, DatasetDict, DatasetDictMethods, LoadDatasetOptions, MapOptions, Row, RowFunction } from './api/datasets.js';
 export { DataCollatorForLanguageModeling, Trainer, TrainingArguments } from './api/trainer.js';
 export type { Features, PaddedFeatures, TrainerOptions, TrainingArgumentsOptions, TrainOutput } from './api/trainer.js';
 export type { IntervalStrategy, TrainingArguments as TrainingArgumentsFields } from './train/args.js';
 export type { SchedulerType } from './train/schedule.js';
+export type { BlockQuantization, WeightDtype } from './weights/quantize.js';
 export type { TrainerCallbacks } from './train/trainer.js';
 export type { LogEntry, RunFingerprint, TrainerState } from './train/checkpoint.js';
 export type { ProgressCallback, ProgressInfo } from './hub/progress.js';

@@ -26,8 +26,8 @@ test('compare measures prompt engineering, prompt tuning and fine-tuning with co
   assert.equal(r.status, 0, r.stderr);
   const result: Comparison = JSON.parse(r.stdout);
   assert.deepEqual(JSON.parse(readFileSync(`${out}.json`, 'utf8')), result);
-  const [base, engineering, tuning, finetuning] = result.rows;
-  assert.deepEqual(result.rows.map((row) => row.method), ['base model', 'prompt engineering', 'prompt tuning', 'fine-tuning']);
+  const [base, engineering, tuning, ptuning, prefix, finetuning] = result.rows;
+  assert.deepEqual(result.rows.map((row) => row.method), ['base model', 'prompt engineering', 'prompt tuning', 'P-tuning', 'prefix tuning', 'fine-tuning']);
   assert.equal(base.trainable_params + base.bytes_per_task + base.train_seconds, 0);
 
   const config = await loadConfig(model);
@@ -37,6 +37,12 @@ test('compare measures prompt engineering, prompt tuning and fine-tuning with co
   assert.equal(engineering.bytes_per_task, 'Tom had a dog named Max.'.length);
   assert.equal(tuning.trainable_params, 4 * H);
   assert.ok(tuning.bytes_per_task >= 4 * H * 4 && tuning.bytes_per_task < 4 * H * 4 + 4096, `adapter bytes ${tuning.bytes_per_task}`);
+  // P-tuning trains its MLP (3 Linear layers of width H) but stores only its output; prefix tuning a key and a value
+  // per layer and KV head.
+  assert.equal(ptuning.trainable_params, 4 * H + 3 * (H * H + H));
+  assert.ok(ptuning.bytes_per_task >= 4 * H * 4 && ptuning.bytes_per_task < 4 * H * 4 + 4096, `P-tuning adapter bytes ${ptuning.bytes_per_task}`);
+  assert.equal(prefix.trainable_params, 4 * 2 * config.numLayers * config.numKvHeads * config.headDim);
+  assert.ok(prefix.bytes_per_task >= prefix.trainable_params * 4 && prefix.bytes_per_task < prefix.trainable_params * 4 + 4096);
   assert.equal(finetuning.trainable_params, countBaseParameters(config));
   assert.ok(finetuning.bytes_per_task >= finetuning.trainable_params * 4);
   assert.ok(finetuning.bytes_per_task > tuning.bytes_per_task && tuning.bytes_per_task > engineering.bytes_per_task);

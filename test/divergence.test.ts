@@ -19,7 +19,7 @@ import { fixture } from './fixtures.js';
 import { MemoryStore, QuadraticModel, examples } from './trainer-helpers.js';
 
 const collator = dataCollatorForLanguageModeling({ pad_token_id: 0 });
-const config = promptTuningConfig({ num_virtual_tokens: 2 }, { hiddenSize: 2, numHeads: 1, numLayers: 1 } as ModelConfig);
+const config = promptTuningConfig({ num_virtual_tokens: 2 }, { arch: 'llama', hiddenSize: 2, numHeads: 1, numLayers: 1 } as ModelConfig);
 
 test('a NaN loss stops training at that step; the checkpoints before it stay and hold finite values', async () => {
   const model = new QuadraticModel();

@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { encodePair, loglikelihoods, rowStats } from '../src/eval/loglikelihood.js';
 import { classificationMetrics, macroF1, meanStderr } from '../src/eval/metrics.js';
 import { fewshotContexts, TASK_DEFAULTS, taskDocs, type TaskConfig } from '../src/eval/task.js';
+import { prefixWidth } from '../src/models/prefix.js';
 import { modelFromPretrained } from '../src/models/pretrained.js';
 import type { PretrainedModel } from '../src/models/model.js';
 import { tokenizerFromPretrained } from '../src/tokenizer/pretrained.js';
 import type { TextTokenizer } from '../src/tokenizer/tokenizer.js';
 import { Safetensors } from '../src/weights/safetensors.js';
 import { Generator } from '../src/random.js';
+import { fixture, FIXTURES } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'softprompt-eval-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -106,6 +108,34 @@ describe('log-likelihoods on models/default', () => {
     }
   });
 
+  test("a prefix-tuning variant scores with forward's prefix logits, mixed with prompt and base variants", async () => {
+    const rnd = Generator.seeded(5);
+    const prefix = Float32Array.from({ length: 3 * prefixWidth(model.config) }, () => (rnd.uniform() - 0.5) * 0.2);
+    const prompt = Float32Array.from({ length: 3 * model.config.hiddenSize }, () => (rnd.uniform() - 0.5) * 0.1);
+    const variants = [{ name: 'base', prompt: null }, { name: 'prefix', prompt: null, prefix }, { name: 'prompt', prompt }];
+    const requests = [0, 1, 2].flatMap((variant) => [
+      { context: 'Q: Is the whale white?\nA:', continuation: ' yes', variant },
+      { context: 'Call me', continuation: ' Ishmael', variant },
+    ]);
+    const got = await loglikelihoods(model, tokenizer, requests, variants);
+    const V = model.config.vocabSize;
+    for (const [i, r] of requests.entries()) {
+      if (r.variant !== 1) continue;
+      const pair = encodePair(tokenizer, r.context, r.continuation);
+      const input = [...pair.context, ...pair.continuation].slice(0, -1);
+      const logits = (await model.forward({ input_ids: [input] }, { prefix })).logits!.data as Float32Array;
+      let want = 0;
+      pair.continuation.forEach((token, j) => {
+        const t = pair.context.length - 1 + j;
+        const row = logits.subarray(t * V, (t + 1) * V);
+        want += row[token] - rowStats(row).logSumExp;
+      });
+      assert.ok(Math.abs(got[i].logprob - want) < 1e-4, `${r.continuation}: ${got[i].logprob} vs ${want}`);
+      // The prefix changes the scores: it is not the base model's.
+      assert.ok(Math.abs(got[i].logprob - got[i - 2].logprob) > 1e-4, 'the prefix changed nothing');
+    }
+  });
+
   test('they equal what `softprompt forward` writes for the same ids', async () => {
     const pair = encodePair(tokenizer, 'Message: free prize now\nAnswer:', ' spam');
     const input = [...pair.context, ...pair.continuation].slice(0, -1);
@@ -146,4 +176,21 @@ test('softprompt eval writes lm-eval results whose acc is the share of docs whos
   const bad = spawnSync(process.execPath, ['bin/softprompt.js', 'eval', '--model', 'models/default', '--dataset', data, '--template', '{text}', '--choices', 'a,b', '--label_column', 'nope'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--label_column/);
+});
+
+test('softprompt eval scores P-tuning and prefix-tuning adapters and refuses a multitask one by its method', (t) => {
+  const golden = fixture(t, 'golden-methods', 'llama-tiny');
+  if (!golden) return;
+  const data = join(dir, 'methods.jsonl');
+  writeFileSync(data, ['free prize', 'see you', 'win cash', 'ok thanks'].map((text, i) => JSON.stringify({ text, label: i % 2 ? 'ham' : 'spam' })).join('\n'));
+  const model = join(FIXTURES, 'models', 'llama-tiny');
+  const run = (...adapters: string[]) => spawnSync(process.execPath, [
+    'bin/softprompt.js', 'eval', '--model', model, '--dataset', data, '--template', 'Message: {text}\\nAnswer:', '--choices', 'spam,ham',
+    '--label_column', 'label', '--json', ...adapters.flatMap((a) => ['--adapter', join(golden, a, 'adapter')]),
+  ], { encoding: 'utf8' });
+  const r = run('ptuning_lstm', 'prefix_proj');
+  assert.equal(r.status, 0, r.stderr);
+  const bad = run('multitask');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /MULTITASK_PROMPT_TUNING/);
 });

@@ -4,10 +4,17 @@ import assert from 'node:assert/strict';
 import { Graph, type Tensor } from '../src/graph/graph.js';
 import * as op from '../src/graph/ops.js';
 import { gradients } from '../src/graph/autodiff.js';
-import { toOnnx } from '../src/graph/onnx.js';
+import { toOnnx, type ExportOptions } from '../src/graph/onnx.js';
+import { allocateQuantized, quantizeColumnsInto, quantizeRowsInto, type QuantizedMatrix } from '../src/weights/quantize.js';
 import { Engine, type TensorData } from '../src/runtime/engine.js';
 import onnxProto from 'onnx-proto';
 import { elementCount } from '../src/shape.js';
+import { encoderOf, lstmLayer } from '../src/peft/encoders.js';
+import { promptEncoderConfig } from '../src/peft/methods.js';
+import type { ModelConfig } from '../src/models/config.js';
+
+/** The sizes the encoders read from a model config. */
+const TINY = { arch: 'llama', hiddenSize: 4, numHeads: 2, numLayers: 1, numKvHeads: 2, headDim: 2 } as ModelConfig;
 
 const { onnx } = onnxProto;
 
@@ -27,7 +34,12 @@ interface Spec { name: string; shape: number[]; lo?: number; hi?: number; int?: 
 let caseNo = 0;
 
 /** Builds f(inputs), reduces it to a scalar with fixed random weights, and compares autodiff with finite differences. */
-async function checkGrad(specs: Spec[], f: (xs: Tensor[]) => Tensor, wrtNames = specs.filter((s) => !s.int).map((s) => s.name)) {
+async function checkGrad(
+  specs: Spec[],
+  f: (xs: Tensor[]) => Tensor,
+  wrtNames = specs.filter((s) => !s.int).map((s) => s.name),
+  exportOptions: ExportOptions = {},
+) {
   const g = new Graph();
   const xs = specs.map((s) => g.input(s.name, s.int ? 'int64' : 'float32', s.shape));
   const y = f(xs);
@@ -38,9 +50,9 @@ async function checkGrad(specs: Spec[], f: (xs: Tensor[]) => Tensor, wrtNames = 
   const outputs: Record<string, Tensor> = { loss };
   wrt.forEach((x, i) => (outputs[`grad_${x.name}`] = grads[i]));
   const key = `case${caseNo++}`;
-  await engine.load(key, () => toOnnx(g, outputs));
+  await engine.load(key, () => toOnnx(g, outputs, exportOptions));
   const lossKey = `${key}_loss`;
-  await engine.load(lossKey, () => toOnnx(g, { loss }));
+  await engine.load(lossKey, () => toOnnx(g, { loss }, exportOptions));
 
   const feeds: Record<string, TensorData> = {};
   for (const s of specs) {
@@ -210,4 +222,50 @@ test('a graph that outputs only a WithGradient value exports without the ops com
 test('SwiGlu gradient w.r.t. gate and up, with broadcasting', async () => {
   await checkGrad([A, B], ([a, b]) => op.swiGlu(a, b));
   await checkGrad([A, { name: 'b', shape: [3] }], ([a, b]) => op.swiGlu(a, b));
+});
+
+test("P-tuning's encoders: the unrolled LSTM (both directions) and the MLP head, end to end", async () => {
+  const e = 3;
+  const lstm = (dir: string, input: number) => [
+    { name: `wih${dir}`, shape: [4 * e, input] }, { name: `whh${dir}`, shape: [4 * e, e] },
+    { name: `bih${dir}`, shape: [4 * e] }, { name: `bhh${dir}`, shape: [4 * e] },
+  ];
+  const x = { name: 'x', shape: [4, 5] };
+  await checkGrad([x, ...lstm('', 5)], ([x, wih, whh, bih, bhh]) => lstmLayer(x, wih, whh, bih, bhh, false));
+  await checkGrad([x, ...lstm('', 5)], ([x, wih, whh, bih, bhh]) => lstmLayer(x, wih, whh, bih, bhh, true));
+  // Every parameter of a two-layer bidirectional encoder, through the layers' concatenation and the ReLU head.
+  const enc = encoderOf(promptEncoderConfig({ num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 2 }, TINY), false);
+  await checkGrad(enc.params.map((p, i) => ({ name: `p${i}`, shape: p.shape, lo: -0.8, hi: 0.8 })), (ps) => enc.build!(ps));
+  const mlp = encoderOf(promptEncoderConfig({ num_virtual_tokens: 3, encoder_hidden_size: 3 }, TINY), false);
+  await checkGrad(mlp.params.map((p, i) => ({ name: `p${i}`, shape: p.shape })), (ps) => mlp.build!(ps));
+});
+
+/** A weight [rows, cols] of multiples of `step` whose blocks (32 along either axis) each hold -2^(bits-1) steps: exact at `bits` both ways. */
+function exactlyQuantizable(rows: number, cols: number, bits: 4 | 8, step: number): Float32Array {
+  const top = (1 << (bits - 1)) - 1;
+  const w = Float32Array.from({ length: rows * cols }, () => Math.round((rand() * 2 - 1) * top) * step);
+  for (let i = 0; i < Math.max(rows, cols); i++) w[(i % rows) * cols + (i % cols)] = -(top + 1) * step;
+  return w;
+}
+
+const stored = (m: QuantizedMatrix) => ({
+  n: m.n, k: m.k, data: { data: m.data }, scales: { data: new Uint8Array(m.scales.buffer) },
+  ...(m.zeroPoints ? { zeroPoints: { data: m.zeroPoints } } : {}),
+});
+
+test('QuantizedMatMul gradient (x W^T and x W) against finite differences of its own dequantized weights', async () => {
+  for (const bits of [4, 8] as const) {
+    // 64 x 32: one block per column, two per row.
+    const [rows, cols] = [64, 32];
+    const w = exactlyQuantizable(rows, cols, bits, 0.05);
+    const q = { bits, blockSize: 32, symmetric: true, accuracyLevel: 0 };
+    const byRows = allocateQuantized(rows, cols, q);
+    quantizeRowsInto(byRows, 0, w);
+    const byCols = allocateQuantized(cols, rows, q);
+    quantizeColumnsInto(byCols, 0, w);
+    const options: ExportOptions = { quantized: (_name, layout) => stored(layout === 'rows' ? byRows : byCols) };
+    // linear: x [2, 3, 32] @ W^T -> [2, 3, 64]; conv1d-style: x [2, 64] @ W -> [2, 32].
+    await checkGrad([{ name: 'x', shape: [2, 3, cols] }], ([x]) => op.quantizedMatMul(x, op.quantizedWeight(x.graph, 'w', [rows, cols], q), true), ['x'], options);
+    await checkGrad([{ name: 'x', shape: [2, rows] }], ([x]) => op.quantizedMatMul(x, op.quantizedWeight(x.graph, 'w', [rows, cols], q), false), ['x'], options);
+  }
 });

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, get_peft_model, inspect_prompt, PromptTuningConfig } from '../src/index.js';
+import { fixture, FIXTURES } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'softprompt-inspect-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,4 +41,18 @@ test('a TEXT-initialised prompt has its init tokens as nearest by cosine, at dis
   const report = JSON.parse(r.stdout);
   assert.equal(report.tokens[0].by_cosine.length, 2);
   assert.match(readFileSync(join(dir, 'h.svg'), 'utf8'), /^<svg/);
+});
+
+test("inspect reads P-tuning's saved prompt and refuses prefix and multitask adapters by their method", (t) => {
+  const golden = fixture(t, 'golden-methods', 'llama-tiny');
+  if (!golden) return;
+  const run = (method: string) => spawnSync(process.execPath, ['bin/softprompt.js', 'inspect', join(golden, method, 'adapter'), '--model', join(FIXTURES, 'models', 'llama-tiny'), '--json'], { encoding: 'utf8' });
+  const ok = run('ptuning_mlp');
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(JSON.parse(ok.stdout).num_virtual_tokens, 4);
+  for (const method of ['prefix_noproj', 'multitask']) {
+    const r = run(method);
+    assert.equal(r.status, 2, method);
+    assert.match(r.stderr, method === 'multitask' ? /MULTITASK_PROMPT_TUNING/ : /PREFIX_TUNING/);
+  }
 });

@@ -2,13 +2,17 @@
 // ALiBi, learned positions, OPT's positions from the mask, a sliding window), a prompt made of token embeddings placed
 // at row-dependent positions gives exactly the logits and loss of those tokens written into the input there, pads
 // included; its gradient matches central differences; all-zero positions are PEFT's prepended prompt. Adapters that
-// record virtual_tokens_position: before_completion get that placement in training batches and generation.
+// record virtual_tokens_position: before_completion get that placement in training batches and generation, P-tuning and
+// multitask ones too; prefix tuning refuses it (a prefix is the attention cache).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ForwardBatch, PretrainedModel } from '../src/models/model.js';
 import { promptOrder, shiftedTargets } from '../src/models/model.js';
 import { embeddingRows } from '../src/peft/init.js';
-import { promptTuningConfigOf, type Adapter } from '../src/peft/adapter.js';
+import { adapterConfigOf, promptTuningConfigOf, type Adapter } from '../src/peft/adapter.js';
+import { multitaskPromptTuningConfig, promptEncoderConfig } from '../src/peft/methods.js';
+import { PeftModel } from '../src/peft/peft-model.js';
+import { UnsupportedError } from '../src/errors.js';
 import { promptTuningFields } from '../src/peft/config.js';
 import { dataCollatorForLanguageModeling } from '../src/data/collator.js';
 import { generate } from '../src/generate/generate.js';
@@ -108,7 +112,7 @@ test('positions are checked', async () => {
 test('generation with an adapter placed before the completion equals the argmax of full forwards with the prompt after the input', async () => {
   const { model } = randomTuning(FAMILIES.llama, engine);
   const prompt = embeddingRows(model)(VIRTUAL);
-  const adapter: Adapter = { config: { peft_type: 'PROMPT_TUNING', virtual_tokens_position: 'before_completion' }, numVirtualTokens: 3, tokenDim: 16, prompt };
+  const adapter: Adapter = { config: { peft_type: 'PROMPT_TUNING', virtual_tokens_position: 'before_completion' }, peftType: 'PROMPT_TUNING', numVirtualTokens: 3, tokenDim: 16, prompt, tensors: new Map() };
   const input_ids = [[5, 17, 3, 42], [0, 0, 23, 9]];
   const attention_mask = [[1, 1, 1, 1], [0, 0, 1, 1]];
   const got = await generate(model, null, { input_ids, attention_mask, prompt: adapter, max_new_tokens: 3, eos_token_id: null });
@@ -137,9 +141,39 @@ test('virtual_tokens_position: written only when not start, read back, refused w
   assert.equal('virtual_tokens_position' in fields(), false);
   assert.equal('virtual_tokens_position' in fields('start'), false);
   assert.equal(fields('before_completion').virtual_tokens_position, 'before_completion');
-  const adapter = (value: unknown): Adapter => ({ config: { peft_type: 'PROMPT_TUNING', virtual_tokens_position: value }, numVirtualTokens: 1, tokenDim: 2, prompt: new Float32Array(2) });
+  const adapter = (value: unknown): Adapter => ({ config: { peft_type: 'PROMPT_TUNING', virtual_tokens_position: value }, peftType: 'PROMPT_TUNING', numVirtualTokens: 1, tokenDim: 2, prompt: new Float32Array(2), tensors: new Map() });
   assert.equal(promptTuningConfigOf(adapter('before_completion'), 'a').virtual_tokens_position, 'before_completion');
   assert.equal('virtual_tokens_position' in promptTuningConfigOf(adapter('start'), 'a'), false);
   assert.throws(() => promptTuningConfigOf(adapter('middle'), 'a'), /"virtual_tokens_position" is "middle"; expected start \| before_completion/);
   assert.throws(() => promptTuningFields({ num_virtual_tokens: 2, virtual_tokens_position: 'middle' as 'start' }), /expected one of start, before_completion/);
+});
+
+test('P-tuning and multitask adapters placed before the completion: PeftModel puts their prompts at completion_start', async () => {
+  const { model } = randomTuning(FAMILIES.llama, engine);
+  const batch: ForwardBatch = { ...BATCH, completion_start: AT };
+  const ptuning = PeftModel.create(model, promptEncoderConfig({ num_virtual_tokens: 3, encoder_hidden_size: 8, virtual_tokens_position: 'before_completion' }, model.config));
+  const prompt = await ptuning.encoderOutput();
+  const got = await ptuning.forward(batch, { grad: true });
+  const want = await model.forward(BATCH, { prompt, promptAt: AT });
+  assert.ok(Math.abs(got.loss! - want.loss!) < 1e-6, `P-tuning loss ${got.loss} vs ${want.loss}`);
+  await assert.rejects(ptuning.forward(BATCH), /needs completion_start/);
+
+  const config = multitaskPromptTuningConfig({ num_virtual_tokens: 3, num_tasks: 2, virtual_tokens_position: 'before_completion' }, model.config);
+  assert.equal(config.virtual_tokens_position, 'before_completion');
+  const multitask = PeftModel.create(model, config);
+  const prompts = await multitask.encoderOutput();
+  const size = 3 * 16;
+  const rows = [1, 0].map((t) => prompts.subarray(t * size, (t + 1) * size));
+  const mixed = await multitask.forward({ ...batch, task_ids: [1, 0] });
+  const placed = await model.forward(BATCH, { prompt: rows, promptAt: AT });
+  assert.ok(Math.abs(mixed.loss! - placed.loss!) < 1e-6, `multitask loss ${mixed.loss} vs ${placed.loss}`);
+});
+
+test('a prefix stays in front: before_completion is refused for prefix tuning', () => {
+  const prefix = (value: unknown): Adapter => ({
+    config: { peft_type: 'PREFIX_TUNING', num_layers: 2, virtual_tokens_position: value }, peftType: 'PREFIX_TUNING', numVirtualTokens: 1, tokenDim: 8,
+    prompt: new Float32Array(32), tensors: new Map(),
+  });
+  assert.throws(() => adapterConfigOf(prefix('before_completion'), 'a'), (e: Error) => e instanceof UnsupportedError && /virtual_tokens_position/.test(e.message));
+  assert.equal('virtual_tokens_position' in adapterConfigOf(prefix('start'), 'a'), false);
 });

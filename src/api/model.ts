@@ -2,11 +2,12 @@
  * transformers' AutoModelForCausalLM / PreTrainedModel over softprompt's engine: `forward` gives logits (and a loss
  * with labels) as a transformers.js-shaped Tensor, `generate` gives input ids + new ids as transformers does.
  */
+import type { BlockQuantization, WeightDtype } from '../weights/quantize.js';
 import { generate, type GenerateRequest } from '../generate/generate.js';
 import type { GenerationOptions } from '../generate/options.js';
 import type { PretrainedModel } from '../models/model.js';
 import { modelFromPretrained, readGenerationConfig } from '../models/pretrained.js';
-import type { Engine } from '../runtime/engine.js';
+import type { InferenceEngine } from '../runtime/engine-api.js';
 import { hubOptions, type FromPretrainedOptions } from './hub-options.js';
 import type { PreTrainedTokenizer } from './tokenizer.js';
 
@@ -49,9 +50,18 @@ export interface GenerateOptions extends GenerationOptions {
 /** Options of `AutoModelForCausalLM.from_pretrained`. */
 export interface ModelFromPretrainedOptions extends FromPretrainedOptions {
   /** @internal Share one engine (worker thread) between models; default: a new one. */
-  engine?: Engine;
+  engine?: InferenceEngine;
   /** onnxruntime intra-op threads; default: the number of cores. */
   threads?: number;
+  /**
+   * How the frozen weights are held, as in transformers.js: 'fp32' (default), or 'q8' / 'q4', quantized on load
+   * block-wise along the reduction axis and run with onnxruntime's quantized kernels (MatMulNBits); the quantized copy
+   * is cached in the HF cache folder, so the second load is fast. Prompt tuning works through quantized weights;
+   * full fine-tuning needs fp32. ('fp16' is not implemented yet and is refused.)
+   */
+  dtype?: WeightDtype;
+  /** Block size (32 or 64), `symmetric` (false: zero points) and MatMulNBits `accuracyLevel`; measured defaults. */
+  quantization?: Partial<BlockQuantization>;
 }
 
 /** A loaded causal LM. Call `dispose()` when done: it holds a worker thread. */
@@ -103,7 +113,7 @@ export const AutoModelForCausalLM = {
    * Python. Architectures: see the README's table.
    */
   async from_pretrained(pretrained_model_name_or_path: string, opts: ModelFromPretrainedOptions = {}): Promise<PreTrainedModel> {
-    const model = await modelFromPretrained(pretrained_model_name_or_path, { ...hubOptions(opts), engine: opts.engine, threads: opts.threads });
+    const model = await modelFromPretrained(pretrained_model_name_or_path, { ...hubOptions(opts), engine: opts.engine, threads: opts.threads, dtype: opts.dtype, quantization: opts.quantization });
     return new PreTrainedModel(model, await readGenerationConfig(model.source));
   },
 };

@@ -1,17 +1,22 @@
 /**
- * PEFT's prompt-tuning API: PromptTuningConfig, get_peft_model, and PeftModel with named adapters (save_pretrained,
- * from_pretrained, load_adapter, set_adapter, delete_adapter), plus per-row adapters in one generate batch
- * (`adapter_names`, PEFT's keyword for mixed batches; '__base__' = no prompt).
+ * PEFT's prompt-learning API: PromptTuningConfig (and, in peft-methods.ts, PromptEncoderConfig, PrefixTuningConfig,
+ * MultitaskPromptTuningConfig), get_peft_model, and PeftModel with named adapters (save_pretrained, from_pretrained
+ * dispatching on the saved peft_type, load_adapter, set_adapter, delete_adapter), `task_ids` for multitask adapters,
+ * plus per-row adapters in one generate batch (`adapter_names`, PEFT's keyword for mixed batches; '__base__' = no
+ * adapter), whose methods may differ.
  */
 import { MissingError, OptionError, ShapeError } from '../errors.js';
+import { adapterInputs } from '../generate/adapters.js';
 import { generate } from '../generate/generate.js';
 import { promptTuningFields, withModelDims, type PromptTuningInit as Init } from '../peft/config.js';
 import { locateAdapter } from '../peft/adapter-files.js';
+import type { AnyPeftConfig } from '../peft/methods.js';
 import { DEFAULT_ADAPTER, PeftModel as EnginePeftModel } from '../peft/peft-model.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import type { CausalLMOutput, GenerateOptions, ModelInputs, PreTrainedModel } from './model.js';
 import { Tensor } from './model.js';
 import { hubOptions, type FromPretrainedOptions } from './hub-options.js';
+import { methodConfig, type MultitaskPromptTuningConfig, type PrefixTuningConfig, type PromptEncoderConfig } from './peft-methods.js';
 
 /** PEFT's task types; softprompt runs causal LMs. */
 export const TaskType = { CAUSAL_LM: 'CAUSAL_LM' } as const;
@@ -90,16 +95,28 @@ export interface LoadAdapterOptions extends FromPretrainedOptions {
  * get_peft_model: the model with a freshly initialised soft prompt (TEXT init tokenizes the init text with the
  * tokenizer at tokenizer_name_or_path, as PEFT does). `seed` fixes RANDOM / SAMPLE_VOCAB init (default 42).
  */
-export async function get_peft_model(model: PreTrainedModel, config: PromptTuningConfig, opts: PeftModelOptions & { seed?: number } = {}): Promise<PeftModel> {
-  const fields = { ...config, base_model_name_or_path: config.base_model_name_or_path ?? model.name_or_path };
-  const tokenizer = fields.prompt_tuning_init === 'TEXT' ? await tokenizerFromPretrained(fields.tokenizer_name_or_path!) : null;
-  const engine = EnginePeftModel.create(model.model, withModelDims(fields, model.model.config), {
+export async function get_peft_model(
+  model: PreTrainedModel,
+  config: PromptTuningConfig | PromptEncoderConfig | PrefixTuningConfig | MultitaskPromptTuningConfig,
+  opts: PeftModelOptions & { seed?: number } = {},
+): Promise<PeftModel> {
+  const filled: AnyPeftConfig = config instanceof PromptTuningConfig
+    ? withModelDims({ ...config, base_model_name_or_path: config.base_model_name_or_path ?? model.name_or_path }, model.model.config)
+    : methodConfig(config, model.model.config, model.name_or_path);
+  const text = 'prompt_tuning_init' in filled && filled.prompt_tuning_init === 'TEXT';
+  const tokenizer = text ? await tokenizerFromPretrained(filled.tokenizer_name_or_path!) : null;
+  const engine = EnginePeftModel.create(model.model, filled, {
     tokenizer, seed: opts.seed, adapterName: opts.adapter_name ?? DEFAULT_ADAPTER,
   });
   return new PeftModel(model, engine, new Set([engine.activeAdapter]));
 }
 
-/** A frozen base model plus named soft prompts, one of them active. */
+/** `forward`'s inputs; a multitask adapter needs each row's task id. */
+export interface PeftModelInputs extends ModelInputs {
+  task_ids?: number[];
+}
+
+/** A frozen base model plus named adapters (soft prompts, prompt encoders, prefixes), one of them active. */
 export class PeftModel {
   /** @internal */
   constructor(
@@ -124,7 +141,7 @@ export class PeftModel {
   }
 
   /** Every adapter's config by name, as PEFT's `peft_config`. */
-  get peft_config(): Record<string, Readonly<PromptTuningConfig>> {
+  get peft_config(): Record<string, Readonly<PromptTuningConfig | PromptEncoderConfig | PrefixTuningConfig | MultitaskPromptTuningConfig>> {
     return Object.fromEntries(this.peft.listAdapters().map((name) => [name, this.peft.adapterConfig(name)]));
   }
 
@@ -168,26 +185,31 @@ export class PeftModel {
     return line;
   }
 
-  /** With the active soft prompt; logits have num_virtual_tokens more positions than the input, as in PEFT. */
-  async forward(inputs: ModelInputs): Promise<CausalLMOutput> {
+  /**
+   * With the active adapter; as in PEFT, logits have num_virtual_tokens more positions than the input for the
+   * prompt methods, and as many as the input for prefix tuning.
+   */
+  async forward(inputs: PeftModelInputs): Promise<CausalLMOutput> {
     const out = await this.peft.forward(inputs);
     return { logits: new Tensor(out.logits!.data as Float32Array, out.logits!.dims), ...(out.loss === undefined ? {} : { loss: out.loss }) };
   }
 
   /**
    * Generates with the active adapter, or with `adapter_names` one adapter per row ('__base__' = the base model):
-   * each row then comes out as it would alone. Returns input ids + new ids per row (virtual tokens never appear).
+   * each row then comes out as it would alone, whatever method its adapter uses. `task_ids`: each row's task for
+   * multitask adapters. Returns input ids + new ids per row (virtual tokens never appear).
    */
-  async generate(opts: GenerateOptions & { adapter_names?: string[] }): Promise<number[][]> {
-    const { adapter_names, ...rest } = opts;
+  async generate(opts: GenerateOptions & { adapter_names?: string[]; task_ids?: number[] }): Promise<number[][]> {
+    const { adapter_names, task_ids, ...rest } = opts;
     const request = this.base_model.request(rest);
-    if (adapter_names === undefined) request.prompt = this.peft.prompt();
-    else {
+    if (adapter_names !== undefined) {
       if (adapter_names.length !== opts.input_ids.length) {
         throw new ShapeError(`has ${adapter_names.length} names for ${opts.input_ids.length} rows; expected one per row`, 'adapter_names');
       }
-      request.prompts = adapter_names.map((name) => (name === BASE_ADAPTER ? null : this.promptOf(name)));
+      for (const name of adapter_names) if (name !== BASE_ADAPTER) this.checkAdapter(name);
     }
+    const names = adapter_names?.map((name) => (name === BASE_ADAPTER ? null : name));
+    Object.assign(request, await adapterInputs(this.peft, opts.input_ids.length, { task_ids, adapter_names: names }));
     return (await generate(this.base_model.model, opts.tokenizer?.text_tokenizer ?? null, request)).sequences;
   }
 
@@ -196,10 +218,9 @@ export class PeftModel {
     await this.base_model.dispose();
   }
 
-  private promptOf(name: string): Float32Array {
+  private checkAdapter(name: string): void {
     if (!this.peft.listAdapters().includes(name)) {
       throw new MissingError(`no adapter "${name}" (adapters: ${this.peft.listAdapters().join(', ')}, or ${BASE_ADAPTER})`, 'adapter_names');
     }
-    return this.peft.prompt(name);
   }
 }

@@ -7,9 +7,9 @@
  * const train = dataset.map((row) => tokenize_prompt_completion(tokenizer, { prompt: `Email: ${row.text}\nAnswer:`, completion: ` ${row.label}` }));
  * ```
  */
-import { OptionError } from '../errors.js';
+import { OptionError, UnsupportedError } from '../errors.js';
 import { tokenizePromptCompletion, type PromptCompletion } from '../data/completion.js';
-import { inspectModelPrompt, type PromptReport } from '../eval/inspect.js';
+import { inspectModelPrompt, type PromptInit, type PromptReport } from '../eval/inspect.js';
 import type { PeftModel } from './peft.js';
 import type { PreTrainedTokenizer } from './tokenizer.js';
 
@@ -44,5 +44,9 @@ export function inspect_prompt(
   const name = opts.adapter_name ?? model.active_adapter;
   const config = model.peft_config[name];
   if (!config) throw new OptionError(`no adapter "${name}" (adapters: ${Object.keys(model.peft_config).join(', ')})`, 'adapter_name');
-  return inspectModelPrompt(model.base_model.model, model.peft.prompt(name), config, tokenizer.text_tokenizer, { top_k: opts.top_k });
+  // A P-tuning adapter being trained holds its encoder's weights; its prompt is the encoder's output, which a loaded one holds.
+  if (config.peft_type === 'P_TUNING' && model.peft.parameterShapes(name).length !== 1) {
+    throw new UnsupportedError(`adapter "${name}" holds P-tuning's encoder; its prompt is the encoder's output: save it and inspect the saved adapter`, 'adapter_name');
+  }
+  return inspectModelPrompt(model.base_model.model, model.peft.prompt(name), config as PromptInit, tokenizer.text_tokenizer, { top_k: opts.top_k });
 }

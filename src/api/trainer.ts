@@ -49,9 +49,12 @@ export interface PaddedFeatures extends ForwardBatch {
 /**
  * A tokenized example: a row with `input_ids` (one list, or the one-row list a tokenizer call returns), or the ids.
  * With TRL's `completion_mask` (1 on completion tokens; see `tokenize_prompt_completion`) only the completion is
- * labelled: completion_only_loss.
+ * labelled: completion_only_loss. Multitask prompt tuning reads each row's task from `task_ids` (PEFT's name) or
+ * `task_id`.
  */
-export type Features = { input_ids: number[] | number[][]; completion_mask?: number[] | number[][] } | number[];
+export type Features =
+  | { input_ids: number[] | number[][]; completion_mask?: number[] | number[][]; task_ids?: number | number[]; task_id?: number }
+  | number[];
 
 export interface DataCollatorForLanguageModeling {
   (features: Features[]): PaddedFeatures;
@@ -74,7 +77,11 @@ export class DataCollatorForLanguageModeling extends Callable<[Features[]], Padd
   }
 
   protected _call(features: Features[]): PaddedFeatures {
-    return this.collate(features.map(exampleOf)) as PaddedFeatures;
+    const batch = this.collate(features.map(exampleOf)) as PaddedFeatures;
+    // As transformers' tokenizer.pad, other columns pass through: multitask prompt tuning's task per row.
+    const tasks = taskIds(features, 'features');
+    if (tasks) batch.task_ids = tasks;
+    return batch;
   }
 
   /** @internal The engine-level collator over plain id lists. */
@@ -120,6 +127,8 @@ export class Trainer {
       args: opts.args.args,
       train_dataset: [...opts.train_dataset].map(exampleOf),
       eval_dataset: opts.eval_dataset && [...opts.eval_dataset].map(exampleOf),
+      train_task_ids: taskIds([...opts.train_dataset], 'train_dataset'),
+      eval_task_ids: opts.eval_dataset && taskIds([...opts.eval_dataset], 'eval_dataset'),
       data_collator: opts.data_collator.examples,
       checkpoints: dir === null ? undefined : new DirectoryCheckpointStore(dir),
       callbacks: opts.callbacks,
@@ -147,6 +156,21 @@ export class Trainer {
     if (dir === null) throw new OptionError('no directory given and no output_dir set', 'output_dir');
     await this.model.save_pretrained(dir);
   }
+}
+
+/**
+ * Multitask prompt tuning's task per example, from a `task_ids` (as PEFT's examples name it) or `task_id` column;
+ * undefined when no example has one.
+ */
+function taskIds(examples: Array<Features | Record<string, unknown>>, field: string): number[] | undefined {
+  const of = (e: Features | Record<string, unknown>) => (Array.isArray(e) ? undefined : (e as Record<string, unknown>).task_ids ?? (e as Record<string, unknown>).task_id);
+  if (examples.every((e) => of(e) === undefined)) return undefined;
+  return examples.map((e, i) => {
+    const v = of(e);
+    const id = Array.isArray(v) && v.length === 1 ? v[0] : v;
+    if (!Number.isSafeInteger(id) || (id as number) < 0) throw new OptionError(`example ${i} has task id ${JSON.stringify(v)}; expected an integer >= 0 in every example`, field);
+    return id as number;
+  });
 }
 
 function exampleOf(example: Features | Record<string, unknown>): Example {

@@ -1,6 +1,6 @@
 /**
- * `softprompt compare`: prompt engineering vs prompt tuning vs fine-tuning on one model and task, measured, printed as
- * a table and written as Markdown and JSON (`--out NAME` writes NAME.md and NAME.json).
+ * `softprompt compare`: prompt engineering vs prompt tuning (and P-tuning, prefix tuning) vs fine-tuning on one model
+ * and task, measured, printed as a table and written as Markdown and JSON (`--out NAME` writes NAME.md and NAME.json).
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -37,7 +37,7 @@ export async function runCompare(flags: CompareFlags): Promise<void> {
 }
 
 export function registerCompare(program: Command): void {
-  withModelAndBook(program.command('compare').description('prompt engineering vs prompt tuning vs fine-tuning on one task: parameters, storage, time, memory, held-out loss'))
+  withModelAndBook(program.command('compare').description('prompt engineering vs prompt tuning, P-tuning and prefix tuning vs fine-tuning on one task: parameters, storage, time, memory, held-out loss'))
     .option('--prompt <text>', 'the hand-written prompt (prompt engineering; also the TEXT init of prompt tuning)', 'CHAPTER 1. The sea and the whale. ')
     .option(...integerFlag('--num_virtual_tokens <n>', 'soft prompt length', 1, 8))
     .option(...floatFlag('--prompt_tuning_learning_rate <lr>', 'AdamW learning rate of prompt tuning', 0.3))

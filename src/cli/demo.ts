@@ -5,6 +5,8 @@
  * The default task steers the model, pretrained mostly on State of the Union addresses, toward Moby Dick's prose,
  * using chapters it never saw. No network is needed: the model ships in the package, the text comes from npm.
  */
+import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +29,7 @@ import { floatFlag, integerFlag } from './number-flags.js';
 import { trainProgress } from './train-progress.js';
 
 interface DemoFlags {
+  dtype?: WeightDtype;
   model: string;
   dataset: string;
   prompt: string;
@@ -45,7 +48,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
   const say = (line: string) => !flags.json && process.stdout.write(`${line}\n`);
   const texts = (await taskTexts(flags.dataset)).slice(0, flags.max_examples);
   const tokenizer = await tokenizerFromPretrained(flags.model);
-  const model = await modelFromPretrained(flags.model);
+  const model = await modelFromPretrained(flags.model, { dtype: flags.dtype });
   try {
     say(`1. loaded ${flags.model} (${model.config.arch}, hidden ${model.config.hiddenSize}, ${model.config.numLayers} layers)`);
     const gen = { text: flags.prompt, max_new_tokens: flags.max_new_tokens, repetition_penalty: 1.3 };
@@ -108,6 +111,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
 
 export function registerDemo(program: Command): void {
   withModelAndBook(program.command('demo').description('baseline generation, prompt tuning with held-out loss before/after, tuned generation side by side, adapter and loss curve saved'))
+    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--prompt <text>', 'generation prompt (also the TEXT init of the soft prompt)', 'It was')
     .option('--output_dir <dir>', 'where the adapter and loss curve are saved', 'softprompt-demo-adapter')
     .option(...integerFlag('--num_virtual_tokens <n>', 'soft prompt length', 1, 8))

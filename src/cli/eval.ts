@@ -4,13 +4,15 @@
  * and any number of adapters in one pass (mixed-task batches), with k-shot contexts as the prompt-engineering
  * baseline. Writes lm-eval's results JSON (--output_path) and per-row scores (--log_samples).
  */
+import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import type { DatasetFormat } from '../data/formats.js';
 import { DATASET_FORMATS } from '../data/formats.js';
 import { selectRange } from '../data/select.js';
-import { OptionError } from '../errors.js';
+import { OptionError, UnsupportedError } from '../errors.js';
 import { evaluateTask, lmEvalResults, type TaskEvaluation } from '../eval/evaluate.js';
 import type { Variant } from '../eval/loglikelihood.js';
 import { TASK_DEFAULTS, taskDocs, type TaskConfig } from '../eval/task.js';
@@ -19,7 +21,7 @@ import { resolveModelDir } from '../hub/model-files.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { loadAdapter } from '../peft/adapter-files.js';
-import { checkAdapterFits, promptTuningConfigOf } from '../peft/adapter.js';
+import { adapterConfigOf, checkAdapterFits } from '../peft/adapter.js';
 import { softPromptSlot, SOFT_PROMPT_SLOT } from '../data/completion.js';
 import { virtualTokensPosition } from '../peft/config.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
@@ -28,6 +30,7 @@ import { float, integerFlag } from './number-flags.js';
 import { readRows } from './train.js';
 
 interface EvalFlags {
+  dtype?: WeightDtype;
   model: string;
   adapter: string[];
   dataset: string;
@@ -88,18 +91,23 @@ export async function runEval(flags: EvalFlags): Promise<void> {
 
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
   const tokenizer = await tokenizerFromPretrained(modelDir);
-  const model = await modelFromPretrained(modelDir);
+  const model = await modelFromPretrained(modelDir, { dtype: flags.dtype });
   let evaluation: TaskEvaluation;
   try {
     const variants: Variant[] = [];
     for (const dir of flags.adapter) {
       const adapter = await loadAdapter(dir);
       checkAdapterFits(adapter, model.config, dir);
-      const position = virtualTokensPosition(promptTuningConfigOf(adapter, dir));
+      if (adapter.peftType === 'MULTITASK_PROMPT_TUNING') {
+        throw new UnsupportedError('a MULTITASK_PROMPT_TUNING adapter needs a task id per row, which eval does not take', dir);
+      }
+      // P-tuning's saved prompt is its encoder's output; prefix tuning's, every layer's keys and values (always in front).
+      const config = adapterConfigOf(adapter, dir);
+      const position = config.peft_type === 'PREFIX_TUNING' ? 'start' : virtualTokensPosition(config);
       if (slot.position !== null && slot.position !== position) {
         throw new OptionError(`the template's ${SOFT_PROMPT_SLOT} says ${slot.position} but adapter ${dir} puts its virtual tokens at ${position}`, '--template');
       }
-      variants.push({ name: dir, prompt: adapter.prompt, position });
+      variants.push(adapter.peftType === 'PREFIX_TUNING' ? { name: dir, prompt: null, prefix: adapter.prompt } : { name: dir, prompt: adapter.prompt, position });
     }
     if (variants.length === 0 || !flags.no_baseline) variants.push({ name: 'base', prompt: null });
     evaluation = await evaluateTask(model, tokenizer, config, docs, { pool: fewshotDocs, samePool: !flags.fewshot_dataset }, variants, {
@@ -181,7 +189,8 @@ export function registerEval(program: Command): void {
     .command('eval')
     .description('score a task as lm-evaluation-harness does (multiple choice or --generate), for the base model and adapters in one pass')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
-    .option('--adapter <dir>', 'a prompt-tuning adapter to score (repeat for several; all go through the same batches)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
+    .option('--adapter <dir>', 'a prompt-tuning, P-tuning or prefix-tuning adapter to score (repeat for several; all go through the same batches)', (v: string, all: string[]) => [...all, v], [] as string[])
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--template <text>', 'doc_to_text: each doc\'s context from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes)', unescapeFlag)
     .option('--choices <a,b,...>', 'the answer choices (multiple choice)', (v: string) => v.split(','))

@@ -3,6 +3,8 @@
  * product, its norm percentile among token embeddings, its distance to the nearest token against the typical
  * token-to-nearest-token distance, and its drift from a TEXT init; `--svg` draws the nearest tokens as a heatmap.
  */
+import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import type { Command } from 'commander';
 import { inspectModelPrompt, type PromptReport } from '../eval/inspect.js';
 import { writeFileAtomic } from '../hub/local.js';
@@ -16,6 +18,7 @@ import { integerFlag } from './number-flags.js';
 import { heatmapSpec, vegaLiteSvg } from './vega.js';
 
 interface InspectFlags {
+  dtype?: WeightDtype;
   model: string;
   top_k: number;
   svg?: string;
@@ -25,7 +28,7 @@ interface InspectFlags {
 export async function runInspect(adapterDir: string, flags: InspectFlags): Promise<void> {
   const adapter = await loadAdapter(adapterDir);
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
-  const model = await modelFromPretrained(modelDir);
+  const model = await modelFromPretrained(modelDir, { dtype: flags.dtype });
   let report: PromptReport;
   try {
     checkAdapterFits(adapter, model.config, adapterDir);
@@ -67,6 +70,7 @@ export function registerInspect(program: Command): void {
     .description('what a soft prompt looks like from the vocabulary: nearest tokens, norms, distances, drift from its init')
     .argument('<adapter>', 'PEFT prompt-tuning adapter directory')
     .requiredOption('--model <dir|org/name>', 'the base model the adapter was trained on')
+    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option(...integerFlag('--top_k <k>', 'nearest tokens to list per virtual token', 1, 5))
     .option('--svg <file.svg>', 'also draw the nearest tokens (by cosine) as a heatmap')
     .option('--json', 'print the report as JSON')

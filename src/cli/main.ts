@@ -13,6 +13,7 @@ import { registerForward } from './forward.js';
 import { registerTrain } from './train.js';
 import { registerGenerate } from './generate.js';
 import { registerServe } from './serve.js';
+import { registerWeb } from './web.js';
 
 export function program(): Command {
   const cmd = new Command('softprompt')
@@ -27,6 +28,7 @@ export function program(): Command {
   registerEval(cmd);
   registerInspect(cmd);
   registerServe(cmd);
+  registerWeb(cmd);
   return cmd;
 }
 

@@ -2,11 +2,14 @@
  * `softprompt serve`: one base model and many soft prompts behind OpenAI's API (see src/serve/). Logs one JSON line
  * per request (pino) on stdout. SIGTERM: new requests get 503, running ones finish, exit 0 (SIGINT: the same, 130).
  */
+import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import { Option, type Command } from 'commander';
 import { SoftpromptServer } from '../serve/server.js';
 import { integerFlag } from './number-flags.js';
 
 interface ServeFlags {
+  dtype?: WeightDtype;
   model: string;
   served_model_name?: string;
   adapters?: string;
@@ -34,6 +37,7 @@ export async function runServe(flags: ServeFlags): Promise<number> {
     prefixCache: flags.prefix_cache,
     onePromptPerBatch: flags.one_prompt_per_batch ?? false,
     threads: flags.threads,
+    dtype: flags.dtype,
     logger: { level: 'info' },
   });
   const address = await server.listen(flags.host, flags.port);
@@ -60,6 +64,7 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('serve a model and its prompt-tuning adapters over an OpenAI-compatible HTTP API, batching them together')
     .requiredOption('--model <dir>', 'model directory or hub repo id (also its id in the API)')
+    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--served_model_name <id>', "the base model's id in the API (default: --model as given)")
     .option('--adapters <dir>', 'directory whose subdirectories are PEFT prompt-tuning adapters, named after them')
     .option('--host <host>', 'address to listen on', '127.0.0.1')

@@ -1,9 +1,13 @@
 /**
- * `softprompt train`: prompt tuning as the PEFT + transformers Trainer recipe does it. Flags carry the names of
- * TrainingArguments and PromptTuningConfig with their defaults; the dataset is a local CSV/TSV/JSON/JSONL/text file or
- * a hub dataset id. Checkpoints go to <output_dir>/checkpoint-<step>/, the final adapter (PEFT format) to output_dir.
- * Ctrl-C finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
+ * `softprompt train`: prompt tuning (or, with --peft_type, P-tuning, prefix or multitask prompt tuning) as the PEFT +
+ * transformers Trainer recipe does it. Flags carry the names of TrainingArguments and the PEFT config with their
+ * defaults; the dataset is a local CSV/TSV/JSON/JSONL/text file or a hub dataset id, as whole texts or in the task
+ * format (prompt-completion pairs, the loss on the completion). Checkpoints go to <output_dir>/checkpoint-<step>/,
+ * the final adapter (PEFT format) to output_dir. Ctrl-C finishes the current micro-batch, checkpoints the last
+ * completed step and exits 130; `--resume` continues.
  */
+import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import type { WeightDtype } from '../weights/quantize.js';
 import { rm, stat } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -11,11 +15,11 @@ import type { Command } from 'commander';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
 import type { Example } from '../data/collator.js';
 import { isCompletionSpec, promptCompletions, softPromptSlot, SOFT_PROMPT_SLOT, tokenizePromptCompletions, type CompletionSpec } from '../data/completion.js';
-import { loadDataset, loadTextDataset, tokenizeTexts } from '../data/dataset.js';
+import { loadDataset, loadTextDataset, tokenizeKept } from '../data/dataset.js';
 import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.js';
 import { loadHubDataset } from '../data/hub-source.js';
 import type { Row } from '../data/rows.js';
-import { MissingError, OptionError, ShapeError } from '../errors.js';
+import { MissingError, OptionError, ShapeError, UnsupportedError } from '../errors.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import { loadConfig } from '../models/pretrained.js';
 import { MAX_TEXT_BYTES, orFileSystemError, readFileCapped, readJson } from '../hub/local.js';
@@ -26,6 +30,10 @@ import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import type { ModelConfig } from '../models/config.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
 import { promptTuningConfig, VIRTUAL_TOKENS_POSITIONS, type PromptTuningInit, type VirtualTokensPosition } from '../peft/config.js';
+import {
+  ENCODER_TYPES, multitaskPromptTuningConfig, PEFT_TYPES, prefixTuningConfig, promptEncoderConfig,
+  type AnyPeftConfig, type EncoderType, type PeftType,
+} from '../peft/methods.js';
 import { PeftModel } from '../peft/peft-model.js';
 import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments } from '../train/args.js';
 import { lastCheckpoint } from '../train/checkpoint.js';
@@ -35,6 +43,7 @@ import { trainProgress } from './train-progress.js';
 import { unescapeFlag } from './escapes.js';
 
 interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
+  dtype?: WeightDtype;
   model: string;
   dataset: string;
   output_dir: string;
@@ -51,6 +60,15 @@ interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
   dataset_split: string;
   max_length?: number;
   num_virtual_tokens?: number;
+  peft_type: PeftType;
+  encoder_reparameterization_type: EncoderType;
+  encoder_hidden_size?: number;
+  encoder_num_layers: number;
+  encoder_dropout: number;
+  prefix_projection?: boolean;
+  num_tasks: number;
+  num_ranks: number;
+  task_id_column?: string;
   prompt_tuning_init?: PromptTuningInit;
   prompt_tuning_init_text?: string;
   tokenizer_name_or_path?: string;
@@ -66,7 +84,8 @@ const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
  * Task mode's defaults (a completion template or column given), where the flag is not set: measured on the default
  * model with a sweep (docs/compare.md, "A recipe that works"). HF's learning rate of 5e-5 barely moves a prompt, and
  * virtual tokens in front of the input hardly reach the answer in a small model; right before the answer they read
- * the whole input and set the answer's first token.
+ * the whole input and set the answer's first token. The sweep tuned prompt tuning: TASK_DEFAULT_KEYS says which of
+ * these each method takes.
  */
 export const TASK_DEFAULTS = {
   learning_rate: 0.03,
@@ -76,7 +95,7 @@ export const TASK_DEFAULTS = {
   virtual_tokens_position: 'before_completion',
 } as const;
 
-/** The defaults otherwise: HF's TrainingArguments and PEFT's PromptTuningConfig. */
+/** The defaults otherwise: HF's TrainingArguments and PEFT's configs. */
 const TEXT_DEFAULTS = {
   learning_rate: TRAINING_DEFAULTS.learning_rate,
   num_train_epochs: TRAINING_DEFAULTS.num_train_epochs,
@@ -85,8 +104,25 @@ const TEXT_DEFAULTS = {
   virtual_tokens_position: 'start',
 } as const;
 
-/** Fills the flags the user left unset with task mode's defaults or the usual ones; a `{soft_prompt}` slot places the prompt. */
+/**
+ * The task-mode defaults each method takes. Multitask prompts are prompt rows too, but start from RANDOM or TEXT only;
+ * P-tuning's prompt comes from an encoder whose learning rate the sweep did not measure; a prefix is every layer's
+ * past keys/values, always in front, with its own learning rate.
+ */
+export const TASK_DEFAULT_KEYS: Record<PeftType, ReadonlyArray<keyof typeof TASK_DEFAULTS>> = {
+  PROMPT_TUNING: ['learning_rate', 'num_train_epochs', 'num_virtual_tokens', 'prompt_tuning_init', 'virtual_tokens_position'],
+  MULTITASK_PROMPT_TUNING: ['learning_rate', 'num_train_epochs', 'num_virtual_tokens', 'virtual_tokens_position'],
+  P_TUNING: ['num_train_epochs', 'num_virtual_tokens', 'virtual_tokens_position'],
+  PREFIX_TUNING: ['num_train_epochs', 'num_virtual_tokens'],
+};
+
+/**
+ * Fills the flags the user left unset with task mode's defaults (those the method takes) or the usual ones; a
+ * `{soft_prompt}` slot places the prompt.
+ */
 function withDefaults(flags: TrainFlags): void {
+  flags.peft_type ??= 'PROMPT_TUNING';
+  let placedBy = '--virtual_tokens_position';
   if (flags.template !== undefined) {
     const slot = softPromptSlot(flags.template);
     if (slot.position !== null) {
@@ -98,14 +134,22 @@ function withDefaults(flags: TrainFlags): void {
       }
       flags.template = slot.template;
       flags.virtual_tokens_position = slot.position;
+      placedBy = '--template';
     }
   }
-  const d = isCompletionSpec(flags) ? TASK_DEFAULTS : TEXT_DEFAULTS;
-  flags.learning_rate ??= d.learning_rate;
-  flags.num_train_epochs ??= d.num_train_epochs;
-  flags.num_virtual_tokens ??= d.num_virtual_tokens;
-  flags.prompt_tuning_init ??= d.prompt_tuning_init;
-  flags.virtual_tokens_position ??= d.virtual_tokens_position;
+  if (flags.peft_type === 'PREFIX_TUNING' && flags.virtual_tokens_position === 'before_completion') {
+    throw new UnsupportedError(
+      'virtual_tokens_position before_completion does not apply to prefix tuning (a prefix is every layer\'s past keys/values, always in front)',
+      placedBy,
+    );
+  }
+  const task = isCompletionSpec(flags) ? TASK_DEFAULT_KEYS[flags.peft_type] : [];
+  const d = <K extends keyof typeof TASK_DEFAULTS>(key: K) => (task.includes(key) ? TASK_DEFAULTS : TEXT_DEFAULTS)[key];
+  flags.learning_rate ??= d('learning_rate');
+  flags.num_train_epochs ??= d('num_train_epochs');
+  flags.num_virtual_tokens ??= d('num_virtual_tokens');
+  flags.prompt_tuning_init ??= d('prompt_tuning_init');
+  flags.virtual_tokens_position ??= d('virtual_tokens_position');
 }
 const TRAINING_KEYS = Object.keys(TRAINING_DEFAULTS).concat('eval_strategy', 'eval_steps', 'max_memory') as Array<keyof TrainingArguments>;
 
@@ -125,24 +169,18 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   if (resume === undefined) await claimOutputDir(flags, store);
 
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
-  const peftConfig = promptTuningConfig(
-    {
-      num_virtual_tokens: flags.num_virtual_tokens!,
-      prompt_tuning_init: flags.prompt_tuning_init,
-      prompt_tuning_init_text: flags.prompt_tuning_init_text,
-      tokenizer_name_or_path: flags.tokenizer_name_or_path,
-      virtual_tokens_position: flags.virtual_tokens_position,
-    },
-    await loadConfig(modelDir),
-    flags.model,
-  );
+  const modelConfig = await loadConfig(modelDir);
+  const peftConfig = methodConfig(flags, modelConfig);
+  const multitask = peftConfig.peft_type === 'MULTITASK_PROMPT_TUNING';
+  if (flags.task_id_column !== undefined && !multitask) throw new OptionError('only applies with --peft_type MULTITASK_PROMPT_TUNING', '--task_id_column');
+  const task_id_column = multitask ? (flags.task_id_column ?? 'task_id') : undefined;
   const tokenizer = await tokenizerFromPretrained(modelDir);
-  const { train, validation } = await tokenizedDataset(flags, tokenizer, await loadConfig(modelDir), args.seed, warn);
+  const data = await tokenizedDataset(flags, tokenizer, modelConfig, args.seed, task_id_column, warn);
   const pad = tokenizer.pad_token_id ?? tokenizer.eos_token_id;
   if (pad === null) throw new MissingError('the tokenizer defines neither a pad nor an eos token to pad batches with', modelDir);
   if (tokenizer.pad_token_id === null) warn('the tokenizer has no pad token; padding with its eos token, as the PEFT tutorials do');
 
-  const model = await modelFromPretrained(modelDir);
+  const model = await modelFromPretrained(modelDir, { dtype: flags.dtype });
   const progress = trainProgress();
   const controller = new AbortController();
   const onSigint = () => {
@@ -157,8 +195,10 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     const trainer = new Trainer({
       model: peft,
       args,
-      train_dataset: train,
-      eval_dataset: validation ?? undefined,
+      train_dataset: data.train,
+      eval_dataset: data.validation ?? undefined,
+      train_task_ids: data.train_task_ids,
+      eval_task_ids: data.validation_task_ids,
       data_collator: dataCollatorForLanguageModeling({ pad_token_id: pad, padding_side: await paddingSide(modelDir) }),
       checkpoints: store,
       callbacks: progress.callbacks,
@@ -173,8 +213,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
       checkpoint: out.checkpoint && store.describe(out.checkpoint),
       global_step: out.global_step,
       train_batch_size: trainer.state!.train_batch_size,
-      num_examples: train.length,
-      num_validation_examples: validation?.length ?? 0,
+      num_examples: data.train.length,
+      num_validation_examples: data.validation?.length ?? 0,
       trainable_params: counts.trainable,
       all_params: counts.all,
       ...out.metrics,
@@ -190,30 +230,78 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   if (controller.signal.aborted) process.exit(130);
 }
 
+/** The adapter config --peft_type and its flags describe, filled in for the model as get_peft_model does. */
+function methodConfig(flags: TrainFlags, model: ModelConfig): AnyPeftConfig {
+  const n = flags.num_virtual_tokens!;
+  const position = flags.virtual_tokens_position;
+  const only = (flag: string, ok: boolean) => {
+    if (!ok) throw new OptionError(`does not apply to --peft_type ${flags.peft_type}`, flag);
+  };
+  only('--prefix_projection', flags.prefix_projection === undefined || flags.peft_type === 'PREFIX_TUNING');
+  only('--encoder_hidden_size', flags.encoder_hidden_size === undefined || ['P_TUNING', 'PREFIX_TUNING'].includes(flags.peft_type));
+  switch (flags.peft_type) {
+    case 'PROMPT_TUNING':
+      return promptTuningConfig(
+        {
+          num_virtual_tokens: n, prompt_tuning_init: flags.prompt_tuning_init, prompt_tuning_init_text: flags.prompt_tuning_init_text,
+          tokenizer_name_or_path: flags.tokenizer_name_or_path, virtual_tokens_position: position,
+        },
+        model,
+        flags.model,
+      );
+    case 'P_TUNING':
+      return promptEncoderConfig({
+        num_virtual_tokens: n, encoder_reparameterization_type: flags.encoder_reparameterization_type, encoder_hidden_size: flags.encoder_hidden_size,
+        encoder_num_layers: flags.encoder_num_layers, encoder_dropout: flags.encoder_dropout, virtual_tokens_position: position,
+      }, model, flags.model);
+    case 'PREFIX_TUNING':
+      return prefixTuningConfig({ num_virtual_tokens: n, prefix_projection: flags.prefix_projection, encoder_hidden_size: flags.encoder_hidden_size }, model, flags.model);
+    case 'MULTITASK_PROMPT_TUNING':
+      if (flags.prompt_tuning_init === 'SAMPLE_VOCAB') throw new OptionError('multitask prompt tuning starts from RANDOM or TEXT', '--prompt_tuning_init');
+      return multitaskPromptTuningConfig({
+        num_virtual_tokens: n, num_tasks: flags.num_tasks, num_ranks: flags.num_ranks, prompt_tuning_init: flags.prompt_tuning_init,
+        prompt_tuning_init_text: flags.prompt_tuning_init_text, tokenizer_name_or_path: flags.tokenizer_name_or_path, virtual_tokens_position: position,
+      }, model, flags.model);
+  }
+}
+
 /**
  * The training examples: whole texts (a column or a template; the loss on every token), or prompt-completion pairs
  * (--completion_template / --completion_column; the loss on the completion only), cut from the left to the model's
- * positions less the virtual tokens unless --max_length says otherwise.
+ * positions less the virtual tokens unless --max_length says otherwise; with a task id column, each example's task.
  */
 async function tokenizedDataset(
-  flags: TrainFlags, tokenizer: TextTokenizer, config: ModelConfig, seed: number, warn: (message: string) => void,
-): Promise<{ train: Example[]; validation: Example[] | null }> {
+  flags: TrainFlags, tokenizer: TextTokenizer, config: ModelConfig, seed: number, task_id_column: string | undefined, warn: (message: string) => void,
+): Promise<{ train: Example[]; validation: Example[] | null; train_task_ids?: number[]; validation_task_ids?: number[] }> {
   const read = (source: string) => readRows(source, flags, warn);
+  const opts = { ...flags, seed, task_id_column };
   if (isCompletionSpec(flags)) {
     if (flags.column !== undefined) throw new OptionError('with a completion, name the prompt with --prompt_column or --template', '--column');
-    const pairs = await loadDataset(flags.dataset, { ...flags, seed }, read, (rows, source) => promptCompletions(rows, flags, source));
+    const pairs = await loadDataset(flags.dataset, opts, read, (rows, source) => promptCompletions(rows, flags, source));
     const max = flags.max_length ?? (config.maxPositions === null ? undefined : config.maxPositions - flags.num_virtual_tokens!);
     const tokenize = (p: typeof pairs.train, source: string) => tokenizePromptCompletions(p, tokenizer, max, source);
-    return { train: tokenize(pairs.train, flags.dataset), validation: pairs.validation && tokenize(pairs.validation, flags.validation_file ?? flags.dataset) };
+    return {
+      train: tokenize(pairs.train, flags.dataset),
+      validation: pairs.validation && tokenize(pairs.validation, flags.validation_file ?? flags.dataset),
+      // Every pair is kept (one without completion tokens is an error), so the task ids stay aligned.
+      train_task_ids: pairs.train_task_ids,
+      validation_task_ids: pairs.validation_task_ids ?? undefined,
+    };
   }
   if (flags.prompt_column !== undefined) throw new OptionError('needs --completion_column or --completion_template', '--prompt_column');
-  const data = await loadTextDataset(flags.dataset, { ...flags, seed }, read);
-  const train = tokenizeTexts(data.train, tokenizer, flags.max_length);
-  const validation = data.validation && tokenizeTexts(data.validation, tokenizer, flags.max_length);
+  const data = await loadTextDataset(flags.dataset, opts, read);
+  const train = tokenizeKept(data.train, tokenizer, flags.max_length);
+  const validation = data.validation && tokenizeKept(data.validation, tokenizer, flags.max_length);
+  const keptIds = (ids: number[] | null | undefined, kept: number[] | undefined) => (ids && kept ? kept.map((i) => ids[i]) : undefined);
   const dropped = train.dropped + (validation?.dropped ?? 0);
   if (dropped > 0) warn(`dropped ${dropped} texts that tokenize to no tokens`);
   if (train.input_ids.length === 0) throw new ShapeError('no training text has any tokens', flags.dataset);
-  return { train: train.input_ids, validation: validation?.input_ids ?? null };
+  return {
+    train: train.input_ids,
+    validation: validation?.input_ids ?? null,
+    train_task_ids: keptIds(data.train_task_ids, train.kept),
+    validation_task_ids: keptIds(data.validation_task_ids, validation?.kept),
+  };
 }
 
 /** `--resume` (the latest checkpoint in output_dir) or `--resume checkpoint-N` / a path to one inside output_dir. */
@@ -290,8 +378,9 @@ export function registerTrain(program: Command): void {
   const d = TRAINING_DEFAULTS;
   program
     .command('train')
-    .description('prompt-tune a model on a dataset (PEFT prompt tuning with the HF Trainer defaults)')
+    .description('prompt-tune a model on a dataset (PEFT prompt tuning, P-tuning, prefix or multitask prompt tuning, with the HF Trainer defaults)')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
+    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--output_dir <dir>', 'where checkpoints and the final adapter go')
     .option('--column <name>', 'the column to train on (default: "text", or the only column)')
@@ -309,8 +398,17 @@ export function registerTrain(program: Command): void {
     .option('--dataset_config_name <name>', 'hub dataset subset')
     .option('--dataset_split <name>', 'hub dataset split', 'train')
     .option(...integerFlag('--max_length <n>', 'truncate each example to n tokens (a prompt-completion pair loses its start; default there: the model\'s positions less the virtual tokens)', 1))
-    .option(...integerFlag('--num_virtual_tokens <n>', `soft prompt length (default: ${TEXT_DEFAULTS.num_virtual_tokens}; task mode ${TASK_DEFAULTS.num_virtual_tokens})`, 1))
-    .option('--prompt_tuning_init <init>', `RANDOM, TEXT or SAMPLE_VOCAB (default: ${TEXT_DEFAULTS.prompt_tuning_init}; task mode ${TASK_DEFAULTS.prompt_tuning_init})`, choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const))
+    .option(...integerFlag('--num_virtual_tokens <n>', `soft prompt (or prefix) length (default: ${TEXT_DEFAULTS.num_virtual_tokens}; task mode ${TASK_DEFAULTS.num_virtual_tokens})`, 1))
+    .option('--peft_type <type>', `${PEFT_TYPES.join(', ')}`, choice('--peft_type', PEFT_TYPES), 'PROMPT_TUNING')
+    .option('--encoder_reparameterization_type <MLP|LSTM>', 'P-tuning: the prompt encoder', choice('--encoder_reparameterization_type', ENCODER_TYPES), 'MLP')
+    .option(...integerFlag('--encoder_hidden_size <n>', 'P-tuning and prefix projection: the encoder\'s hidden size (default: the model\'s width)', 1))
+    .option(...integerFlag('--encoder_num_layers <n>', 'P-tuning: the LSTM\'s layers', 1, 2))
+    .option(...floatFlag('--encoder_dropout <x>', 'P-tuning: encoder dropout (softprompt trains without: 0)', 0))
+    .option('--prefix_projection', 'prefix tuning: produce the prefix with a two-layer tanh MLP (saved adapter: its output)')
+    .option(...integerFlag('--num_tasks <n>', 'multitask prompt tuning: the number of tasks', 1, 1))
+    .option(...integerFlag('--num_ranks <n>', 'multitask prompt tuning: rank of each task\'s scaling', 1, 1))
+    .option('--task_id_column <name>', 'multitask prompt tuning: the column holding each row\'s task id (default: task_id)')
+    .option('--prompt_tuning_init <init>', `RANDOM, TEXT or SAMPLE_VOCAB (default: ${TEXT_DEFAULTS.prompt_tuning_init}; task mode ${TASK_DEFAULTS.prompt_tuning_init} for prompt tuning)`, choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const))
     .option('--prompt_tuning_init_text <text>', 'the text whose embeddings start the prompt (TEXT init)')
     .option('--virtual_tokens_position <where>', `${VIRTUAL_TOKENS_POSITIONS.join(' or ')}: in front of the input (PEFT) or right before the completion, recorded in adapter_config.json (default: ${TEXT_DEFAULTS.virtual_tokens_position}; task mode ${TASK_DEFAULTS.virtual_tokens_position})`, choice('--virtual_tokens_position', VIRTUAL_TOKENS_POSITIONS))
     .option('--tokenizer_name_or_path <name>', 'recorded in the adapter for TEXT init (default: --model)')

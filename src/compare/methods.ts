@@ -1,21 +1,26 @@
 /**
- * The three ways to adapt one frozen model to a task that `softprompt compare` measures, on the same split and the
+ * The ways to adapt one frozen model to a task that `softprompt compare` measures, on the same split and the
  * same held-out targets (every token of each held-out text after its first), next to the untouched model:
  * - prompt engineering: a hand-written text prompt placed before each text, nothing trained, the prompt text stored;
  * - prompt tuning: n virtual tokens initialised from that text, trained with the Trainer, the PEFT adapter stored;
+ * - P-tuning: n virtual tokens from PEFT's MLP encoder (hidden size = the model's), trained at prompt tuning's rate,
+ *   its PEFT adapter (the encoder's output) stored;
+ * - prefix tuning: n keys and values in every layer, trained directly at prompt tuning's rate, the PEFT adapter stored;
  * - fine-tuning: every weight trained with the same Trainer, a whole checkpoint stored (F32, as it trains).
  */
 import { dataCollatorForLanguageModeling, exampleIds, type Collator } from '../data/collator.js';
 import { ShapeError } from '../errors.js';
 import type { PretrainedModel } from '../models/model.js';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../peft/adapter.js';
 import { promptTuningConfig } from '../peft/config.js';
+import { prefixTuningConfig, promptEncoderConfig } from '../peft/methods.js';
 import { PeftModel } from '../peft/peft-model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { heldOutLoss } from '../train/evaluate.js';
 import { FullFineTuning } from '../train/finetune.js';
 import { Trainer } from '../train/trainer.js';
 
-export const METHODS = ['base model', 'prompt engineering', 'prompt tuning', 'fine-tuning'] as const;
+export const METHODS = ['base model', 'prompt engineering', 'prompt tuning', 'P-tuning', 'prefix tuning', 'fine-tuning'] as const;
 export type Method = (typeof METHODS)[number];
 
 export interface CompareSettings {
@@ -66,17 +71,20 @@ export async function runMethod(
     const loss = await heldOutLoss(model, heldOut.map((ids) => [...prefix, ...ids.slice(1)]), prefixCollator(prefix.length, pad));
     return { method, trainable_params: 0, bytes_per_task: new TextEncoder().encode(s.prompt).length, train_seconds: 0, held_out_loss: loss };
   }
-  if (method === 'prompt tuning') {
-    const config = promptTuningConfig(
-      { num_virtual_tokens: s.num_virtual_tokens, prompt_tuning_init: 'TEXT', prompt_tuning_init_text: s.prompt },
-      model.config,
-      model.source,
-    );
+  if (method === 'prompt tuning' || method === 'P-tuning' || method === 'prefix tuning') {
+    const n = s.num_virtual_tokens;
+    const config = method === 'P-tuning'
+      ? promptEncoderConfig({ num_virtual_tokens: n }, model.config, model.source)
+      : method === 'prefix tuning'
+        ? prefixTuningConfig({ num_virtual_tokens: n }, model.config, model.source)
+        : promptTuningConfig({ num_virtual_tokens: n, prompt_tuning_init: 'TEXT', prompt_tuning_init_text: s.prompt }, model.config, model.source);
     const peft = PeftModel.create(model, config, { tokenizer });
     const out = await new Trainer({ model: peft, args: { ...args, learning_rate: s.prompt_tuning_learning_rate }, train_dataset: train, data_collator: collator }).train();
+    // What a task keeps is PEFT's adapter, not the checkpoint's copy of the encoder's weights.
+    const files = await peft.checkpointFiles();
     return {
-      method, trainable_params: peft.parameters().length, bytes_per_task: storedBytes(peft.checkpointFiles()), train_seconds: out.metrics.train_runtime,
-      held_out_loss: await heldOutLoss(peft, heldOut, collator),
+      method, trainable_params: peft.parameters().length, bytes_per_task: storedBytes({ [ADAPTER_CONFIG]: files[ADAPTER_CONFIG], [ADAPTER_WEIGHTS]: files[ADAPTER_WEIGHTS] }),
+      train_seconds: out.metrics.train_runtime, held_out_loss: await heldOutLoss(peft, heldOut, collator),
     };
   }
   const tuning = FullFineTuning.of(model);

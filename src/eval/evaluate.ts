@@ -8,7 +8,7 @@ import { ShapeError } from '../errors.js';
 import { generate } from '../generate/generate.js';
 import type { PretrainedModel } from '../models/model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
-import { loglikelihoods, type Loglikelihood, type Variant } from './loglikelihood.js';
+import { loglikelihoods, virtualTokens, type Loglikelihood, type Variant } from './loglikelihood.js';
 import { classificationMetrics, meanStderr, normalizedPrediction, prediction, type ClassificationMetrics } from './metrics.js';
 import { fewshotContexts, type Doc, type TaskConfig } from './task.js';
 
@@ -100,10 +100,9 @@ async function evaluateGeneration(
   model: PretrainedModel, tokenizer: TextTokenizer, config: TaskConfig, docs: Doc[], contexts: string[], variants: Variant[], opts: EvaluateOptions,
 ): Promise<TaskEvaluation> {
   const maxNew = opts.max_gen_toks ?? 32;
-  const H = model.config.hiddenSize;
   let truncated = 0;
   const encoded = variants.map((variant) => contexts.map((context) => {
-    const n = variant.prompt ? variant.prompt.length / H : 0;
+    const n = virtualTokens(model, variant);
     const max = (opts.max_length ?? (model.config.maxPositions ?? 2048) - n) - maxNew;
     if (max < 1) throw new ShapeError(`max_gen_toks ${maxNew} leaves no room for the context in ${max + maxNew} positions`, 'max_gen_toks');
     const ids = tokenizer.encode(context);
@@ -121,7 +120,8 @@ async function evaluateGeneration(
       const width = Math.max(...rows.map((r) => r.length));
       const out = await generate(model, tokenizer, {
         input_ids: rows,
-        prompts: rows.map(() => variants[v].prompt),
+        prompts: rows.map(() => (variants[v].prefix ? { prefix: variants[v].prefix! } : variants[v].prompt)),
+        prompt_position: variants[v].position,
         max_new_tokens: maxNew,
         do_sample: false,
         stop_strings: stop ? [stop] : [],

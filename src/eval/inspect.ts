@@ -9,7 +9,8 @@
  * prompts that solve a task while their nearest tokens spell an arbitrary, unrelated text. Read these as a
  * description of where the vectors sit, not as the prompt's meaning.
  */
-import { ShapeError } from '../errors.js';
+import { ShapeError, UnsupportedError } from '../errors.js';
+import { promptWidth } from '../models/architectures.js';
 import type { PretrainedModel } from '../models/model.js';
 import { inputEmbeddingName } from '../peft/init.js';
 import { Generator } from '../random.js';
@@ -162,8 +163,12 @@ function typicalNearestDistance(E: Float32Array, H: number, norms: Float64Array,
   return distances[Math.floor(distances.length / 2)];
 }
 
-/** What inspectModelPrompt needs to know of the adapter: its init, to recompute a TEXT init's token ids. */
+/**
+ * What inspectModelPrompt needs to know of the adapter: its method (a soft prompt's: prompt tuning, or P-tuning's saved
+ * encoder output) and its init, to recompute a TEXT init's token ids.
+ */
 export interface PromptInit {
+  peft_type?: unknown;
   prompt_tuning_init?: unknown;
   prompt_tuning_init_text?: unknown;
 }
@@ -179,7 +184,12 @@ export function inspectModelPrompt(
   tokenizer: { encode(text: string): number[]; decode(ids: number[]): string },
   opts: Omit<InspectOptions, 'init_ids'> = {},
 ): PromptReport {
-  const { vocabSize: V, hiddenSize: H } = model.config;
+  if (init.peft_type === 'PREFIX_TUNING' || init.peft_type === 'MULTITASK_PROMPT_TUNING') {
+    const why = init.peft_type === 'PREFIX_TUNING' ? "its prefix is every layer's keys and values, not embeddings" : 'its prompt depends on the task';
+    throw new UnsupportedError(`inspect reads a soft prompt among the token embeddings; a ${init.peft_type} adapter has none (${why})`, 'adapter');
+  }
+  const V = model.config.vocabSize;
+  const H = promptWidth(model.config);
   const table = model.weights.float32(model.resolveWeight(inputEmbeddingName(model.config), [V, H]));
   let init_ids: number[] | null = null;
   if (init.prompt_tuning_init === 'TEXT' && typeof init.prompt_tuning_init_text === 'string') {

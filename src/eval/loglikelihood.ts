@@ -7,11 +7,14 @@
  * encoded with the tokenizer's default special tokens (BOS where it adds one, as training encodes each text); an empty
  * context becomes [eos], as lm-eval does.
  *
- * Each request runs under one variant: the base model (no soft prompt) or an adapter's prompt. Requests of every
- * variant are batched together (a mixed-task batch, one prompt per row) wherever their prompts have the same length.
+ * Each request runs under one variant: the base model (no soft prompt), an adapter's prompt, or a prefix-tuning
+ * adapter's prefix. Requests of every variant are batched together (a mixed-task batch, one prompt or prefix per row)
+ * wherever their prompts (or prefixes) have the same length.
  * The numbers are those of `softprompt forward` on the same ids: log_softmax of its logits.
  */
+import { promptWidth } from '../models/architectures.js';
 import type { PretrainedModel } from '../models/model.js';
+import { prefixWidth } from '../models/prefix.js';
 
 export interface TokenEncoder {
   encode(text: string): number[];
@@ -34,12 +37,23 @@ export interface Loglikelihood {
   truncated: boolean;
 }
 
-/** The base model (prompt null) or an adapter's soft prompt [n, H]. */
+/** The base model (prompt null), an adapter's soft prompt [n, H], or a prefix-tuning adapter's prefix [n, 2·L·D]. */
 export interface Variant {
   name: string;
   prompt: Float32Array | null;
-  /** Where its virtual tokens go: in front of the context (default), or after it, right before the continuation. */
+  /**
+   * Where its prompt's virtual tokens go: in front of the context (default), or after it, right before the
+   * continuation. A prefix is always in front.
+   */
   position?: 'start' | 'before_completion';
+  /** Prefix tuning (prompt null): every layer's past keys/values, in PEFT's layout (models/prefix.ts). */
+  prefix?: Float32Array | null;
+}
+
+/** The virtual tokens a variant puts before the text: a prompt's rows, or a prefix's. */
+export function virtualTokens(model: PretrainedModel, variant: Variant): number {
+  if (variant.prompt) return variant.prompt.length / promptWidth(model.config);
+  return variant.prefix ? variant.prefix.length / prefixWidth(model.config) : 0;
 }
 
 export function encodePair(tokenizer: TokenEncoder, context: string, continuation: string): { context: number[]; continuation: number[] } {
@@ -78,28 +92,33 @@ export async function loglikelihoods(
   variants: Variant[],
   opts: LoglikelihoodOptions = {},
 ): Promise<Loglikelihood[]> {
-  const H = model.config.hiddenSize;
   const V = model.config.vocabSize;
   const results = new Array<Loglikelihood>(requests.length);
-  // Requests grouped by their prompt length: each group can share batches.
-  const groups = new Map<number, Encoded[]>();
+  // Requests grouped by their prompt (or prefix) length: each group can share batches.
+  const groups = new Map<string, Encoded[]>();
   requests.forEach((r, request) => {
-    const prompt = variants[r.variant].prompt;
-    const n = prompt ? prompt.length / H : 0;
+    const variant = variants[r.variant];
+    const n = virtualTokens(model, variant);
     const max = opts.max_length ?? (model.config.maxPositions ?? 2048) - n;
     const pair = encodePair(tokenizer, r.context, r.continuation);
     const whole = [...pair.context, ...pair.continuation];
     const kept = whole.slice(-(max + 1));
     const encoded = { request, input: kept.slice(0, -1), continuation: pair.continuation, truncated: kept.length < whole.length };
-    if (!groups.has(n)) groups.set(n, []);
-    groups.get(n)!.push(encoded);
+    const key = `${variant.prefix ? 'prefix' : 'prompt'} ${n}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(encoded);
   });
   let done = 0;
-  for (const [n, group] of groups) {
+  for (const group of groups.values()) {
+    const first = variants[requests[group[0].request].variant];
+    const n = virtualTokens(model, first);
+    // A prefix is past keys/values: the logits cover the tokens only.
+    const isPrefix = Boolean(first.prefix);
+    const slots = isPrefix ? 0 : n;
     // Longest first, as lm-eval orders them: the first batch shows the worst memory at once.
     group.sort((a, b) => b.input.length - a.input.length);
     for (let start = 0; start < group.length; ) {
-      const S = n + group[start].input.length;
+      const S = slots + group[start].input.length;
       const rows = Math.max(1, Math.min(64, Math.floor((opts.batch_bytes ?? 256e6) / (S * V * 4))));
       const batch = group.slice(start, start + rows);
       start += batch.length;
@@ -109,11 +128,13 @@ export async function loglikelihoods(
           input_ids: batch.map((e) => [...e.input, ...new Array<number>(T - e.input.length).fill(0)]),
           attention_mask: batch.map((e) => [...e.input.map(() => 1), ...new Array<number>(T - e.input.length).fill(0)]),
         },
-        n === 0 ? {} : {
-          prompt: batch.map((e) => variants[requests[e.request].variant].prompt!),
-          // Right after the context: the continuation starts at input position L + 1 - len(continuation).
-          promptAt: batch.map((e) => (variants[requests[e.request].variant].position === 'before_completion' ? Math.max(0, e.input.length + 1 - e.continuation.length) : 0)),
-        },
+        n === 0 ? {} : isPrefix
+          ? { prefix: batch.map((e) => variants[requests[e.request].variant].prefix!) }
+          : {
+            prompt: batch.map((e) => variants[requests[e.request].variant].prompt!),
+            // Right after the context: the continuation starts at input position L + 1 - len(continuation).
+            promptAt: batch.map((e) => (variants[requests[e.request].variant].position === 'before_completion' ? Math.max(0, e.input.length + 1 - e.continuation.length) : 0)),
+          },
       );
       const logits = out.logits!.data as Float32Array;
       batch.forEach((e, b) => {
@@ -122,8 +143,8 @@ export async function loglikelihoods(
         const L = e.input.length;
         e.continuation.forEach((token, j) => {
           // The logits that predict continuation token j sit at input position L - len + j.
-          const t = n + L - e.continuation.length + j;
-          const row = logits.subarray((b * (n + T) + t) * V, (b * (n + T) + t + 1) * V);
+          const t = slots + L - e.continuation.length + j;
+          const row = logits.subarray((b * (slots + T) + t) * V, (b * (slots + T) + t + 1) * V);
           const { logSumExp, argmax } = rowStats(row);
           logprob += row[token] - logSumExp;
           if (argmax !== token) greedy = false;

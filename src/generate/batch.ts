@@ -11,8 +11,11 @@
  * `promptPrefix` computes them once per adapter and `join` starts rows from them (a prefix cache) instead of running
  * the virtual tokens through the model again for every request.
  */
-import { ShapeError } from '../errors.js';
+import { ShapeError, UnsupportedError } from '../errors.js';
+import { promptWidth } from '../models/architectures.js';
 import type { PretrainedModel } from '../models/model.js';
+import { prefixToPast } from '../models/prefix.js';
+import type { Adapter } from '../peft/adapter.js';
 import type { TensorData } from '../runtime/engine.js';
 import { positionIds } from './decoder.js';
 import { auxFeeds } from '../models/positions.js';
@@ -55,20 +58,32 @@ export class DecodeBatch {
     return this.cache.mask[0]?.length ?? 0;
   }
 
-  /** The soft prompt's keys/values, computed once for every request that uses it. */
+  /**
+   * The soft prompt's keys/values, computed once for every request that uses it. A prefix-tuning adapter's prefix is
+   * such keys/values already (its tokens then take positions n.., as after a prompt of n virtual tokens).
+   */
   static async promptPrefix(model: PretrainedModel, prompt: SoftPrompt): Promise<PromptPrefix> {
+    const cfg = model.config;
+    const prefix = prefixOf(prompt);
+    if (prefix) {
+      const cache = prefixToPast(cfg, prefix);
+      return { length: cache[0].length / (cfg.numKvHeads * cfg.headDim), cache };
+    }
+    if (!(prompt instanceof Float32Array) && 'peftType' in prompt && prompt.peftType === 'MULTITASK_PROMPT_TUNING') {
+      throw new UnsupportedError('a MULTITASK_PROMPT_TUNING adapter needs a task id per row; decode it through a PeftModel with task_ids', 'prompt');
+    }
     const batch = new DecodeBatch(model);
     const { withPrompt } = await batch.graphs();
-    const cfg = model.config;
-    const data = prompt instanceof Float32Array ? prompt : prompt.prompt;
-    if (data.length === 0 || data.length % cfg.hiddenSize !== 0) {
-      throw new ShapeError(`expected a soft prompt of shape [n, ${cfg.hiddenSize}], got ${data.length} values`, 'prompt');
+    const H = promptWidth(cfg);
+    const data = prompt instanceof Float32Array ? prompt : (prompt as Adapter).prompt;
+    if (data.length === 0 || data.length % H !== 0) {
+      throw new ShapeError(`expected a soft prompt of shape [n, ${H}], got ${data.length} values`, 'prompt');
     }
-    const n = data.length / cfg.hiddenSize;
+    const n = data.length / H;
     const mask = [new Array<number>(n).fill(1)];
     const feeds: Record<string, TensorData> = {
       input_ids: { dtype: 'int64', dims: [1, 0], data: new BigInt64Array(0) },
-      prompt: { dtype: 'float32', dims: [1, n, cfg.hiddenSize], data },
+      prompt: { dtype: 'float32', dims: [1, n, H], data },
     };
     const out = await batch.run(withPrompt, feeds, emptyPast(model, 1), mask, 0, false);
     return { length: n, cache: out.tensors };
@@ -77,6 +92,8 @@ export class DecodeBatch {
   /** Prefills `rows` and appends them in the order given; returns each new row's next-token logits [V]. */
   async join(rows: NewRow[]): Promise<Float32Array[]> {
     if (rows.length === 0) return [];
+    // A prefix-tuning adapter given as a prompt is its keys/values: such rows start from them as from a cached prefix.
+    rows = await Promise.all(rows.map(async (r) => (r.prompt && prefixOf(r.prompt) ? { ids: r.ids, prefix: await DecodeBatch.promptPrefix(this.model, r.prompt) } : r)));
     const V = this.model.config.vocabSize;
     const logits = new Array<Float32Array>(rows.length);
     const placed = new Array<{ cache: Cache; row: number }>(rows.length);
@@ -154,7 +171,7 @@ export class DecodeBatch {
     const feeds: Record<string, TensorData> = {
       input_ids: { dtype: 'int64', dims: [B, batch.ids[0].length], data: BigInt64Array.from(batch.ids.flat(), BigInt) },
     };
-    if (batch.prompt) feeds.prompt = { dtype: 'float32', dims: [B, batch.prompt.length, cfg.hiddenSize], data: batch.prompt.data };
+    if (batch.prompt) feeds.prompt = { dtype: 'float32', dims: [B, batch.prompt.length, promptWidth(cfg)], data: batch.prompt.data };
     return this.run(batch.prompt ? withPrompt : plain, feeds, emptyPast(this.model, B), mask, 0, false);
   }
 
@@ -194,6 +211,13 @@ export class DecodeBatch {
     }
     return this.keys;
   }
+}
+
+/** Prefix tuning's vector, where `prompt` is one (a Prefix, or a loaded PREFIX_TUNING adapter); null otherwise. */
+function prefixOf(prompt: SoftPrompt): Float32Array | null {
+  if (prompt instanceof Float32Array) return null;
+  if ('prefix' in prompt) return prompt.prefix;
+  return prompt.peftType === 'PREFIX_TUNING' ? prompt.prompt : null;
 }
 
 function slotsMask(P: number, own: number): number[] {

@@ -1,6 +1,6 @@
 /**
  * Runs the decoding graph with a KV cache: `prefill` puts the soft prompts and the input through it with an empty
- * past, `step` feeds one token per row. The cache is the graph's own `present` output fed back as the next `past`:
+ * past (or the prefixes, for prefix tuning), `step` feeds one token per row. The cache is the graph's own `present` output fed back as the next `past`:
  * nothing is recomputed and nothing here copies it. (The engine still clones it across the worker boundary both
  * ways; docs/benchmarks.md measures what that costs.)
  */
@@ -29,13 +29,19 @@ export class Decoder {
     const B = batch.ids.length;
     const place = batch.prompt === null ? 'none' : batch.prompt.last ? 'last' : 'first';
     const [key, prefillKey] = await Promise.all([loadGraph(model, 'none'), place !== 'none' ? loadGraph(model, place) : null]);
-    const mask = batch.mask.map((row, b) => (place === 'last' ? [...row, ...batch.prompt!.mask[b]] : [...(batch.prompt?.mask[b] ?? []), ...row]));
-    const empty = new Float32Array(0);
+    // Slots: [prefix | prompt | input], or [prefix | input | prompt] with the prompt placed last.
+    const mask = batch.mask.map((row, b) => {
+      const prefix = batch.prefix?.mask[b] ?? [];
+      const prompt = batch.prompt?.mask[b] ?? [];
+      return place === 'last' ? [...prefix, ...row, ...prompt] : [...prefix, ...prompt, ...row];
+    });
+    // The prefixes (prefix tuning) are the initial cache; without them it starts empty.
+    const P = batch.prefix?.length ?? 0;
     const past: Record<string, TensorData> = {};
     for (let i = 0; i < cfg.numLayers; i++) {
-      const dims = [B, cfg.numKvHeads, 0, cfg.headDim];
-      past[pastKey(i)] = { dtype: 'float32', dims, data: empty };
-      past[pastValue(i)] = { dtype: 'float32', dims, data: empty };
+      const dims = [B, cfg.numKvHeads, P, cfg.headDim];
+      past[pastKey(i)] = { dtype: 'float32', dims, data: batch.prefix?.past[2 * i] ?? new Float32Array(0) };
+      past[pastValue(i)] = { dtype: 'float32', dims, data: batch.prefix?.past[2 * i + 1] ?? new Float32Array(0) };
     }
     const decoder = new Decoder(model, key, mask, batch.positions, past, batch.alone);
     const feeds: Record<string, TensorData> = {
@@ -43,7 +49,7 @@ export class Decoder {
     };
     if (batch.prompt) feeds.prompt = { dtype: 'float32', dims: [B, batch.prompt.length, promptWidth(cfg)], data: batch.prompt.data };
     // Not transferred: the prompt rows may be the caller's own array.
-    const logits = await decoder.run(prefillKey ?? key, feeds, 0, false);
+    const logits = await decoder.run(prefillKey ?? key, feeds, P, false);
     return { decoder, logits };
   }
 

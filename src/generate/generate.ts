@@ -58,12 +58,12 @@ export async function* generateStream(
   tokenizer: TextTokenizer | null,
   request: GenerateRequest,
 ): AsyncGenerator<StreamChunk, GenerateOutput> {
-  const { streamer: _streamer, generation_config, input_ids, attention_mask, text, prompt, prompts, ...options } = request;
+  const { streamer: _streamer, generation_config, input_ids, attention_mask, text, prompt, prompts, row_prompts, prompt_position, ...options } = request;
   const config = resolveGenerationConfig(options, model.config, generation_config ?? null);
   if (config.stop_strings.length > 0 && !tokenizer) throw new OptionError('stop strings need a tokenizer to read the text', 'stop_strings');
   // transformers pads finished rows with pad_token_id, falling back to the first eos id.
   const pad = config.pad_token_id ?? config.eos_token_id[0] ?? null;
-  const inputs = { input_ids, attention_mask, text, prompt, prompts };
+  const inputs = { input_ids, attention_mask, text, prompt, prompts, row_prompts, prompt_position };
   const batch = repeatRows(prepareBatch(inputs, model.config, tokenizer, pad, config.eos_token_id), config.num_return_sequences);
   checkContext(model.config, batch);
   const maxNew = newTokenBudget(config, batch.ids[0].length);
@@ -170,8 +170,9 @@ function checkContext(cfg: ModelConfig, batch: PreparedBatch, maxNew = 1): void 
   const hard = hardPositionLimit(cfg);
   if (hard === null) return;
   const { max: limit, key } = hard;
-  const n = batch.prompt?.length ?? 0;
-  const used = batch.mask.map((row, b) => (batch.positions === 'slots' ? n + row.length : sum(row) + sum(batch.prompt?.mask[b] ?? [])));
+  const n = (batch.prompt?.length ?? 0) + (batch.prefix?.length ?? 0);
+  const virtual = (b: number) => sum(batch.prompt?.mask[b] ?? []) + sum(batch.prefix?.mask[b] ?? []);
+  const used = batch.mask.map((row, b) => (batch.positions === 'slots' ? n + row.length : sum(row) + virtual(b)));
   const input = Math.max(...used);
   if (input > limit) {
     throw new ShapeError(`the input takes ${input} positions (${n} virtual tokens included) but the model has ${key} ${limit}`, 'input_ids');

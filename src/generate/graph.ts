@@ -30,7 +30,7 @@ export function buildDecoderGraph(
   resolve: (name: string, shape: number[]) => string,
   bake: ExportOptions = {},
 ): Uint8Array {
-  const { g, arch, ids, aux } = modelInputs(cfg, resolve, 'new', 'total');
+  const { g, arch, ids, aux } = modelInputs(cfg, resolve, 'new', 'total', bake);
 
   const cache: KvCache = { past: [], present: [] };
   for (let i = 0; i < cfg.numLayers; i++) {

@@ -5,7 +5,7 @@
  */
 import onnxProto from 'onnx-proto';
 import type { AttrValue, Dim, Graph, Node, Tensor } from './graph.js';
-import { ONNX_DTYPE } from './ops.js';
+import { ONNX_DTYPE, type QuantizedStorage } from './ops.js';
 
 const { onnx } = onnxProto;
 const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta']);
@@ -63,9 +63,119 @@ const EXPANSIONS: Record<string, Expansion> = {
   WithGradient: (n, name) => [{ name, opType: 'Identity', input: [n.inputs[0].name], output: [n.outputs[0].name] }],
 };
 
-/** The inputs a node's exported form reads: WithGradient's gradient is read only by the backward nodes that use it. */
+/**
+ * The inputs a node's exported form reads: WithGradient's gradient is read only by the backward nodes that use it, and
+ * a quantized weight is read from its stored tensors, not from the QuantizedWeight placeholder.
+ */
 function readInputs(node: Node): Tensor[] {
-  return node.op === 'WithGradient' ? node.inputs.slice(0, 1) : node.inputs;
+  const inputs = node.op === 'WithGradient' ? node.inputs.slice(0, 1) : node.inputs;
+  return inputs.some((t) => t.producer?.op === 'QuantizedWeight') ? inputs.filter((t) => t.producer?.op !== 'QuantizedWeight') : inputs;
+}
+
+/** Bytes of a stored tensor: inline, or a range of a file next to the exported model (onnxruntime maps it). */
+export type StoredBytes = { data: Uint8Array } | { location: string; offset: number; length: number };
+
+/**
+ * A weight [rows, cols] quantized along its reduction axis in one orientation: 'rows' quantizes W itself (blocks
+ * along each row: x W^T and row gathers), 'cols' quantizes W^T (x W). `n` x `k` is the quantized matrix's shape.
+ */
+export interface StoredQuantized {
+  n: number;
+  k: number;
+  data: StoredBytes;
+  scales: StoredBytes;
+  zeroPoints?: StoredBytes;
+}
+
+/** The stored tensors of the quantized weights a graph reads, declared once each as initializers. */
+class QuantizedInitializers {
+  private readonly declared = new Set<string>();
+  constructor(
+    private readonly lookup: ExportOptions['quantized'],
+    private readonly initializers: onnxProto.onnx.ITensorProto[],
+  ) {}
+
+  /** Initializer names for weight `w` in `layout`, shaped for MatMulNBits (`gather` false) or GatherBlockQuantized. */
+  names(w: Node, layout: 'rows' | 'cols', gather: boolean): { data: string; scales: string; zeroPoints?: string; stored: StoredQuantized } {
+    const name = w.attrs.name as string;
+    const stored = this.lookup?.(name, layout);
+    if (!stored) throw new Error(`no stored ${layout} quantization of weight '${name}'`);
+    const bits = w.attrs.bits as number;
+    const block = w.attrs.block_size as number;
+    const kb = Math.ceil(stored.k / block);
+    const prefix = `${name}.q${bits}.${layout}${gather ? '.gather' : ''}`;
+    const declare = (suffix: string, dims: number[], dataType: number, bytes: StoredBytes) => {
+      const full = `${prefix}.${suffix}`;
+      if (this.declared.has(full)) return full;
+      this.declared.add(full);
+      const t: onnxProto.onnx.ITensorProto = { name: full, dims, dataType };
+      if ('data' in bytes) t.rawData = bytes.data;
+      else {
+        t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+        t.externalData = [
+          { key: 'location', value: bytes.location },
+          { key: 'offset', value: String(bytes.offset) },
+          { key: 'length', value: String(bytes.length) },
+        ];
+      }
+      this.initializers.push(t);
+      return full;
+    };
+    const blob = (block * bits) / 8;
+    const zpRow = Math.ceil((kb * bits) / 8);
+    return {
+      data: declare('data', gather ? [stored.n, kb * blob] : [stored.n, kb, blob], ONNX_UINT8, stored.data),
+      scales: declare('scales', gather ? [stored.n, kb] : [stored.n * kb], ONNX_DTYPE.float32, stored.scales),
+      zeroPoints: stored.zeroPoints ? declare('zero_points', gather ? [stored.n, zpRow] : [stored.n * zpRow], ONNX_UINT8, stored.zeroPoints) : undefined,
+      stored,
+    };
+  }
+}
+
+const ONNX_UINT8 = 2;
+const MS = 'com.microsoft';
+
+function expandQuantizedMatMul(n: Node, name: string, q: QuantizedInitializers): onnxProto.onnx.INodeProto[] {
+  const w = n.inputs[1].producer!;
+  const { data, scales, zeroPoints, stored } = q.names(w, n.attrs.trans_b === 1 ? 'rows' : 'cols', false);
+  const int = (key: string, i: number) => ({ name: key, type: AttrType.INT, i });
+  return [{
+    name,
+    opType: 'MatMulNBits',
+    domain: MS,
+    input: [n.inputs[0].name, data, scales, ...(zeroPoints ? [zeroPoints] : [])],
+    output: [n.outputs[0].name],
+    attribute: [int('K', stored.k), int('N', stored.n), int('bits', w.attrs.bits as number), int('block_size', w.attrs.block_size as number),
+      int('accuracy_level', w.attrs.accuracy_level as number)],
+  }];
+}
+
+/** Rows of a quantized weight (an embedding), dequantized by GatherBlockQuantized; the padding of the last block cut off. */
+function expandQuantizedGather(n: Node, name: string, q: QuantizedInitializers, initializers: onnxProto.onnx.ITensorProto[]): onnxProto.onnx.INodeProto[] {
+  const w = n.inputs[0].producer!;
+  if (n.attrs.axis !== 0) throw new Error('a quantized weight can be gathered along axis 0 only');
+  const { data, scales, zeroPoints, stored } = q.names(w, 'rows', true);
+  const block = w.attrs.block_size as number;
+  const padded = Math.ceil(stored.k / block) * block;
+  const out = n.outputs[0].name;
+  const int = (key: string, i: number) => ({ name: key, type: AttrType.INT, i });
+  const gathered = padded === stored.k ? out : `${name}_padded`;
+  const nodes: onnxProto.onnx.INodeProto[] = [{
+    name,
+    opType: 'GatherBlockQuantized',
+    domain: MS,
+    input: [data, n.inputs[1].name, scales, ...(zeroPoints ? [zeroPoints] : [])],
+    output: [gathered],
+    attribute: [int('bits', w.attrs.bits as number), int('block_size', block), int('gather_axis', 0), int('quantize_axis', 1)],
+  }];
+  if (gathered !== out) {
+    const int64 = (suffix: string, v: number) => {
+      initializers.push({ name: `${name}_${suffix}`, dims: [1], dataType: ONNX_DTYPE.int64, rawData: rawBytes(BigInt64Array.of(BigInt(v))) });
+      return `${name}_${suffix}`;
+    };
+    nodes.push({ name: `${name}_slice`, opType: 'Slice', input: [gathered, int64('start', 0), int64('end', stored.k), int64('axis', -1)], output: [out] });
+  }
+  return nodes;
 }
 
 /** Nodes needed for `outputs`, in graph order. */
@@ -84,6 +194,10 @@ export function liveNodes(graph: Graph, outputs: Tensor[]): Node[] {
 export interface ExportOptions {
   /** Data for graph inputs to embed as initializers instead (weights baked into the model). */
   initializers?: (name: string) => Float32Array | undefined;
+  /** Which weights are stored quantized, and how (graph builders declare those as quantizedWeight placeholders). */
+  storage?: (name: string) => QuantizedStorage | undefined;
+  /** The stored tensors of a quantizedWeight (graph/ops.ts) in one orientation. */
+  quantized?: (name: string, layout: 'rows' | 'cols') => StoredQuantized | undefined;
 }
 
 export function toOnnx(graph: Graph, outputs: Record<string, Tensor>, options: ExportOptions = {}): Uint8Array {
@@ -93,7 +207,11 @@ export function toOnnx(graph: Graph, outputs: Record<string, Tensor>, options: E
   for (const n of nodes) for (const t of readInputs(n)) used.add(t);
 
   const extraInitializers: onnxProto.onnx.ITensorProto[] = [];
+  const quantized = new QuantizedInitializers(options.quantized, extraInitializers);
   const protoNodes: onnxProto.onnx.INodeProto[] = nodes.flatMap((n, i) => {
+    if (n.op === 'QuantizedMatMul') return expandQuantizedMatMul(n, `${n.op}_${i}`, quantized);
+    if (n.op === 'Gather' && n.inputs[0].producer?.op === 'QuantizedWeight') return expandQuantizedGather(n, `${n.op}_${i}`, quantized, extraInitializers);
+    if (n.inputs.some((t) => t.producer?.op === 'QuantizedWeight')) throw new Error(`op ${n.op} cannot read a quantized weight`);
     const expansion = EXPANSIONS[n.op];
     if (expansion) return expansion(n, `${n.op}_${i}`, extraInitializers);
     return [{
@@ -123,7 +241,7 @@ export function toOnnx(graph: Graph, outputs: Record<string, Tensor>, options: E
   const model = onnx.ModelProto.create({
     irVersion: 9,
     producerName: 'softprompt',
-    opsetImport: [{ domain: '', version: 20 }],
+    opsetImport: [{ domain: '', version: 20 }, { domain: MS, version: 1 }],
     graph: {
       name: 'softprompt',
       node: protoNodes,

@@ -66,6 +66,7 @@ export const sigmoid = (x: Tensor) => unary('Sigmoid', x);
 export const reciprocal = (x: Tensor) => unary('Reciprocal', x);
 export const identity = (x: Tensor) => unary('Identity', x);
 export const erf = (x: Tensor) => unary('Erf', x);
+/** max(x, 0) (the P-tuning encoders' activation). */
 export const relu = (x: Tensor) => unary('Relu', x);
 
 /**
@@ -258,3 +259,34 @@ export function filledLike(like: Tensor, value: number): Tensor {
 }
 
 export const ONNX_DTYPE: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float16: 10 };
+
+/** How a frozen weight is stored block-quantized (weights/quantize.ts describes the layout). */
+export interface QuantizedStorage {
+  bits: 4 | 8;
+  blockSize: number;
+  symmetric: boolean;
+  accuracyLevel: number;
+}
+
+/**
+ * A frozen weight [rows, cols] stored block-quantized under `name`: a float value in the graph, read only by ops that
+ * have a quantized kernel (quantizedMatMul, and Gather along axis 0, which export maps to GatherBlockQuantized).
+ * Not an ONNX op: nothing exports it; its readers name the stored tensors instead (onnx.ts).
+ */
+export function quantizedWeight(g: Graph, name: string, shape: number[], q: QuantizedStorage): Tensor {
+  const attrs = { name, bits: q.bits, block_size: q.blockSize, symmetric: q.symmetric ? 1 : 0, accuracy_level: q.accuracyLevel };
+  return g.node('QuantizedWeight', [], attrs, [{ dtype: 'float32', shape }])[0];
+}
+
+export const isQuantizedWeight = (t: Tensor): boolean => t.producer?.op === 'QuantizedWeight';
+
+/**
+ * x @ W^T (`transB`, W [N, K] as nn.Linear stores it) or x @ W (W [K, N], GPT-2's Conv1D) for a quantizedWeight W:
+ * com.microsoft MatMulNBits over W quantized along K. The two orientations are stored separately ('rows' and 'cols'
+ * in onnx.ts), and each one's gradient w.r.t. x is the other.
+ */
+export function quantizedMatMul(x: Tensor, w: Tensor, transB: boolean): Tensor {
+  if (!isQuantizedWeight(w)) throw new Error('quantizedMatMul needs a quantizedWeight');
+  const n = w.shape[transB ? 0 : 1];
+  return x.graph.node('QuantizedMatMul', [x, w], { trans_b: transB ? 1 : 0 }, [{ dtype: 'float32', shape: [...x.shape.slice(0, -1), n] }])[0];
+}

@@ -6,7 +6,7 @@
 import type { Node, Tensor } from './graph.js';
 import {
   add, concat, div, erf, exp, expand, filledLike, gather, greater, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
-  shapeOf, shapeTensor, sigmoid, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast,
+  shapeOf, shapeTensor, sigmoid, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast, quantizedMatMul,
 } from './ops.js';
 import { elementCount } from '../shape.js';
 
@@ -112,7 +112,7 @@ export const RULES: Record<string, Rule> = {
   ],
   Neg: (_n, [g]) => [neg(g!)],
   Gelu: ({ inputs: [x], attrs }, [g]) => [attrs.approximate === 'tanh' ? geluTanhGrad(x, g!) : geluExactGrad(x, g!)],
-  // The gradient passes where x > 0; the forward pass keeps only that boolean mask for it.
+  // torch's rule: the gradient passes where x > 0 (x = 0 gets none); the forward pass keeps only that boolean mask.
   Relu: ({ inputs: [x] }, [g]) => [where(greater(x, 0), g!, 0)],
   Erf: ({ inputs: [x] }, [g]) => [mul(g!, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)))],
   // d/da silu(a) = s (1 + a (1 - s)), s = sigmoid(a). What comes from the forward pass is grouped into two tensors,
@@ -142,6 +142,11 @@ export const RULES: Record<string, Rule> = {
     need[2] ? unbroadcast(where(c, 0, g!), b) : null,
   ],
   MatMul: ({ inputs: [a, b] }, [g], need) => matmulGrads(a, b, g!, need),
+  // d(x W^T)/dx = g W and d(x W)/dx = g W^T: the other orientation of the same frozen weight, stored quantized too.
+  QuantizedMatMul: ({ inputs: [, w], attrs }, [g], need) => {
+    if (need[1]) throw new Error('a quantized weight is frozen: it has no gradient');
+    return [need[0] ? quantizedMatMul(g!, w, attrs.trans_b !== 1) : null, null];
+  },
   Transpose: ({ attrs }, [g]) => [transpose(g!, invertPerm(attrs.perm as number[]))],
   Reshape: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeVia(x, g!), x.shape), null],
   Unsqueeze: ({ inputs: [x] }, [g]) => [reshapeTo(g!, shapeVia(x, g!), x.shape), null],
@@ -196,4 +201,4 @@ export const RULES: Record<string, Rule> = {
 };
 
 /** Ops whose outputs carry no gradient (integer results, shape queries, constant shifts). */
-export const NON_DIFFERENTIABLE = new Set(['Shape', 'Equal', 'ReduceMax', 'ConstantOfShape', 'ReduceProd', 'Range', 'CumSum', 'Greater']);
+export const NON_DIFFERENTIABLE = new Set(['QuantizedWeight', 'Shape', 'Equal', 'ReduceMax', 'ConstantOfShape', 'ReduceProd', 'Range', 'CumSum', 'Greater']);

@@ -61,6 +61,21 @@ export type PositionScheme = 'alibi' | 'rope' | 'learned';
  */
 export type MaskCombination = 'either' | 'sum';
 
+/** Sizes of a prefix-tuning vector: virtual tokens, layers, KV heads and head size (token_dim = heads × headDim). */
+export interface PrefixDims {
+  tokens: number;
+  layers: number;
+  heads: number;
+  headDim: number;
+}
+
+/**
+ * Where PEFT's prefix-tuning vector [tokens, 2·layers·token_dim] puts each value of the past keys and values the
+ * model receives ([heads, tokens, headDim] per layer, as KvCache holds them): the flat index into the vector of
+ * layer `layer`'s key (or value) at (head, token, i). models/prefix.ts has the standard layout.
+ */
+export type PrefixLayout = (d: PrefixDims) => (layer: number, value: boolean, head: number, token: number, i: number) => number;
+
 /** One model family, declared once in its file under src/models/ and listed in architectures.ts. */
 export interface Architecture {
   /** ModelConfig.arch: the family's name, also its file's name. */
@@ -97,6 +112,8 @@ export interface Architecture {
    */
   embeddingModuleScale?: (cfg: ModelConfig) => number;
   build: ArchitectureBuilder;
+  /** How PEFT's prefix tuning lays out this family's past keys/values; absent: the standard layout (prefix.ts). */
+  prefixLayout?: PrefixLayout;
   /**
    * The facts for one config, where they depend on it (Falcon: ALiBi instead of RoPE when `alibi` is set);
    * architectureOf returns this. Absent: the facts above hold for every config.

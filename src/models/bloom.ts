@@ -5,7 +5,7 @@
  */
 import type { Tensor } from '../graph/graph.js';
 import { add, gather, layerNorm, reshape, split, transpose } from '../graph/ops.js';
-import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
+import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache, PrefixLayout } from './architecture.js';
 import { evenSplit, type ConfigFields } from './config-fields.js';
 import type { FamilyConfig } from './config.js';
 import { attention, geluTanh, linear, mergeHeads, withCache } from './layers.js';
@@ -70,6 +70,23 @@ const build: ArchitectureBuilder = (cfg, p) => {
   };
 };
 
+/**
+ * PEFT's prefix layout for BLOOM under transformers <= 4.43 (bloom_model_postprocess_past_key_value): layer l's key is
+ * block l and its value block L+l (not 2l, 2l+1). The value is the per-head view [heads, n, hd]; the key is block l's
+ * [n, D] slice flattened token-major and re-viewed as BLOOM's [heads, hd, n] key cache, a reshape rather than a
+ * transpose of the per-head view. (transformers >= 4.44 dropped BLOOM's own cache, and PEFT >= 0.13 then uses the
+ * standard layout: the same saved adapter means other keys and values there.)
+ */
+const prefixLayout: PrefixLayout = ({ tokens: n, layers: L, heads, headDim: hd }) => {
+  const D = heads * hd;
+  const row = 2 * L * D;
+  return (layer, value, head, token, i) => {
+    if (value) return token * row + (L + layer) * D + head * hd + i;
+    const flat = head * hd * n + i * n + token; // element [head][i][token] of the re-viewed slice
+    return Math.floor(flat / D) * row + layer * D + (flat % D);
+  };
+};
+
 export const bloom: Architecture = {
   name: 'bloom',
   classes: ['BloomForCausalLM'],
@@ -84,4 +101,5 @@ export const bloom: Architecture = {
   headWeight: null,
   gatedMlp: false,
   build,
+  prefixLayout,
 };

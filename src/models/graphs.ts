@@ -4,15 +4,17 @@
  * (architecture, config, kind) and cached by the engine under that key.
  */
 import { gradients } from '../graph/autodiff.js';
-import { Graph, type Dim, type Tensor } from '../graph/graph.js';
+import { Graph, type Dim, type Node, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
-import { add, concat, div, gather, log, logSumExp, matmul, mul, reduceMax, reduceSum, reshape, softmax, split, sub, tanh, transposeLast, unsqueeze, withGradient } from '../graph/ops.js';
-import { ShapeError } from '../errors.js';
+import {
+  add, concat, div, gather, log, logSumExp, matmul, mul, quantizedWeight, reduceMax, reduceSum, reshape, softmax, split, sub, tanh, unsqueeze, withGradient,
+} from '../graph/ops.js';
+import { ShapeError, UnsupportedError } from '../errors.js';
 import { rowViewName } from '../runtime/protocol.js';
-import type { AuxTensors, CausalLM } from './architecture.js';
+import type { AuxTensors, CausalLM, KvCache } from './architecture.js';
 import { architectureOf, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
-import { softcap } from './layers.js';
+import { linear, matmulWeight, softcap } from './layers.js';
 import { layerInputNames, rotaryDim } from './positions.js';
 
 export interface GraphKind {
@@ -29,12 +31,17 @@ export interface GraphKind {
   grad: boolean;
   /** d(loss)/d(every weight), outputs `grad.<checkpoint name>` (full fine-tuning). */
   weightGrads?: boolean;
+  /**
+   * Prefix tuning: every layer's past keys/values are inputs `prefix.<layer>.key|value` [B, kvHeads, n, headDim], the
+   * tokens come after them; with `grad`, their gradients are `grad.prefix.<layer>.key|value` instead of `grad`.
+   */
+  prefix?: boolean;
   /** Vocabulary rows per chunk of the loss's head product (default VOCAB_CHUNK). */
   vocabChunk?: number;
 }
 
 export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
-  const flags = (['prompt', 'promptAt', 'logits', 'loss', 'grad', 'weightGrads'] as const).filter((k) => kind[k]).join('+');
+  const flags = (['prompt', 'promptAt', 'logits', 'loss', 'grad', 'weightGrads', 'prefix'] as const).filter((k) => kind[k]).join('+');
   return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}`;
 }
 
@@ -87,7 +94,7 @@ function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean,
   }
   // A head bias [V] is split like the rows (a few KB, so in the graph rather than as views).
   const biases = !bias ? null : views.length === 1 ? [bias] : split(bias, views.map((w) => w.shape[0] as number), 0);
-  const chunkLogits = (w: Tensor, i: number) => (biases ? add(matmul(h, transposeLast(w)), biases[i]) : matmul(h, transposeLast(w)));
+  const chunkLogits = (w: Tensor, i: number) => linear(h, w, biases?.[i]);
   if (!fused) {
     const lses = views.map((w, i) => logSumExp(softcap(chunkLogits(w, i), cap)));
     return lses.length === 1 ? lses[0] : logSumExp(concat(lses, 1));
@@ -104,7 +111,7 @@ function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean,
     // The largest logit's probability is exp(max - lse) >= 1/chunk, so lse = max - log(max p) loses nothing to
     // underflow, and costs two reductions instead of a second exponential pass (LogSoftmax) over the logits.
     const lse = sub(reduceMax(logits, [-1]), log(reduceMax(p, [-1])));
-    return unsqueeze(concat([matmul(t ? mul(p, sub(1, mul(t, t))) : p, w), lse], 1), [1]);
+    return unsqueeze(concat([matmulWeight(t ? mul(p, sub(1, mul(t, t))) : p, w), lse], 1), [1]);
   });
   const [grads, lses] = split(concat(results, 1), [H, 1], 2);
   const perChunk = reshape(lses, [-1, results.length]);
@@ -123,13 +130,18 @@ export function modelInputs(
   resolve: (name: string, shape: number[]) => string,
   queries: string,
   keys: string,
+  weights: ExportOptions = {},
 ): { g: Graph; arch: CausalLM; ids: Tensor; aux: AuxTensors; params: Map<string, Tensor> } {
   const g = new Graph();
   const params = new Map<string, Tensor>();
   const { positions, build } = architectureOf(cfg);
   const arch = build(cfg, (name, shape) => {
     const actual = resolve(name, shape);
-    if (!params.has(actual)) params.set(actual, g.input(actual, 'float32', shape));
+    if (!params.has(actual)) {
+      // A weight stored quantized is a placeholder that linear(), conv1d() and gathers read with quantized kernels.
+      const q = weights.storage?.(actual);
+      params.set(actual, q ? quantizedWeight(g, actual, shape, q) : g.input(actual, 'float32', shape));
+    }
     return params.get(actual)!;
   });
   const ids = g.input('input_ids', 'int64', ['batch', 'tokens']);
@@ -164,6 +176,49 @@ export function architectureWeights(cfg: ModelConfig): Map<string, number[]> {
   return shapes;
 }
 
+/** Graph inputs `prefix.<layer>.key|value` [B, kvHeads, n, headDim] as the past of every layer. */
+function prefixCache(g: Graph, cfg: ModelConfig): KvCache {
+  const shape = ['batch', cfg.numKvHeads, 'virtual', cfg.headDim];
+  const past = Array.from({ length: cfg.numLayers }, (_, l) => ({
+    key: g.input(prefixInput(l, false), 'float32', shape),
+    value: g.input(prefixInput(l, true), 'float32', shape),
+  }));
+  return { past, present: [] };
+}
+
+export const prefixInput = (layer: number, value: boolean) => `prefix.${layer}.${value ? 'value' : 'key'}`;
+
+/**
+ * The weights that can be stored quantized, by canonical name: 2-D, and read by the model only as x W^T (linear), x W
+ * (Conv1D) or by rows (embeddings), which have quantized kernels. `table`: an embedding table or the head. Anything else a family does with a weight (there is
+ * nothing today) keeps it in fp32. Traced once against a scratch graph, as architectureWeights is.
+ */
+export function quantizableWeights(cfg: ModelConfig): Map<string, { shape: number[]; table: boolean }> {
+  const shapes = new Map<string, number[]>();
+  const { g, arch, ids, aux, params } = modelInputs(cfg, (name, shape) => (shapes.set(name, shape), name), 'seq', 'seq');
+  arch.head(arch.forward(arch.embed(ids), aux));
+  const head = arch.headWeight();
+  arch.headBias?.();
+  const readers = new Map<Tensor, { node: Node; index: number }[]>();
+  for (const node of g.nodes) node.inputs.forEach((t, index) => readers.get(t)?.push({ node, index }) ?? readers.set(t, [{ node, index }]));
+  const readBy = (t: Tensor) => readers.get(t) ?? [];
+  const supported = ({ node, index }: { node: Node; index: number }): boolean => {
+    if (node.op === 'Gather') return index === 0 && node.attrs.axis === 0;
+    if (node.op === 'MatMul') return index === 1;
+    if (node.op === 'Transpose') {
+      const perm = node.attrs.perm as number[];
+      return perm.length === 2 && perm[0] === 1 && readBy(node.outputs[0]).every((r) => r.node.op === 'MatMul' && r.index === 1);
+    }
+    return false;
+  };
+  const out = new Map<string, { shape: number[]; table: boolean }>();
+  for (const [name, t] of params) {
+    if (t.rank !== 2 || readBy(t).length === 0 || !readBy(t).every(supported)) continue;
+    out.set(name, { shape: shapes.get(name)!, table: t === head || readBy(t).some((r) => r.node.op === 'Gather') });
+  }
+  return out;
+}
+
 /**
  * Builds the ONNX bytes for `kind`. `resolve` maps an architecture's canonical checkpoint name to the name in the
  * actual checkpoint (prefixes differ between exports) and checks its shape; the graph input gets that name.
@@ -174,7 +229,8 @@ export function buildGraph(
   resolve: (name: string, shape: number[]) => string,
   options: ExportOptions = {},
 ): Uint8Array {
-  const { g, arch, ids, aux, params } = modelInputs(cfg, resolve, 'seq', 'seq');
+  const { g, arch, ids, aux, params } = modelInputs(cfg, resolve, 'seq', kind.prefix ? 'total' : 'seq', options);
+  if (kind.weightGrads && options.storage) throw new UnsupportedError('weights stored quantized are frozen: full fine-tuning needs dtype fp32', 'dtype');
 
   const tokens = arch.embed(ids);
   const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]) : null;
@@ -184,7 +240,10 @@ export function buildGraph(
     const order = g.input('prompt_order', 'int64', ['batch', 'seq']);
     embeds = gather(reshape(embeds, [-1, promptWidth(cfg)]), order, 0);
   }
-  const hidden = arch.forward(embeds, aux);
+  // A prefix is the past keys/values, so it always sits in front: placing it elsewhere has no meaning.
+  if (kind.prefix && kind.promptAt) throw new UnsupportedError('a prefix is the attention cache, always in front of the tokens: virtual_tokens_position applies to soft prompts only', 'promptAt');
+  const cache = kind.prefix ? prefixCache(g, cfg) : undefined;
+  const hidden = arch.forward(embeds, aux, cache);
 
   const outputs: Record<string, Tensor> = {};
   if (kind.logits) outputs.logits = arch.head(hidden);
@@ -195,7 +254,10 @@ export function buildGraph(
     const chunk = kind.weightGrads ? Infinity : (kind.vocabChunk ?? VOCAB_CHUNK);
     const loss = causalLmLoss(hidden, arch, targets, chunk, Boolean(kind.grad) && !kind.weightGrads);
     if (kind.loss) outputs.loss = loss;
-    if (kind.grad) {
+    if (kind.grad && cache) {
+      const past = cache.past.flatMap(({ key, value }) => [key, value]);
+      gradients(loss, past).forEach((grad, i) => (outputs[`grad.${past[i].name}`] = grad));
+    } else if (kind.grad) {
       if (!prompt) throw new ShapeError('a gradient needs a soft prompt to differentiate', 'graph');
       outputs.grad = gradients(loss, [prompt])[0];
     }

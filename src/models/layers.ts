@@ -2,18 +2,24 @@
 import type { Tensor } from '../graph/graph.js';
 import type { KvCache } from './architecture.js';
 import {
-  add, concat, div, matmul, mul, neg, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast, unsqueeze,
+  add, concat, div, isQuantizedWeight, matmul, mul, neg, quantizedMatMul, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast,
+  unsqueeze,
 } from '../graph/ops.js';
 
-/** torch.nn.Linear: weight [out, in]. */
+/** torch.nn.Linear: weight [out, in]; a weight stored quantized multiplies with onnxruntime's quantized kernel. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  const y = matmul(x, transposeLast(weight));
+  const y = isQuantizedWeight(weight) ? quantizedMatMul(x, weight, true) : matmul(x, transposeLast(weight));
   return bias ? add(y, bias) : y;
+}
+
+/** x @ weight for a weight [in, out]: GPT-2's Conv1D without its bias, and products with a head's rows. */
+export function matmulWeight(x: Tensor, weight: Tensor): Tensor {
+  return isQuantizedWeight(weight) ? quantizedMatMul(x, weight, false) : matmul(x, weight);
 }
 
 /** GPT-2's Conv1D: weight [in, out]. */
 export function conv1d(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
-  return add(matmul(x, weight), bias);
+  return add(matmulWeight(x, weight), bias);
 }
 
 /** Llama's RMSNorm, in fp32: x * rsqrt(mean(x^2) + eps) * w. */

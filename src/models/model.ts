@@ -3,13 +3,16 @@
  * for what was asked (logits, loss, gradient w.r.t. the soft prompt) on one batch.
  */
 import { MissingError, OptionError, ShapeError, UnsupportedError } from '../errors.js';
-import type { ExportOptions } from '../graph/onnx.js';
+import type { ExportOptions, StoredQuantized } from '../graph/onnx.js';
+import type { QuantizedStorage } from '../graph/ops.js';
 import type { WeightSource } from '../weights/files.js';
-import type { Engine, TensorData } from '../runtime/engine.js';
+import type { TensorData } from '../runtime/engine.js';
+import type { InferenceEngine } from '../runtime/engine-api.js';
 import { parseRowView } from '../runtime/protocol.js';
 import { hardPositionLimit, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
-import { architectureWeights, buildGraph, graphKey, VOCAB_CHUNK, type GraphKind } from './graphs.js';
+import { architectureWeights, buildGraph, graphKey, prefixInput, VOCAB_CHUNK, type GraphKind } from './graphs.js';
+import { pastToPrefix, prefixToPast } from './prefix.js';
 import { auxFeeds } from './positions.js';
 import { elementCount } from '../shape.js';
 
@@ -23,6 +26,8 @@ export interface ForwardBatch {
    * whose virtual tokens go before the completion puts them.
    */
   completion_start?: number[];
+  /** Multitask prompt tuning's task per row (read by a PeftModel; the base model ignores it). */
+  task_ids?: number[];
 }
 
 export interface ForwardOptions {
@@ -38,6 +43,12 @@ export interface ForwardOptions {
   grad?: boolean;
   /** Return d(loss)/d(weight) for every weight the model reads (full fine-tuning). */
   weightGrads?: boolean;
+  /**
+   * Prefix tuning: one prefix vector [n, 2·layers·kvHeads·headDim] (PEFT's layout, see prefix.ts) for every row, or one
+   * per row: every layer's past keys/values. The tokens then take positions n..n+T-1 and the logits are [B, T, V];
+   * `grad` is d(loss)/d(prefix) in the same layout.
+   */
+  prefix?: Float32Array | Float32Array[];
 }
 
 export interface ForwardResult {
@@ -47,6 +58,17 @@ export interface ForwardResult {
   grad?: Float32Array | Float32Array[];
   /** By checkpoint tensor name. */
   weightGrads?: Map<string, Float32Array>;
+}
+
+/** Frozen weights stored quantized (weights/quantized-files.ts is the one on disk). */
+export interface QuantizedStore {
+  readonly dtype: string;
+  /** How a weight is stored, or undefined when it is not quantized. */
+  storage(name: string): QuantizedStorage | undefined;
+  stored(name: string, layout: 'rows' | 'cols'): StoredQuantized | undefined;
+  /** Writes a graph that reads the stored tensors where onnxruntime can resolve them; returns its path. */
+  writeGraph(bytes: Uint8Array): string;
+  removeGraph(path: string): void;
 }
 
 const IGNORE = -100;
@@ -62,7 +84,7 @@ export class PretrainedModel {
   constructor(
     readonly config: ModelConfig,
     readonly weights: WeightSource,
-    readonly engine: Engine,
+    readonly engine: InferenceEngine,
     /** Where the model came from, for error messages. */
     readonly source: string,
     /**
@@ -71,7 +93,17 @@ export class PretrainedModel {
      * of a copy per graph and seconds of session creation (see docs/benchmarks.md).
      */
     readonly weightsAs: 'inputs' | 'initializers' = 'inputs',
+    /**
+     * Frozen weights stored quantized on disk (from_pretrained's dtype q8/q4): graphs read them with onnxruntime's
+     * quantized kernels from files it maps; the other weights (norms, biases) are bound as usual.
+     */
+    readonly quantized: QuantizedStore | null = null,
   ) {}
+
+  /** How the frozen weights are stored: 'fp32', or the quantized dtype. */
+  get dtype(): string {
+    return this.quantized?.dtype ?? 'fp32';
+  }
 
   /** Finds a checkpoint tensor under its canonical name or the prefix variants exports use, and checks its shape. */
   resolveWeight(name: string, shape: number[]): string {
@@ -90,6 +122,7 @@ export class PretrainedModel {
   }
 
   private graph(kind: GraphKind): Promise<string> {
+    if (kind.weightGrads && this.quantized) throw new UnsupportedError(`weights stored as ${this.dtype} are frozen: full fine-tuning needs dtype fp32`, 'dtype');
     return this.loadGraph(graphKey(this.config, kind), (bake) => buildGraph(this.config, kind, (n, s) => this.resolveWeight(n, s), bake));
   }
 
@@ -98,6 +131,19 @@ export class PretrainedModel {
    * generation's) with this model's weights bound or baked in; returns the engine key for `runGraph`.
    */
   async loadGraph(key: string, build: (bake: ExportOptions) => Uint8Array): Promise<string> {
+    const q = this.quantized;
+    if (q) {
+      const fullKey = `${key}:${this.weightSet}`;
+      const bake: ExportOptions = { storage: (name) => q.storage(name), quantized: (name, layout) => q.stored(name, layout) };
+      let path: string | null = null;
+      try {
+        await this.engine.load(fullKey, () => (path = q.writeGraph(build(bake))));
+      } finally {
+        if (path) q.removeGraph(path);
+      }
+      await this.bindWeights();
+      return fullKey;
+    }
     const fullKey = `${key}:${this.weightsAs === 'initializers' ? this.weightSet : 'inputs'}`;
     const bake = this.weightsAs === 'initializers' ? { initializers: (name: string) => this.weightOrView(name) } : {};
     await this.engine.load(fullKey, () => build(bake));
@@ -107,7 +153,7 @@ export class PretrainedModel {
 
   /** Runs a graph loaded with `loadGraph`, its weight inputs fed from this model. */
   runGraph(key: string, feeds: Record<string, TensorData>, outputs: string[], transfer = false): Promise<Record<string, TensorData>> {
-    return this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' ? this.weightSet : null, transfer);
+    return this.engine.run(key, feeds, outputs, this.weightsAs === 'inputs' || this.quantized ? this.weightSet : null, transfer);
   }
 
   /** A weight, or the rows a row-view input names (see parseRowView), for weights baked in as initializers. */
@@ -143,7 +189,10 @@ export class PretrainedModel {
 
   private weightTensors(): Record<string, TensorData> {
     const tensors: Record<string, TensorData> = {};
-    for (const name of this.weightNames()) tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
+    for (const name of this.weightNames()) {
+      if (this.quantized?.storage(name)) continue;
+      tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
+    }
     return tensors;
   }
 
@@ -184,9 +233,15 @@ export class PretrainedModel {
         }
       }
     }
+    const prefixes = opts.prefix === undefined ? null : Array.isArray(opts.prefix) ? opts.prefix : new Array<Float32Array>(B).fill(opts.prefix);
+    if (prefixes && prompts) throw new ShapeError('give a soft prompt or a prefix, not both', 'prefix');
+    if (prefixes && prefixes.length !== B) throw new ShapeError(`expected ${B} per-row prefixes, got ${prefixes.length}`, 'prefix');
+    const past = prefixes?.map((p, b) => prefixToPast(this.config, p, `prefix of row ${b}`)) ?? null;
+    const np = past ? past[0][0].length / (this.config.numKvHeads * this.config.headDim) : 0;
+    if (past?.some((layers) => layers[0].length !== past[0][0].length)) throw new ShapeError('every row\'s prefix must have the same length', 'prefix');
     const wantLoss = batch.labels !== undefined;
     if (opts.grad && !wantLoss) throw new ShapeError('a gradient needs labels', 'labels');
-    if (opts.grad && !prompts) throw new ShapeError('a gradient needs a soft prompt', 'prompt');
+    if (opts.grad && !prompts && !prefixes) throw new ShapeError('a gradient needs a soft prompt or a prefix', 'prompt');
     if (opts.weightGrads && !wantLoss) throw new ShapeError('weight gradients need labels', 'labels');
     const at = promptSlots(opts.promptAt, prompts !== null, B, T);
     const kind: GraphKind = {
@@ -197,18 +252,22 @@ export class PretrainedModel {
       grad: opts.grad ?? false,
       weightGrads: opts.weightGrads ?? false,
       vocabChunk: this.vocabChunk,
+      ...(past ? { prefix: true } : {}),
     };
     if (!kind.logits && !kind.loss) throw new OptionError('nothing to compute: ask for logits, or give labels for a loss', 'logits');
     const key = await this.graph(kind);
 
-    const S = n + T;
-    const fullMask = mask.map((row, b) => [...row.slice(0, at?.[b] ?? 0), ...new Array(n).fill(1), ...row.slice(at?.[b] ?? 0)]);
-    const positions = fullMask.map(() => Array.from({ length: S }, (_, i) => i));
+    // Slots, as PEFT's models number them: the prompt's or the prefix's n come first, pads included (a prompt placed
+    // at promptAt takes its n slots there instead; promptAt needs a prompt, so never with a prefix).
+    const S = n + np + T;
+    const fullMask = mask.map((row, b) => [...row.slice(0, at?.[b] ?? 0), ...new Array(n + np).fill(1), ...row.slice(at?.[b] ?? 0)]);
+    const positions = fullMask.map(() => Array.from({ length: S - np }, (_, i) => np + i));
     this.checkContext(S);
     const feeds: Record<string, TensorData> = {
       input_ids: { dtype: 'int64', dims: [B, T], data: BigInt64Array.from(batch.input_ids.flat(), BigInt) },
-      ...auxFeeds(this.config, { mask: fullMask, positions, queryStart: 0 }),
+      ...auxFeeds(this.config, { mask: fullMask, positions, queryStart: np }),
     };
+    if (past) Object.assign(feeds, prefixFeeds(this.config, past, np));
     if (prompts) {
       const data = new Float32Array(B * n * H);
       prompts.forEach((p, b) => data.set(p, b * n * H));
@@ -218,7 +277,13 @@ export class PretrainedModel {
     if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n, at ?? undefined));
 
     const names = kind.weightGrads ? this.weightNames() : [];
-    const outputs = [...(['logits', 'loss', 'grad'] as const).filter((k) => kind[k]), ...names.map((n) => `grad.${n}`)];
+    const pastGrads = past && kind.grad ? Array.from({ length: this.config.numLayers }, (_, l) => [prefixInput(l, false), prefixInput(l, true)]).flat() : [];
+    const outputs = [
+      ...(['logits', 'loss'] as const).filter((k) => kind[k]),
+      ...(kind.grad && !past ? ['grad'] : []),
+      ...names.map((n) => `grad.${n}`),
+      ...pastGrads.map((n) => `grad.${n}`),
+    ];
     // Every feed was built for this call, so its memory can move to the worker.
     const out = await this.runGraph(key, feeds, outputs, true);
     const result: ForwardResult = {};
@@ -228,6 +293,17 @@ export class PretrainedModel {
       const g = out.grad.data as Float32Array;
       const rows = Array.from({ length: B }, (_, b) => g.subarray(b * n * H, (b + 1) * n * H));
       result.grad = Array.isArray(opts.prompt) ? rows : sumRows(rows);
+    }
+    if (pastGrads.length > 0) {
+      const rows = Array.from({ length: B }, (_, b) => {
+        const perLayer = pastGrads.map((name) => {
+          const g = out[`grad.${name}`].data as Float32Array;
+          const size = g.length / B;
+          return g.subarray(b * size, (b + 1) * size);
+        });
+        return pastToPrefix(this.config, perLayer, np);
+      });
+      result.grad = Array.isArray(opts.prefix) ? rows : sumRows(rows);
     }
     if (kind.weightGrads) result.weightGrads = new Map(names.map((n) => [n, out[`grad.${n}`].data as Float32Array]));
     return result;
@@ -243,6 +319,19 @@ export class PretrainedModel {
 
 function checkRows(rows: number[][], B: number, T: number, field: string): void {
   if (rows.length !== B || rows.some((r) => r.length !== T)) throw new ShapeError(`expected shape [${B}, ${T}] like input_ids`, field);
+}
+
+/** Per layer, the rows' keys and values stacked into the graph's [B, kvHeads, n, headDim] inputs. */
+function prefixFeeds(cfg: ModelConfig, past: Float32Array[][], n: number): Record<string, TensorData> {
+  const B = past.length;
+  const feeds: Record<string, TensorData> = {};
+  past[0].forEach((_, k) => {
+    const size = past[0][k].length;
+    const data = new Float32Array(B * size);
+    past.forEach((layers, b) => data.set(layers[k], b * size));
+    feeds[prefixInput(k >> 1, (k & 1) === 1)] = { dtype: 'float32', dims: [B, cfg.numKvHeads, n, cfg.headDim], data };
+  });
+  return feeds;
 }
 
 function sumRows(rows: Float32Array[]): Float32Array {

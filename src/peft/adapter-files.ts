@@ -2,9 +2,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, serializeAdapterConfig, serializeAdapterWeights, type Adapter,
+  ADAPTER_CONFIG, ADAPTER_WEIGHTS, parseAdapter, serializeAdapterConfig, serializeAdapterWeights, type Adapter, type SavedTensor,
 } from '../peft/adapter.js';
-import type { PromptTuningConfig } from '../peft/config.js';
+import type { AnyPeftConfig } from '../peft/methods.js';
 import { orFileSystemError, readFileCapped, readJson, writeFileAtomic } from '../hub/local.js';
 import { locateFiles } from '../hub/model-files.js';
 import type { HubOptions } from '../hub/settings.js';
@@ -12,6 +12,11 @@ import type { HubOptions } from '../hub/settings.js';
 /** An adapter directory, or a hub repo id whose adapter files are fetched into the cache. */
 export function locateAdapter(pathOrId: string, opts: HubOptions = {}): Promise<string> {
   return locateFiles(pathOrId, [ADAPTER_CONFIG, ADAPTER_WEIGHTS], opts);
+}
+
+/** Where save_pretrained puts a non-default adapter: `dir/<name>`, as PEFT does. */
+export function adapterSubdir(dir: string, name: string): string {
+  return join(dir, name);
 }
 
 export async function loadAdapter(dir: string): Promise<Adapter> {
@@ -27,8 +32,8 @@ export async function loadAdapter(dir: string): Promise<Adapter> {
  * config goes last: a crash in between leaves a new directory without a config (refused as missing), or an overwritten
  * one with the previous config, whose shape the loader checks against the new prompt.
  */
-export async function saveAdapter(dir: string, config: PromptTuningConfig, prompt: Float32Array): Promise<void> {
-  const weights = serializeAdapterWeights(config, prompt);
+export async function saveAdapter(dir: string, config: AnyPeftConfig, saved: Float32Array | SavedTensor[]): Promise<void> {
+  const weights = serializeAdapterWeights(config, saved);
   await orFileSystemError(dir, () => mkdir(dir, { recursive: true }));
   await writeFileAtomic(join(dir, ADAPTER_WEIGHTS), weights);
   await writeFileAtomic(join(dir, ADAPTER_CONFIG), serializeAdapterConfig(config));

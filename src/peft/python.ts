@@ -30,23 +30,26 @@ export function pythonFloatRepr(x: number): string {
 /**
  * `json.dumps(value, indent=2, sort_keys=True)` with Python's defaults: non-ASCII escaped as \uXXXX (ensure_ascii),
  * keys sorted by code point, non-integral numbers as repr(float). A JS number cannot say whether Python held an int or
- * a float, so integral values print as ints (every number in an adapter config is an int).
+ * a float, so integral values print as ints, except under the object keys in `floats` (P-tuning's encoder_dropout),
+ * which Python holds as floats.
  */
-export function pythonJsonDumps(value: unknown, indent = ''): string {
+export function pythonJsonDumps(value: unknown, indent = '', floats: ReadonlySet<string> = NO_KEYS, key = ''): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (typeof value === 'number') return pythonJsonNumber(value);
+  if (typeof value === 'number') return floats.has(key) && Number.isFinite(value) ? pythonFloatRepr(value) : pythonJsonNumber(value);
   if (typeof value === 'string') return pythonJsonString(value);
   const inner = indent + '  ';
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]';
-    return `[\n${value.map((v) => inner + pythonJsonDumps(v, inner)).join(',\n')}\n${indent}]`;
+    return `[\n${value.map((v) => inner + pythonJsonDumps(v, inner, floats, key)).join(',\n')}\n${indent}]`;
   }
   const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => compareCodePoints(a, b));
   if (entries.length === 0) return '{}';
-  const members = entries.map(([k, v]) => `${inner}${pythonJsonString(k)}: ${pythonJsonDumps(v, inner)}`);
+  const members = entries.map(([k, v]) => `${inner}${pythonJsonString(k)}: ${pythonJsonDumps(v, inner, floats, k)}`);
   return `{\n${members.join(',\n')}\n${indent}}`;
 }
+
+const NO_KEYS: ReadonlySet<string> = new Set();
 
 function pythonJsonNumber(x: number): string {
   if (Number.isNaN(x)) return 'NaN';

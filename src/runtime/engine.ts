@@ -67,8 +67,8 @@ export class Engine {
     });
   }
 
-  /** Loads a graph once per key; later calls with the same key reuse it. */
-  load(key: string, model: () => Uint8Array): Promise<{ inputs: string[]; outputs: string[] }> {
+  /** Loads a graph (ONNX bytes, or an ONNX file's path) once per key; later calls with the same key reuse it. */
+  load(key: string, model: () => Uint8Array | string): Promise<{ inputs: string[]; outputs: string[] }> {
     let p = this.loaded.get(key);
     if (!p) {
       p = this.call({ type: 'load', key, model: model() }) as Promise<{ inputs: string[]; outputs: string[] }>;

@@ -11,7 +11,8 @@ export interface SessionConfig {
 
 export type Request =
   | { id: number; type: 'configure'; config: SessionConfig }
-  | { id: number; type: 'load'; key: string; model: Uint8Array }
+  /** `model`: ONNX bytes, or the path of an ONNX file (whose external data sits next to it). */
+  | { id: number; type: 'load'; key: string; model: Uint8Array | string }
   | { id: number; type: 'weights'; set: string; tensors: Record<string, TensorData> }
   | { id: number; type: 'run'; key: string; weights: string | null; feeds: Record<string, TensorData>; outputs: string[] }
   | { id: number; type: 'release'; key: string };

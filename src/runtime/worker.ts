@@ -39,7 +39,7 @@ async function handle(msg: Request): Promise<unknown> {
       config = msg.config;
       return null;
     case 'load': {
-      const session = await ort.InferenceSession.create(msg.model, {
+      const options: ort.InferenceSession.SessionOptions = {
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
         enableCpuMemArena: true,
@@ -47,7 +47,10 @@ async function handle(msg: Request): Promise<unknown> {
         intraOpNumThreads: config.intraOpThreads,
         interOpNumThreads: 1,
         extra: { session: { intra_op: { allow_spinning: '0' } } },
-      });
+      };
+      const session = typeof msg.model === 'string'
+        ? await ort.InferenceSession.create(msg.model, options)
+        : await ort.InferenceSession.create(msg.model, options);
       sessions.get(msg.key)?.release();
       sessions.set(msg.key, session);
       return { inputs: session.inputNames, outputs: session.outputNames };

@@ -1,13 +1,14 @@
 /**
- * The adapters a server knows: every subdirectory of --adapters that holds PEFT prompt-tuning files (named after the
- * directory; ones added later load on first request), and those loaded at run time by name and path. Paths given at
+ * The adapters a server knows: every subdirectory of --adapters that holds a PEFT prompt-tuning, P-tuning or
+ * prefix-tuning adapter (named after the directory; ones added later load on first request), and those loaded at run
+ * time by name and path. Multitask prompt tuning adapters are refused: a request has no task id to pick the prompt. Paths given at
  * run time must stay inside --adapters: absolute paths, `..` and symlinks leading out are refused; a hub id
  * (`org/name`) not found there is fetched into the hub cache. Each adapter's prompt prefix (its keys/values) is
- * computed once, on first use, and kept while the adapter is loaded.
+ * computed once, on first use, and kept while the adapter is loaded; a prefix-tuning adapter's prefix is its own.
  */
 import { realpath, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { SoftpromptError } from '../errors.js';
+import { SoftpromptError, UnsupportedError } from '../errors.js';
 import { DecodeBatch, type PromptPrefix } from '../generate/batch.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, checkAdapterFits, type Adapter } from '../peft/adapter.js';
 import { loadAdapter, locateAdapter } from '../peft/adapter-files.js';
@@ -134,6 +135,9 @@ export class AdapterRegistry {
     try {
       adapter = await loadAdapter(dir);
       checkAdapterFits(adapter, this.model.config, dir);
+      if (adapter.peftType === 'MULTITASK_PROMPT_TUNING') {
+        throw new UnsupportedError('MULTITASK_PROMPT_TUNING adapters need a task id per request, which the OpenAI API has no field for', dir);
+      }
     } catch (e) {
       if (e instanceof SoftpromptError) throw new ApiError(400, `adapter '${name}': ${e.message}`, 'adapter_path');
       throw e;

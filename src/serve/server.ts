@@ -5,6 +5,7 @@
  * Requests become sequences in the Scheduler's continuous batch. The server keeps no state besides the adapters
  * directory, so replicas behind a load balancer can share one adapters volume.
  */
+import type { WeightDtype } from '../weights/quantize.js';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
@@ -38,6 +39,8 @@ export interface ServeOptions {
   apiKey?: string | null;
   /** Rows decoded together at most (default 64). */
   maxBatchSize?: number;
+  /** How the base model's frozen weights are held (from_pretrained's dtype; default fp32). */
+  dtype?: WeightDtype;
   /** Sequences waiting to join at most; beyond it requests get 429 (default 1024). */
   maxQueue?: number;
   /** Prompt + virtual tokens + max_tokens at most (default: the model's position limit, else 2048). */
@@ -113,7 +116,7 @@ export class SoftpromptServer {
     for (const [key, v] of [['maxBatchSize', full.maxBatchSize], ['maxQueue', full.maxQueue]] as const) {
       if (!Number.isSafeInteger(v) || v < 1) throw new SoftpromptError(`${v} is not an integer >= 1`, key);
     }
-    const pretrained = await AutoModelForCausalLM.from_pretrained(opts.model, { ...opts.hub, threads: opts.threads });
+    const pretrained = await AutoModelForCausalLM.from_pretrained(opts.model, { ...opts.hub, threads: opts.threads, dtype: opts.dtype });
     try {
       const tokenizer = await AutoTokenizer.from_pretrained(opts.model, opts.hub);
       const model = pretrained.model;

@@ -12,7 +12,7 @@ import { orFileSystemError, writeFileAtomic } from '../hub/local.js';
 import type { ModelConfig } from '../models/config.js';
 import { trainingPositionLimit } from '../models/architectures.js';
 import { PretrainedModel, type ForwardBatch, type ForwardResult } from '../models/model.js';
-import type { Engine } from '../runtime/engine.js';
+import type { InferenceEngine } from '../runtime/engine-api.js';
 import { flatWeights, type FlatWeights } from '../weights/memory.js';
 import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safetensors.js';
 import type { TrainableModel, TrainForwardOptions } from './trainable.js';
@@ -27,7 +27,7 @@ export class FullFineTuning implements TrainableModel {
   private constructor(
     readonly weights: FlatWeights,
     config: ModelConfig,
-    engine: Engine,
+    engine: InferenceEngine,
     source: string,
   ) {
     this.model = new PretrainedModel(config, weights, engine, source);
@@ -43,7 +43,7 @@ export class FullFineTuning implements TrainableModel {
   static fromWeights(
     config: ModelConfig,
     tensors: Array<{ name: string; shape: number[]; data: Float32Array }>,
-    engine: Engine,
+    engine: InferenceEngine,
     source: string,
   ): FullFineTuning {
     return new FullFineTuning(flatWeights(tensors, source), config, engine, source);

@@ -13,8 +13,8 @@ export interface TrainableModel {
   parameters(): Float32Array;
   /** With `grad`, `grad` is d(loss)/d(parameters()) in the same layout. */
   forward(batch: ForwardBatch, opts?: TrainForwardOptions): Promise<ForwardResult>;
-  /** The model's own files in a checkpoint, holding parameters() exactly. */
-  checkpointFiles(): Record<string, Uint8Array | string>;
+  /** The model's own files in a checkpoint, holding parameters() exactly (P-tuning runs its encoder to write them). */
+  checkpointFiles(): Record<string, Uint8Array | string> | Promise<Record<string, Uint8Array | string>>;
   /** The parameters that checkpointFiles() wrote, read back from a checkpoint's files (`where` names it in errors). */
   parametersFrom(files: Record<string, Uint8Array>, where: string): Float32Array;
   /** Estimated bytes of a training step on `batch` rows of `seq` tokens (weights included), for max_memory. */

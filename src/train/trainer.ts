@@ -53,6 +53,9 @@ export interface TrainerOptions {
   /** Token ids per example (already truncated to max_length), with a completion_mask for completion-only loss. */
   train_dataset: Example[];
   eval_dataset?: Example[];
+  /** Multitask prompt tuning: each training example's task id (the batches' `task_ids`). */
+  train_task_ids?: number[];
+  eval_task_ids?: number[];
   data_collator: Collator;
   /** Where checkpoints go; without one nothing is saved. */
   checkpoints?: CheckpointStore;
@@ -119,6 +122,9 @@ export class Trainer {
     this.now = opts.now ?? (() => Date.now());
     if (opts.train_dataset.length === 0) throw new ShapeError('the training set is empty', 'train_dataset');
     if (opts.eval_dataset?.length === 0) throw new ShapeError('the evaluation set is empty', 'eval_dataset');
+    for (const [ids, data, field] of [[opts.train_task_ids, opts.train_dataset, 'train_task_ids'], [opts.eval_task_ids, opts.eval_dataset, 'eval_task_ids']] as const) {
+      if (ids && ids.length !== data?.length) throw new ShapeError(`has ${ids.length} task ids for ${data?.length ?? 0} examples; expected one per example`, field);
+    }
     this.checkSizes();
   }
 
@@ -206,6 +212,11 @@ export class Trainer {
       // Which tokens carry the loss is part of the data too.
       if (!Array.isArray(example)) for (const m of example.completion_mask) data.number(m);
     }
+    // And so is each example's task (multitask prompt tuning).
+    if (this.opts.train_task_ids) {
+      data.string('task_ids');
+      for (const t of this.opts.train_task_ids) data.number(t);
+    }
     return { ...this.opts.model.fingerprint?.(), data: data.digest() };
   }
 
@@ -281,7 +292,7 @@ export class Trainer {
     const batches = Array.from({ length: Math.ceil(data.length / run.batchSize) }, (_, b) => order.slice(b * run.batchSize, (b + 1) * run.batchSize));
     for (let i = skip; i < batches.length; i++) {
       if (signal?.aborted) return false;
-      await this.accumulate(run, batches[i].map((j) => data[j]));
+      await this.accumulate(run, batches[i].map((j) => data[j]), this.opts.train_task_ids && batches[i].map((j) => this.opts.train_task_ids![j]));
       const micro = run.state.total_micro_batches + run.losses.length;
       const lastOfShortEpoch = batches.length <= accumulation && i === batches.length - 1;
       if (micro % accumulation !== 0 && !lastOfShortEpoch) continue;
@@ -292,8 +303,9 @@ export class Trainer {
   }
 
   /** One micro-batch: its gradient / gradient_accumulation_steps joins the step's, its loss waits for the step. */
-  private async accumulate(run: Run, examples: Example[]): Promise<void> {
+  private async accumulate(run: Run, examples: Example[], taskIds?: number[]): Promise<void> {
     const batch = this.opts.data_collator(examples);
+    if (taskIds) batch.task_ids = taskIds;
     const out = await this.opts.model.forward(batch, { grad: true, logits: false });
     if (!Number.isFinite(out.loss)) throw this.diverged(run, `the loss is ${out.loss}`);
     addMicroBatchGrad(run.grad, out.grad as Float32Array, this.args.gradient_accumulation_steps);
@@ -393,7 +405,7 @@ export class Trainer {
     const data = this.opts.eval_dataset;
     if (!data) throw new ShapeError('no evaluation set was given', 'eval_dataset');
     const start = this.now();
-    const eval_loss = await heldOutLoss(this.opts.model, data, this.opts.data_collator, this.args.per_device_eval_batch_size);
+    const eval_loss = await heldOutLoss(this.opts.model, data, this.opts.data_collator, this.args.per_device_eval_batch_size, this.opts.eval_task_ids);
     const metrics = { eval_loss, eval_perplexity: Math.exp(eval_loss), eval_runtime: (this.now() - start) / 1000 };
     if (this.state) {
       this.log(metrics);
@@ -420,7 +432,7 @@ export class Trainer {
     const state = this.state!;
     const name = checkpointName(state.global_step);
     if (name === this.lastCheckpointSaved) return;
-    await store.write(name, checkpointFiles(this.opts.model.checkpointFiles(), { optimizer: optimizer.state, state }));
+    await store.write(name, checkpointFiles(await this.opts.model.checkpointFiles(), { optimizer: optimizer.state, state }));
     this.lastCheckpointSaved = name;
     this.opts.callbacks?.on_save?.(name);
   }

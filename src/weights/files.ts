@@ -17,6 +17,8 @@ export interface WeightSource {
   shape(name: string): number[];
   /** May be a view of the file bytes: copy before writing to it. */
   float32(name: string): Float32Array;
+  /** Rows start..end along the first axis, read alone (large matrices in pieces); float32(name).subarray where absent. */
+  float32Rows?(name: string, start: number, end: number): Float32Array;
   /** True when float32() returns new memory on every call (read from disk), which may then be transferred. */
   readonly freshArrays?: boolean;
   /** The file the tensor is stored in. */
@@ -74,6 +76,12 @@ function weightSource(byName: Map<string, Safetensors>, dir: string): WeightSour
     float32: (name) => {
       const f = file(name);
       const data = f.float32(name);
+      checkFinite(name, data, 'unusable weights', f.source);
+      return data;
+    },
+    float32Rows: (name, start, end) => {
+      const f = file(name);
+      const data = f.float32Rows(name, start, end);
       checkFinite(name, data, 'unusable weights', f.source);
       return data;
     },

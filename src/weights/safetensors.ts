@@ -124,8 +124,18 @@ export class Safetensors {
    * it); anything else is a fresh array. Assumes a little-endian host, as every JS engine target is.
    */
   float32(name: string): Float32Array {
+    return this.toFloat32(name, this.raw(name));
+  }
+
+  /** Rows start..end (along the first axis) of a tensor as float32, read alone: a vocabulary-sized matrix in pieces. */
+  float32Rows(name: string, start: number, end: number): Float32Array {
     const e = this.entry(name);
-    const bytes = this.raw(name);
+    const rowBytes = (e.end - e.begin) / (e.shape[0] || 1);
+    return this.toFloat32(name, this.read(e.begin + start * rowBytes, e.begin + end * rowBytes));
+  }
+
+  private toFloat32(name: string, bytes: Uint8Array): Float32Array {
+    const e = this.entry(name);
     switch (e.dtype) {
       case 'F32':
         return bytes.byteOffset % 4 === 0
