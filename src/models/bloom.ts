@@ -4,11 +4,11 @@
  * tied head. Follows transformers' modeling_bloom.py.
  */
 import type { Tensor } from '../graph/graph.js';
-import { add, gather, layerNorm, reshape, split, transpose } from '../graph/ops.js';
+import { add, layerNorm, reshape, split, transpose } from '../graph/ops.js';
 import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache, PrefixLayout } from './architecture.js';
 import { evenSplit, type ConfigFields } from './config-fields.js';
 import type { FamilyConfig } from './config.js';
-import { attention, geluTanh, linear, mergeHeads, withCache } from './layers.js';
+import { attention, embeddingsAndHead, geluTanh, linear, mergeHeads, withCache } from './layers.js';
 
 const EMBEDDINGS = 'transformer.word_embeddings.weight';
 
@@ -34,7 +34,6 @@ const build: ArchitectureBuilder = (cfg, p) => {
   const nh = cfg.numHeads;
   const hd = cfg.headDim;
   const eps = cfg.normEps;
-  const embeddings = () => p(EMBEDDINGS, [cfg.vocabSize, H]);
   const ln = (x: Tensor, name: string) => layerNorm(x, p(name + '.weight', [H]), p(name + '.bias', [H]), eps);
 
   function selfAttention(x: Tensor, i: number, aux: AuxTensors, cache?: KvCache): Tensor {
@@ -54,7 +53,7 @@ const build: ArchitectureBuilder = (cfg, p) => {
   }
 
   return {
-    embed: (ids) => gather(embeddings(), ids, 0),
+    ...embeddingsAndHead(cfg, p, EMBEDDINGS, null),
     forward(x, aux, cache) {
       x = ln(x, 'transformer.word_embeddings_layernorm');
       for (let i = 0; i < cfg.numLayers; i++) {
@@ -62,10 +61,6 @@ const build: ArchitectureBuilder = (cfg, p) => {
         x = add(x, mlp(ln(x, `transformer.h.${i}.post_attention_layernorm`), i));
       }
       return ln(x, 'transformer.ln_f');
-    },
-    headWeight: () => embeddings(),
-    head(h) {
-      return linear(h, this.headWeight());
     },
   };
 };

@@ -10,12 +10,12 @@
  */
 import { FormatError, UnsupportedError } from '../errors.js';
 import type { Tensor } from '../graph/graph.js';
-import { add, concat, gather, layerNorm, mul, reshape, split, transpose, unsqueeze } from '../graph/ops.js';
+import { add, concat, layerNorm, mul, reshape, split, transpose, unsqueeze } from '../graph/ops.js';
 import { activation, checkActivation } from './activations.js';
 import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
 import { evenSplit, parseRopeScaling, type ConfigFields } from './config-fields.js';
 import type { FamilyConfig, ModelConfig } from './config.js';
-import { attention, linear, mergeHeads, rope, splitHeads, splitQkvPerHead, withCache } from './layers.js';
+import { attention, embeddingsAndHead, linear, mergeHeads, rope, splitHeads, splitQkvPerHead, withCache } from './layers.js';
 
 const WORD_EMBEDDINGS = 'transformer.word_embeddings.weight';
 const LM_HEAD = 'lm_head.weight';
@@ -67,7 +67,6 @@ const build: ArchitectureBuilder = (cfg, p) => {
   const hd = cfg.headDim;
   const I = cfg.intermediateSize;
   const { newArch, multiQuery, parallel, alibi, twoNorms } = switches(cfg.raw);
-  const embeddings = () => p(WORD_EMBEDDINGS, [cfg.vocabSize, H]);
   const ln = (x: Tensor, name: string) => layerNorm(x, p(name + '.weight', [H]), p(name + '.bias', [H]), cfg.normEps);
   const dense = (x: Tensor, name: string, out: number, inp: number) =>
     linear(x, p(name + '.weight', [out, inp]), cfg.attentionBias ? p(name + '.bias', [out]) : undefined);
@@ -109,7 +108,7 @@ const build: ArchitectureBuilder = (cfg, p) => {
   }
 
   return {
-    embed: (ids) => gather(embeddings(), ids, 0),
+    ...embeddingsAndHead(cfg, p, WORD_EMBEDDINGS, LM_HEAD),
     forward(x, aux, cache) {
       for (let i = 0; i < cfg.numLayers; i++) {
         const l = `transformer.h.${i}.`;
@@ -123,10 +122,6 @@ const build: ArchitectureBuilder = (cfg, p) => {
         }
       }
       return ln(x, 'transformer.ln_f');
-    },
-    headWeight: () => (cfg.tieWordEmbeddings ? embeddings() : p(LM_HEAD, [cfg.vocabSize, H])),
-    head(h) {
-      return linear(h, this.headWeight());
     },
   };
 };

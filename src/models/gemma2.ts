@@ -4,18 +4,15 @@
  * (`layer_types`) between full ones. The inputs (soft prompt included) are multiplied by sqrt(H) inside the model.
  * Follows transformers 4.53's modeling_gemma2.py; Gemma3 (gemma3.ts) is this layer with a few switches.
  */
-import { add, gather, mul, unsqueeze } from '../graph/ops.js';
+import { add, mul } from '../graph/ops.js';
 import type { Tensor } from '../graph/graph.js';
 import { FormatError, UnsupportedError } from '../errors.js';
-import type { Architecture, AuxTensors, CausalLM, KvCache, Param } from './architecture.js';
+import type { Architecture, CausalLM, Param } from './architecture.js';
 import { ConfigFields } from './config-fields.js';
 import type { FamilyConfig, ModelConfig } from './config.js';
 import { gemma, gemmaConfig } from './gemma.js';
-import { attention, linear, mergeHeads, rmsNormPlusOne, rope, softcap, splitHeads, withCache } from './layers.js';
-import { llamaBlocks } from './llama.js';
-
-const EMBED_TOKENS = 'model.embed_tokens.weight';
-const LM_HEAD = 'lm_head.weight';
+import { linear, rmsNormPlusOne, softcap } from './layers.js';
+import { llamaBlocks, llamaEmbeddings } from './llama.js';
 
 export type LayerType = 'sliding_attention' | 'full_attention';
 
@@ -61,13 +58,12 @@ export function gemma2Fields(
 }
 
 /** Gemma2Config: Gemma's keys (num_key_value_heads 4 when absent); layers alternate sliding (even) and full (odd). */
-function gemma2Config(f: ConfigFields): FamilyConfig {
+function gemma2Config(f: ConfigFields, numHeads: number): FamilyConfig {
   gemma2Fields(f); // checked here, where the file can be named; the builder reads them again from cfg.raw
   const window = slidingWindow(f, 4096);
   const types = layerTypes(f, (i) => ((i + 1) % 2 ? 'sliding_attention' : 'full_attention'));
   return {
-    ...gemmaConfig(f),
-    numKvHeads: f.optionalInt('num_key_value_heads') ?? 4,
+    ...gemmaConfig(f, numHeads, { numKvHeads: 4 }),
     layers: types.map((t) => ({ window: t === 'sliding_attention' ? window : null })),
   };
 }
@@ -84,37 +80,20 @@ export interface Gemma2Variant {
 
 export function buildGemma2(cfg: ModelConfig, p: Param, fields: Gemma2Fields, variant: Gemma2Variant): CausalLM {
   const H = cfg.hiddenSize;
-  const hd = cfg.headDim;
-  const nh = cfg.numHeads;
-  const nkv = cfg.numKvHeads;
-  const embedTokens = () => p(EMBED_TOKENS, [cfg.vocabSize, H]);
   const norm = (x: Tensor, name: string, size = H) => rmsNormPlusOne(x, p(name, [size]), cfg.normEps);
-  const { mlp } = llamaBlocks(cfg, p, { qkv: false, out: false });
+  const { selfAttention, mlp } = llamaBlocks(cfg, p, {
+    qkvBias: cfg.attentionBias,
+    outBias: cfg.attentionBias,
+    qkNorm: variant.qkNorm ? (x, attn, which) => norm(x, `${attn}${which}_norm.weight`, cfg.headDim) : undefined,
+    scale: fields.queryPreAttnScalar ** -0.5,
+    softcap: fields.attnSoftcap,
+  });
+  const { embed, headWeight } = llamaEmbeddings(cfg, p);
   // torch.tensor(hidden_size ** 0.5, dtype=float32)
   const normalizer = Math.fround(Math.sqrt(H));
 
-  function selfAttention(x: Tensor, i: number, aux: AuxTensors, cache?: KvCache): Tensor {
-    const a = `model.layers.${i}.self_attn.`;
-    const { bias: mask, cos: c, sin: s } = aux.layers?.[i] ?? aux;
-    const bias = (name: string, size: number) => (cfg.attentionBias ? p(a + name, [size]) : undefined);
-    const q = linear(x, p(a + 'q_proj.weight', [nh * hd, H]), bias('q_proj.bias', nh * hd));
-    const k = linear(x, p(a + 'k_proj.weight', [nkv * hd, H]), bias('k_proj.bias', nkv * hd));
-    const v = linear(x, p(a + 'v_proj.weight', [nkv * hd, H]), bias('v_proj.bias', nkv * hd));
-    let qh = splitHeads(q, nh, hd);
-    let kh = splitHeads(k, nkv, hd);
-    if (variant.qkNorm) {
-      qh = norm(qh, a + 'q_norm.weight', hd);
-      kh = norm(kh, a + 'k_norm.weight', hd);
-    }
-    const cos = unsqueeze(c!, [1]);
-    const sin = unsqueeze(s!, [1]);
-    const [kc, vc] = withCache(cache, i, rope(kh, cos, sin), splitHeads(v, nkv, hd));
-    const out = attention(rope(qh, cos, sin), kc, vc, mask, fields.queryPreAttnScalar ** -0.5, fields.attnSoftcap);
-    return linear(mergeHeads(out, nh, hd), p(a + 'o_proj.weight', [H, nh * hd]), bias('o_proj.bias', H));
-  }
-
   return {
-    embed: (ids) => (variant.scaledEmbedding ? mul(gather(embedTokens(), ids, 0), normalizer) : gather(embedTokens(), ids, 0)),
+    embed: (ids) => (variant.scaledEmbedding ? mul(embed(ids), normalizer) : embed(ids)),
     forward(x, aux, cache) {
       if (!variant.scaledEmbedding) x = mul(x, normalizer);
       for (let i = 0; i < cfg.numLayers; i++) {
@@ -126,7 +105,7 @@ export function buildGemma2(cfg: ModelConfig, p: Param, fields: Gemma2Fields, va
       }
       return norm(x, 'model.norm.weight');
     },
-    headWeight: () => (cfg.tieWordEmbeddings ? embedTokens() : p(LM_HEAD, [cfg.vocabSize, H])),
+    headWeight,
     head(h) {
       return softcap(linear(h, this.headWeight()), fields.finalSoftcap);
     },

@@ -16,16 +16,14 @@ const fields = (f: ConfigFields) => gemma2Fields(f, { attn: null, final: null })
  * Gemma3TextConfig: num_key_value_heads 4, rope_theta 1e6, rope_local_base_freq 1e4; without `layer_types`, every
  * `sliding_window_pattern`-th layer (default 6) is full and the others slide.
  */
-function gemma3Config(f: ConfigFields): FamilyConfig {
+function gemma3Config(f: ConfigFields, numHeads: number): FamilyConfig {
   fields(f);
   const window = slidingWindow(f, 4096);
   const pattern = f.optionalInt('sliding_window_pattern') ?? f.optionalInt('_sliding_window_pattern') ?? 6;
   const types = layerTypes(f, (i) => ((i + 1) % pattern ? 'sliding_attention' : 'full_attention'));
   const local = { theta: f.optionalNumber('rope_local_base_freq') ?? 10000, scaling: null };
   return {
-    ...gemmaConfig(f),
-    numKvHeads: f.optionalInt('num_key_value_heads') ?? 4,
-    ropeTheta: f.optionalNumber('rope_theta') ?? 1_000_000,
+    ...gemmaConfig(f, numHeads, { numKvHeads: 4, ropeTheta: 1_000_000 }),
     layers: types.map((t) => (t === 'sliding_attention' ? { window, rope: local } : { window: null })),
   };
 }

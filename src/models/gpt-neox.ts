@@ -5,12 +5,12 @@
  * Follows transformers' modeling_gpt_neox.py.
  */
 import type { Tensor } from '../graph/graph.js';
-import { add, gather, layerNorm, unsqueeze } from '../graph/ops.js';
+import { add, layerNorm, unsqueeze } from '../graph/ops.js';
 import { activation, checkActivation } from './activations.js';
 import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache } from './architecture.js';
 import { evenSplit, parseRopeScaling, rotaryDims, type ConfigFields } from './config-fields.js';
 import type { FamilyConfig } from './config.js';
-import { attention, linear, mergeHeads, partialRope, splitQkvPerHead, withCache } from './layers.js';
+import { attention, embeddingsAndHead, linear, mergeHeads, partialRope, splitQkvPerHead, withCache } from './layers.js';
 
 const EMBED_IN = 'gpt_neox.embed_in.weight';
 const EMBED_OUT = 'embed_out.weight';
@@ -42,7 +42,6 @@ const build: ArchitectureBuilder = (cfg, p) => {
   const I = cfg.intermediateSize;
   const eps = cfg.normEps;
   const parallel = cfg.raw.use_parallel_residual !== false;
-  const embedIn = () => p(EMBED_IN, [cfg.vocabSize, H]);
   const ln = (x: Tensor, name: string) => layerNorm(x, p(name + '.weight', [H]), p(name + '.bias', [H]), eps);
   const bias = (name: string, size: number) => (cfg.attentionBias ? p(name, [size]) : undefined);
 
@@ -64,7 +63,7 @@ const build: ArchitectureBuilder = (cfg, p) => {
   }
 
   return {
-    embed: (ids) => gather(embedIn(), ids, 0),
+    ...embeddingsAndHead(cfg, p, EMBED_IN, EMBED_OUT),
     forward(x, aux, cache) {
       for (let i = 0; i < cfg.numLayers; i++) {
         const l = `gpt_neox.layers.${i}.`;
@@ -76,10 +75,6 @@ const build: ArchitectureBuilder = (cfg, p) => {
         }
       }
       return ln(x, 'gpt_neox.final_layer_norm');
-    },
-    headWeight: () => (cfg.tieWordEmbeddings ? embedIn() : p(EMBED_OUT, [cfg.vocabSize, H])),
-    head(h) {
-      return linear(h, this.headWeight());
     },
   };
 };

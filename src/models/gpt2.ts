@@ -8,7 +8,7 @@ import type { Architecture, ArchitectureBuilder, AuxTensors, KvCache } from './a
 import { evenSplit, type ConfigFields } from './config-fields.js';
 import type { FamilyConfig } from './config.js';
 import { activation, checkActivation } from './activations.js';
-import { attention, conv1d, linear, mergeHeads, splitHeads, withCache } from './layers.js';
+import { attention, conv1d, embeddingsAndHead, mergeHeads, splitHeads, withCache } from './layers.js';
 
 const WTE = 'transformer.wte.weight';
 
@@ -35,7 +35,6 @@ const build: ArchitectureBuilder = (cfg, p) => {
   const hd = cfg.headDim;
   const I = cfg.intermediateSize;
   const eps = cfg.normEps;
-  const wte = () => p(WTE, [cfg.vocabSize, H]);
   const ln = (x: Tensor, name: string) => layerNorm(x, p(name + '.weight', [H]), p(name + '.bias', [H]), eps);
 
   function attn(x: Tensor, i: number, aux: AuxTensors, cache?: KvCache): Tensor {
@@ -54,7 +53,7 @@ const build: ArchitectureBuilder = (cfg, p) => {
   }
 
   return {
-    embed: (ids) => gather(wte(), ids, 0),
+    ...embeddingsAndHead(cfg, p, WTE, null),
     forward(x, aux, cache) {
       x = add(x, gather(p('transformer.wpe.weight', [cfg.maxPositions!, H]), aux.positionIds!, 0));
       for (let i = 0; i < cfg.numLayers; i++) {
@@ -62,10 +61,6 @@ const build: ArchitectureBuilder = (cfg, p) => {
         x = add(x, mlp(ln(x, `transformer.h.${i}.ln_2`), i));
       }
       return ln(x, 'transformer.ln_f');
-    },
-    headWeight: () => wte(),
-    head(h) {
-      return linear(h, this.headWeight());
     },
   };
 };

@@ -1,9 +1,10 @@
 /** Building blocks shared by the architectures, each the formula transformers uses, written with graph ops. */
 import type { Tensor } from '../graph/graph.js';
-import type { KvCache } from './architecture.js';
+import type { CausalLM, KvCache, Param } from './architecture.js';
+import type { ModelConfig } from './config.js';
 import {
-  add, concat, div, isQuantizedWeight, matmul, mul, neg, quantizedMatMul, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast,
-  unsqueeze,
+  add, concat, div, gather, isQuantizedWeight, matmul, mul, neg, quantizedMatMul, reduceMean, reshape, softmax, split, sqrt, tanh, transpose,
+  transposeLast, unsqueeze,
 } from '../graph/ops.js';
 
 /** torch.nn.Linear: weight [out, in]; a weight stored quantized multiplies with onnxruntime's quantized kernel. */
@@ -15,6 +16,21 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
 /** x @ weight for a weight [in, out]: GPT-2's Conv1D without its bias, and products with a head's rows. */
 export function matmulWeight(x: Tensor, weight: Tensor): Tensor {
   return isQuantizedWeight(weight) ? quantizedMatMul(x, weight, false) : matmul(x, weight);
+}
+
+/**
+ * The token embedding table `embedding` [V, H], and a head that is that table when tied (or when the family has no
+ * `head` of its own: null), else `head` [V, H].
+ */
+export function embeddingsAndHead(cfg: ModelConfig, p: Param, embedding: string, head: string | null) {
+  const table = () => p(embedding, [cfg.vocabSize, cfg.hiddenSize]);
+  return {
+    embed: (ids: Tensor) => gather(table(), ids, 0),
+    headWeight: () => (head === null || cfg.tieWordEmbeddings ? table() : p(head, [cfg.vocabSize, cfg.hiddenSize])),
+    head(this: CausalLM, h: Tensor) {
+      return linear(h, this.headWeight());
+    },
+  };
 }
 
 /** GPT-2's Conv1D: weight [in, out]. */

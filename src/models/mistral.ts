@@ -29,5 +29,5 @@ export const mistral: Architecture = {
   tokenDefaults: { bos: 1, eos: 2 },
   unsupported: [],
   positionLimit: { key: 'max_position_embeddings', default: 4096 * 32 },
-  build: (cfg, p) => buildLlama(cfg, p, { qkv: false, out: false }),
+  build: (cfg, p) => buildLlama(cfg, p),
 };

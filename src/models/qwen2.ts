@@ -11,5 +11,5 @@ export const qwen2: Architecture = {
   tokenDefaults: { bos: null, eos: null },
   unsupported: [['use_sliding_window', true]],
   positionLimit: { key: 'max_position_embeddings', default: 32768 },
-  build: (cfg, p) => buildLlama(cfg, p, { qkv: true, out: false }),
+  build: (cfg, p) => buildLlama(cfg, p, { qkvBias: true }),
 };

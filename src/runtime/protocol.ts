@@ -9,8 +9,9 @@ export interface SessionConfig {
   memoryPattern: boolean;
 }
 
-export type Request =
-  | { id: number; type: 'configure'; config: SessionConfig }
+/** `C`: the worker's configuration (the browser's worker takes its own, web/engine-protocol.ts). */
+export type Request<C = SessionConfig> =
+  | { id: number; type: 'configure'; config: C }
   /** `model`: ONNX bytes, or the path of an ONNX file (whose external data sits next to it). */
   | { id: number; type: 'load'; key: string; model: Uint8Array | string }
   | { id: number; type: 'weights'; set: string; tensors: Record<string, TensorData> }
