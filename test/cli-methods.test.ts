@@ -103,7 +103,10 @@ test('train takes the task format with any method: a multitask prompt-completion
     const summary = JSON.parse(r.stdout);
     assert.equal(summary.global_step, 2);
     assert.equal(summary.num_examples + summary.num_validation_examples, rows.length);
-    assert.equal((await loadAdapter(out)).peftType, type);
+    const adapter = await loadAdapter(out);
+    assert.equal(adapter.peftType, type);
+    // Task mode places prompt-like methods' virtual tokens before the completion; a prefix stays in front.
+    assert.equal(adapter.config.virtual_tokens_position, type === 'PREFIX_TUNING' ? undefined : 'before_completion', type);
   }
   // A task id beyond num_tasks is refused when its batch runs: the column was read.
   const bad = cli(

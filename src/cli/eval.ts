@@ -21,7 +21,9 @@ import { resolveModelDir } from '../hub/model-files.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { loadAdapter } from '../peft/adapter-files.js';
-import { checkAdapterFits } from '../peft/adapter.js';
+import { adapterConfigOf, checkAdapterFits } from '../peft/adapter.js';
+import { softPromptSlot, SOFT_PROMPT_SLOT } from '../data/completion.js';
+import { virtualTokensPosition } from '../peft/config.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { unescapeFlag } from './escapes.js';
 import { float, integerFlag } from './number-flags.js';
@@ -64,9 +66,11 @@ interface EvalFlags {
 export async function runEval(flags: EvalFlags): Promise<void> {
   const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
   if (flags.log_samples && !flags.output_path) throw new OptionError('needs --output_path (the samples file goes next to it)', '--log_samples');
+  // A training template's {soft_prompt} slot is dropped: each adapter records where its virtual tokens go.
+  const slot = softPromptSlot(flags.template);
   const config: TaskConfig = {
     task: flags.task_name ?? basename(flags.dataset, extname(flags.dataset)).replace(/[^\w.-]+/g, '_'),
-    template: flags.template,
+    template: slot.template,
     choices: flags.choices,
     choices_column: flags.choices_column,
     label_column: flags.label_column,
@@ -97,8 +101,13 @@ export async function runEval(flags: EvalFlags): Promise<void> {
       if (adapter.peftType === 'MULTITASK_PROMPT_TUNING') {
         throw new UnsupportedError('a MULTITASK_PROMPT_TUNING adapter needs a task id per row, which eval does not take', dir);
       }
-      // P-tuning's saved prompt is its encoder's output; prefix tuning's, every layer's keys and values.
-      variants.push(adapter.peftType === 'PREFIX_TUNING' ? { name: dir, prompt: null, prefix: adapter.prompt } : { name: dir, prompt: adapter.prompt });
+      // P-tuning's saved prompt is its encoder's output; prefix tuning's, every layer's keys and values (always in front).
+      const config = adapterConfigOf(adapter, dir);
+      const position = config.peft_type === 'PREFIX_TUNING' ? 'start' : virtualTokensPosition(config);
+      if (slot.position !== null && slot.position !== position) {
+        throw new OptionError(`the template's ${SOFT_PROMPT_SLOT} says ${slot.position} but adapter ${dir} puts its virtual tokens at ${position}`, '--template');
+      }
+      variants.push(adapter.peftType === 'PREFIX_TUNING' ? { name: dir, prompt: null, prefix: adapter.prompt } : { name: dir, prompt: adapter.prompt, position });
     }
     if (variants.length === 0 || !flags.no_baseline) variants.push({ name: 'base', prompt: null });
     evaluation = await evaluateTask(model, tokenizer, config, docs, { pool: fewshotDocs, samePool: !flags.fewshot_dataset }, variants, {

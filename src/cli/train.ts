@@ -14,12 +14,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { dataCollatorForLanguageModeling } from '../data/collator.js';
 import type { Example } from '../data/collator.js';
-import { isCompletionSpec, promptCompletions, tokenizePromptCompletions, type CompletionSpec } from '../data/completion.js';
+import { isCompletionSpec, promptCompletions, softPromptSlot, SOFT_PROMPT_SLOT, tokenizePromptCompletions, type CompletionSpec } from '../data/completion.js';
 import { loadDataset, loadTextDataset, tokenizeKept } from '../data/dataset.js';
 import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.js';
 import { loadHubDataset } from '../data/hub-source.js';
 import type { Row } from '../data/rows.js';
-import { MissingError, OptionError, ShapeError } from '../errors.js';
+import { MissingError, OptionError, ShapeError, UnsupportedError } from '../errors.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import { loadConfig } from '../models/pretrained.js';
 import { MAX_TEXT_BYTES, orFileSystemError, readFileCapped, readJson } from '../hub/local.js';
@@ -29,7 +29,7 @@ import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import type { ModelConfig } from '../models/config.js';
 import { withTerminalProgress } from '../hub/terminal-progress.js';
-import { promptTuningConfig, type PromptTuningInit } from '../peft/config.js';
+import { promptTuningConfig, VIRTUAL_TOKENS_POSITIONS, type PromptTuningInit, type VirtualTokensPosition } from '../peft/config.js';
 import {
   ENCODER_TYPES, multitaskPromptTuningConfig, PEFT_TYPES, prefixTuningConfig, promptEncoderConfig,
   type AnyPeftConfig, type EncoderType, type PeftType,
@@ -59,7 +59,7 @@ interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
   dataset_config_name?: string;
   dataset_split: string;
   max_length?: number;
-  num_virtual_tokens: number;
+  num_virtual_tokens?: number;
   peft_type: PeftType;
   encoder_reparameterization_type: EncoderType;
   encoder_hidden_size?: number;
@@ -69,18 +69,92 @@ interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
   num_tasks: number;
   num_ranks: number;
   task_id_column?: string;
-  prompt_tuning_init: PromptTuningInit;
+  prompt_tuning_init?: PromptTuningInit;
   prompt_tuning_init_text?: string;
   tokenizer_name_or_path?: string;
+  virtual_tokens_position?: VirtualTokensPosition;
   resume?: string | true;
   overwrite_output_dir?: boolean;
   json?: boolean;
 }
 
 const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
+
+/**
+ * Task mode's defaults (a completion template or column given), where the flag is not set: measured on the default
+ * model with a sweep (docs/compare.md, "A recipe that works"). HF's learning rate of 5e-5 barely moves a prompt, and
+ * virtual tokens in front of the input hardly reach the answer in a small model; right before the answer they read
+ * the whole input and set the answer's first token. The sweep tuned prompt tuning: TASK_DEFAULT_KEYS says which of
+ * these each method takes.
+ */
+export const TASK_DEFAULTS = {
+  learning_rate: 0.03,
+  num_train_epochs: 10,
+  num_virtual_tokens: 8,
+  prompt_tuning_init: 'SAMPLE_VOCAB',
+  virtual_tokens_position: 'before_completion',
+} as const;
+
+/** The defaults otherwise: HF's TrainingArguments and PEFT's configs. */
+const TEXT_DEFAULTS = {
+  learning_rate: TRAINING_DEFAULTS.learning_rate,
+  num_train_epochs: TRAINING_DEFAULTS.num_train_epochs,
+  num_virtual_tokens: 8,
+  prompt_tuning_init: 'RANDOM',
+  virtual_tokens_position: 'start',
+} as const;
+
+/**
+ * The task-mode defaults each method takes. Multitask prompts are prompt rows too, but start from RANDOM or TEXT only;
+ * P-tuning's prompt comes from an encoder whose learning rate the sweep did not measure; a prefix is every layer's
+ * past keys/values, always in front, with its own learning rate.
+ */
+export const TASK_DEFAULT_KEYS: Record<PeftType, ReadonlyArray<keyof typeof TASK_DEFAULTS>> = {
+  PROMPT_TUNING: ['learning_rate', 'num_train_epochs', 'num_virtual_tokens', 'prompt_tuning_init', 'virtual_tokens_position'],
+  MULTITASK_PROMPT_TUNING: ['learning_rate', 'num_train_epochs', 'num_virtual_tokens', 'virtual_tokens_position'],
+  P_TUNING: ['num_train_epochs', 'num_virtual_tokens', 'virtual_tokens_position'],
+  PREFIX_TUNING: ['num_train_epochs', 'num_virtual_tokens'],
+};
+
+/**
+ * Fills the flags the user left unset with task mode's defaults (those the method takes) or the usual ones; a
+ * `{soft_prompt}` slot places the prompt.
+ */
+function withDefaults(flags: TrainFlags): void {
+  flags.peft_type ??= 'PROMPT_TUNING';
+  let placedBy = '--virtual_tokens_position';
+  if (flags.template !== undefined) {
+    const slot = softPromptSlot(flags.template);
+    if (slot.position !== null) {
+      if (!isCompletionSpec(flags) && slot.position === 'before_completion') {
+        throw new OptionError(`${SOFT_PROMPT_SLOT} at the end needs a completion (--completion_template or --completion_column)`, '--template');
+      }
+      if (flags.virtual_tokens_position !== undefined && flags.virtual_tokens_position !== slot.position) {
+        throw new OptionError(`says ${flags.virtual_tokens_position} but the template's ${SOFT_PROMPT_SLOT} says ${slot.position}`, '--virtual_tokens_position');
+      }
+      flags.template = slot.template;
+      flags.virtual_tokens_position = slot.position;
+      placedBy = '--template';
+    }
+  }
+  if (flags.peft_type === 'PREFIX_TUNING' && flags.virtual_tokens_position === 'before_completion') {
+    throw new UnsupportedError(
+      'virtual_tokens_position before_completion does not apply to prefix tuning (a prefix is every layer\'s past keys/values, always in front)',
+      placedBy,
+    );
+  }
+  const task = isCompletionSpec(flags) ? TASK_DEFAULT_KEYS[flags.peft_type] : [];
+  const d = <K extends keyof typeof TASK_DEFAULTS>(key: K) => (task.includes(key) ? TASK_DEFAULTS : TEXT_DEFAULTS)[key];
+  flags.learning_rate ??= d('learning_rate');
+  flags.num_train_epochs ??= d('num_train_epochs');
+  flags.num_virtual_tokens ??= d('num_virtual_tokens');
+  flags.prompt_tuning_init ??= d('prompt_tuning_init');
+  flags.virtual_tokens_position ??= d('virtual_tokens_position');
+}
 const TRAINING_KEYS = Object.keys(TRAINING_DEFAULTS).concat('eval_strategy', 'eval_steps', 'max_memory') as Array<keyof TrainingArguments>;
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
+  withDefaults(flags);
   // A budget only matters to auto_find_batch_size; by default it leaves a fifth of the free memory to everything else.
   if (flags.auto_find_batch_size && flags.max_memory === undefined) flags.max_memory = Math.floor(0.8 * freemem());
   // Otherwise it bounds what one example may need, checked before training (a huge row without --max_length).
@@ -158,7 +232,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
 
 /** The adapter config --peft_type and its flags describe, filled in for the model as get_peft_model does. */
 function methodConfig(flags: TrainFlags, model: ModelConfig): AnyPeftConfig {
-  const n = flags.num_virtual_tokens;
+  const n = flags.num_virtual_tokens!;
+  const position = flags.virtual_tokens_position;
   const only = (flag: string, ok: boolean) => {
     if (!ok) throw new OptionError(`does not apply to --peft_type ${flags.peft_type}`, flag);
   };
@@ -167,14 +242,17 @@ function methodConfig(flags: TrainFlags, model: ModelConfig): AnyPeftConfig {
   switch (flags.peft_type) {
     case 'PROMPT_TUNING':
       return promptTuningConfig(
-        { num_virtual_tokens: n, prompt_tuning_init: flags.prompt_tuning_init, prompt_tuning_init_text: flags.prompt_tuning_init_text, tokenizer_name_or_path: flags.tokenizer_name_or_path },
+        {
+          num_virtual_tokens: n, prompt_tuning_init: flags.prompt_tuning_init, prompt_tuning_init_text: flags.prompt_tuning_init_text,
+          tokenizer_name_or_path: flags.tokenizer_name_or_path, virtual_tokens_position: position,
+        },
         model,
         flags.model,
       );
     case 'P_TUNING':
       return promptEncoderConfig({
         num_virtual_tokens: n, encoder_reparameterization_type: flags.encoder_reparameterization_type, encoder_hidden_size: flags.encoder_hidden_size,
-        encoder_num_layers: flags.encoder_num_layers, encoder_dropout: flags.encoder_dropout,
+        encoder_num_layers: flags.encoder_num_layers, encoder_dropout: flags.encoder_dropout, virtual_tokens_position: position,
       }, model, flags.model);
     case 'PREFIX_TUNING':
       return prefixTuningConfig({ num_virtual_tokens: n, prefix_projection: flags.prefix_projection, encoder_hidden_size: flags.encoder_hidden_size }, model, flags.model);
@@ -182,7 +260,7 @@ function methodConfig(flags: TrainFlags, model: ModelConfig): AnyPeftConfig {
       if (flags.prompt_tuning_init === 'SAMPLE_VOCAB') throw new OptionError('multitask prompt tuning starts from RANDOM or TEXT', '--prompt_tuning_init');
       return multitaskPromptTuningConfig({
         num_virtual_tokens: n, num_tasks: flags.num_tasks, num_ranks: flags.num_ranks, prompt_tuning_init: flags.prompt_tuning_init,
-        prompt_tuning_init_text: flags.prompt_tuning_init_text, tokenizer_name_or_path: flags.tokenizer_name_or_path,
+        prompt_tuning_init_text: flags.prompt_tuning_init_text, tokenizer_name_or_path: flags.tokenizer_name_or_path, virtual_tokens_position: position,
       }, model, flags.model);
   }
 }
@@ -200,7 +278,7 @@ async function tokenizedDataset(
   if (isCompletionSpec(flags)) {
     if (flags.column !== undefined) throw new OptionError('with a completion, name the prompt with --prompt_column or --template', '--column');
     const pairs = await loadDataset(flags.dataset, opts, read, (rows, source) => promptCompletions(rows, flags, source));
-    const max = flags.max_length ?? (config.maxPositions === null ? undefined : config.maxPositions - flags.num_virtual_tokens);
+    const max = flags.max_length ?? (config.maxPositions === null ? undefined : config.maxPositions - flags.num_virtual_tokens!);
     const tokenize = (p: typeof pairs.train, source: string) => tokenizePromptCompletions(p, tokenizer, max, source);
     return {
       train: tokenize(pairs.train, flags.dataset),
@@ -306,7 +384,7 @@ export function registerTrain(program: Command): void {
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--output_dir <dir>', 'where checkpoints and the final adapter go')
     .option('--column <name>', 'the column to train on (default: "text", or the only column)')
-    .option('--template <text>', 'build each text (or, with a completion, each prompt) from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes)', unescapeFlag)
+    .option('--template <text>', 'build each text (or, with a completion, each prompt) from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes); {soft_prompt} at its start or end places the virtual tokens there', unescapeFlag)
     .option('--completion_template <text>', 'task format: the answer built from columns, e.g. " {label}"; the loss falls on it only', unescapeFlag)
     .option('--prompt_column <name>', 'task format: the column holding each prompt (instead of --template)')
     .option('--completion_column <name>', 'task format: the column holding each completion (instead of --completion_template)')
@@ -320,7 +398,7 @@ export function registerTrain(program: Command): void {
     .option('--dataset_config_name <name>', 'hub dataset subset')
     .option('--dataset_split <name>', 'hub dataset split', 'train')
     .option(...integerFlag('--max_length <n>', 'truncate each example to n tokens (a prompt-completion pair loses its start; default there: the model\'s positions less the virtual tokens)', 1))
-    .option(...integerFlag('--num_virtual_tokens <n>', 'soft prompt length', 1, 8))
+    .option(...integerFlag('--num_virtual_tokens <n>', `soft prompt (or prefix) length (default: ${TEXT_DEFAULTS.num_virtual_tokens}; task mode ${TASK_DEFAULTS.num_virtual_tokens})`, 1))
     .option('--peft_type <type>', `${PEFT_TYPES.join(', ')}`, choice('--peft_type', PEFT_TYPES), 'PROMPT_TUNING')
     .option('--encoder_reparameterization_type <MLP|LSTM>', 'P-tuning: the prompt encoder', choice('--encoder_reparameterization_type', ENCODER_TYPES), 'MLP')
     .option(...integerFlag('--encoder_hidden_size <n>', 'P-tuning and prefix projection: the encoder\'s hidden size (default: the model\'s width)', 1))
@@ -330,11 +408,12 @@ export function registerTrain(program: Command): void {
     .option(...integerFlag('--num_tasks <n>', 'multitask prompt tuning: the number of tasks', 1, 1))
     .option(...integerFlag('--num_ranks <n>', 'multitask prompt tuning: rank of each task\'s scaling', 1, 1))
     .option('--task_id_column <name>', 'multitask prompt tuning: the column holding each row\'s task id (default: task_id)')
-    .option('--prompt_tuning_init <init>', 'RANDOM, TEXT or SAMPLE_VOCAB', choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const), 'RANDOM')
+    .option('--prompt_tuning_init <init>', `RANDOM, TEXT or SAMPLE_VOCAB (default: ${TEXT_DEFAULTS.prompt_tuning_init}; task mode ${TASK_DEFAULTS.prompt_tuning_init} for prompt tuning)`, choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const))
     .option('--prompt_tuning_init_text <text>', 'the text whose embeddings start the prompt (TEXT init)')
+    .option('--virtual_tokens_position <where>', `${VIRTUAL_TOKENS_POSITIONS.join(' or ')}: in front of the input (PEFT) or right before the completion, recorded in adapter_config.json (default: ${TEXT_DEFAULTS.virtual_tokens_position}; task mode ${TASK_DEFAULTS.virtual_tokens_position})`, choice('--virtual_tokens_position', VIRTUAL_TOKENS_POSITIONS))
     .option('--tokenizer_name_or_path <name>', 'recorded in the adapter for TEXT init (default: --model)')
-    .option(...floatFlag('--learning_rate <lr>', 'AdamW learning rate', d.learning_rate))
-    .option(...floatFlag('--num_train_epochs <n>', 'epochs (may be fractional)', d.num_train_epochs))
+    .option(...floatFlag('--learning_rate <lr>', `AdamW learning rate (default: ${TEXT_DEFAULTS.learning_rate}; task mode ${TASK_DEFAULTS.learning_rate})`))
+    .option(...floatFlag('--num_train_epochs <n>', `epochs, may be fractional (default: ${TEXT_DEFAULTS.num_train_epochs}; task mode ${TASK_DEFAULTS.num_train_epochs})`))
     .option(...integerFlag('--max_steps <n>', 'optimizer steps; > 0 overrides --num_train_epochs', -1, d.max_steps))
     .option(...integerFlag('--per_device_train_batch_size <n>', 'examples per micro-batch', 1, d.per_device_train_batch_size))
     .option(...integerFlag('--per_device_eval_batch_size <n>', 'examples per evaluation batch', 1, d.per_device_eval_batch_size))

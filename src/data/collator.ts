@@ -41,10 +41,18 @@ export function dataCollatorForLanguageModeling(opts: CollatorOptions): Collator
       return left ? [...filler, ...body] : [...body, ...filler];
     };
     const label = (e: Example) => (id: number, t: number) => (id === pad || (!Array.isArray(e) && e.completion_mask[t] === 0) ? -100 : id);
-    return {
+    const batch: ForwardBatch = {
       input_ids: examples.map((e) => padded(exampleIds(e), pad, (x) => x)),
       attention_mask: examples.map((e) => padded(exampleIds(e), 0, () => 1)),
       labels: examples.map((e) => padded(exampleIds(e), -100, label(e))),
     };
+    // Where each completion starts, for adapters that put their virtual tokens there.
+    if (examples.every((e) => !Array.isArray(e))) {
+      batch.completion_start = (examples as CompletionExample[]).map((e) => {
+        const first = e.completion_mask.indexOf(1);
+        return (left ? T - e.input_ids.length : 0) + (first < 0 ? e.input_ids.length : first);
+      });
+    }
+    return batch;
   };
 }

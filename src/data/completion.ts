@@ -51,6 +51,21 @@ export function promptCompletions(rows: Row[], spec: CompletionSpec, source: str
   return prompts.map((prompt, i) => ({ prompt, completion: completions[i] }));
 }
 
+export const SOFT_PROMPT_SLOT = '{soft_prompt}';
+
+/**
+ * A `{soft_prompt}` slot in a prompt template says where the virtual tokens go: at its start (in front, as PEFT places
+ * them) or at its end (right before the completion). Returns the template without it, and that position (null without
+ * a slot). Not `{prompt}`: that names a column in TRL's prompt-completion datasets.
+ */
+export function softPromptSlot(template: string): { template: string; position: 'start' | 'before_completion' | null } {
+  const count = template.split(SOFT_PROMPT_SLOT).length - 1;
+  if (count === 0) return { template, position: null };
+  if (count === 1 && template.startsWith(SOFT_PROMPT_SLOT)) return { template: template.slice(SOFT_PROMPT_SLOT.length), position: 'start' };
+  if (count === 1 && template.endsWith(SOFT_PROMPT_SLOT)) return { template: template.slice(0, -SOFT_PROMPT_SLOT.length), position: 'before_completion' };
+  throw new OptionError(`${SOFT_PROMPT_SLOT} may stand once, at the start of the template (in front of the input) or at its end (before the completion)`, 'template');
+}
+
 export interface CompletionEncoder {
   encode(text: string): number[];
 }

@@ -121,6 +121,7 @@ async function evaluateGeneration(
       const out = await generate(model, tokenizer, {
         input_ids: rows,
         prompts: rows.map(() => (variants[v].prefix ? { prefix: variants[v].prefix! } : variants[v].prompt)),
+        prompt_position: variants[v].position,
         max_new_tokens: maxNew,
         do_sample: false,
         stop_strings: stop ? [stop] : [],

@@ -41,6 +41,11 @@ export interface Loglikelihood {
 export interface Variant {
   name: string;
   prompt: Float32Array | null;
+  /**
+   * Where its prompt's virtual tokens go: in front of the context (default), or after it, right before the
+   * continuation. A prefix is always in front.
+   */
+  position?: 'start' | 'before_completion';
   /** Prefix tuning (prompt null): every layer's past keys/values, in PEFT's layout (models/prefix.ts). */
   prefix?: Float32Array | null;
 }
@@ -125,7 +130,11 @@ export async function loglikelihoods(
         },
         n === 0 ? {} : isPrefix
           ? { prefix: batch.map((e) => variants[requests[e.request].variant].prefix!) }
-          : { prompt: batch.map((e) => variants[requests[e.request].variant].prompt!) },
+          : {
+            prompt: batch.map((e) => variants[requests[e.request].variant].prompt!),
+            // Right after the context: the continuation starts at input position L + 1 - len(continuation).
+            promptAt: batch.map((e) => (variants[requests[e.request].variant].position === 'before_completion' ? Math.max(0, e.input.length + 1 - e.continuation.length) : 0)),
+          },
       );
       const logits = out.logits!.data as Float32Array;
       batch.forEach((e, b) => {

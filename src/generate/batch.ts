@@ -271,7 +271,9 @@ function pack(model: PretrainedModel, rows: Array<{ cache: Cache; row: number }>
 
 function loadGraph(model: PretrainedModel, withPrompt: boolean): Promise<string> {
   const cfg = model.config;
-  return model.loadGraph(decoderGraphKey(cfg, withPrompt), (bake) =>
-    buildDecoderGraph(cfg, withPrompt, (n, s) => model.resolveWeight(n, s), bake),
+  // Prefix caches hold prompts in front (serve refuses adapters that place them before the completion).
+  const place = withPrompt ? 'first' : 'none';
+  return model.loadGraph(decoderGraphKey(cfg, place), (bake) =>
+    buildDecoderGraph(cfg, place, (n, s) => model.resolveWeight(n, s), bake),
   );
 }

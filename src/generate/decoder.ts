@@ -8,14 +8,14 @@ import type { PretrainedModel } from '../models/model.js';
 import { auxFeeds } from '../models/positions.js';
 import { promptWidth } from '../models/architectures.js';
 import type { TensorData } from '../runtime/engine.js';
-import { buildDecoderGraph, decoderGraphKey, pastKey, pastValue, presentKey, presentValue } from './graph.js';
+import { buildDecoderGraph, decoderGraphKey, pastKey, pastValue, presentKey, presentValue, type PromptPlace } from './graph.js';
 import type { PreparedBatch } from './inputs.js';
 
 export class Decoder {
   private constructor(
     private readonly model: PretrainedModel,
     private readonly key: string,
-    /** Per row, the attention mask over every slot so far: [prompt slots | input | new tokens]. */
+    /** Per row, the attention mask over every slot so far: [prompt slots | input | new tokens] (or [input | prompt slots | ...]). */
     private readonly mask: number[][],
     private readonly positions: PreparedBatch['positions'],
     private readonly past: Record<string, TensorData>,
@@ -27,9 +27,14 @@ export class Decoder {
   static async prefill(model: PretrainedModel, batch: PreparedBatch): Promise<{ decoder: Decoder; logits: Float32Array }> {
     const cfg = model.config;
     const B = batch.ids.length;
-    const withPrompt = batch.prompt !== null;
-    const [key, prefillKey] = await Promise.all([loadGraph(model, false), withPrompt ? loadGraph(model, true) : null]);
-    const mask = batch.mask.map((row, b) => [...(batch.prefix?.mask[b] ?? []), ...(batch.prompt?.mask[b] ?? []), ...row]);
+    const place = batch.prompt === null ? 'none' : batch.prompt.last ? 'last' : 'first';
+    const [key, prefillKey] = await Promise.all([loadGraph(model, 'none'), place !== 'none' ? loadGraph(model, place) : null]);
+    // Slots: [prefix | prompt | input], or [prefix | input | prompt] with the prompt placed last.
+    const mask = batch.mask.map((row, b) => {
+      const prefix = batch.prefix?.mask[b] ?? [];
+      const prompt = batch.prompt?.mask[b] ?? [];
+      return place === 'last' ? [...prefix, ...row, ...prompt] : [...prefix, ...prompt, ...row];
+    });
     // The prefixes (prefix tuning) are the initial cache; without them it starts empty.
     const P = batch.prefix?.length ?? 0;
     const past: Record<string, TensorData> = {};
@@ -73,10 +78,10 @@ export class Decoder {
   }
 }
 
-function loadGraph(model: PretrainedModel, withPrompt: boolean): Promise<string> {
+function loadGraph(model: PretrainedModel, place: PromptPlace): Promise<string> {
   const cfg = model.config;
-  return model.loadGraph(decoderGraphKey(cfg, withPrompt), (bake) =>
-    buildDecoderGraph(cfg, withPrompt, (n, s) => model.resolveWeight(n, s), bake),
+  return model.loadGraph(decoderGraphKey(cfg, place), (bake) =>
+    buildDecoderGraph(cfg, place, (n, s) => model.resolveWeight(n, s), bake),
   );
 }
 

@@ -58,12 +58,12 @@ export async function* generateStream(
   tokenizer: TextTokenizer | null,
   request: GenerateRequest,
 ): AsyncGenerator<StreamChunk, GenerateOutput> {
-  const { streamer: _streamer, generation_config, input_ids, attention_mask, text, prompt, prompts, row_prompts, ...options } = request;
+  const { streamer: _streamer, generation_config, input_ids, attention_mask, text, prompt, prompts, row_prompts, prompt_position, ...options } = request;
   const config = resolveGenerationConfig(options, model.config, generation_config ?? null);
   if (config.stop_strings.length > 0 && !tokenizer) throw new OptionError('stop strings need a tokenizer to read the text', 'stop_strings');
   // transformers pads finished rows with pad_token_id, falling back to the first eos id.
   const pad = config.pad_token_id ?? config.eos_token_id[0] ?? null;
-  const inputs = { input_ids, attention_mask, text, prompt, prompts, row_prompts };
+  const inputs = { input_ids, attention_mask, text, prompt, prompts, row_prompts, prompt_position };
   const batch = repeatRows(prepareBatch(inputs, model.config, tokenizer, pad, config.eos_token_id), config.num_return_sequences);
   checkContext(model.config, batch);
   const maxNew = newTokenBudget(config, batch.ids[0].length);

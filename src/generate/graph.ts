@@ -17,13 +17,16 @@ export const pastValue = (layer: number) => `past.${layer}.value`;
 export const presentKey = (layer: number) => `present.${layer}.key`;
 export const presentValue = (layer: number) => `present.${layer}.value`;
 
-export function decoderGraphKey(cfg: ModelConfig, withPrompt: boolean): string {
-  return `${cfg.arch}:${JSON.stringify(cfg.raw)}:decode${withPrompt ? '+prompt' : ''}`;
+/** Where the prefill's soft prompt goes: none, in front of the input, or after it (before the new tokens). */
+export type PromptPlace = 'none' | 'first' | 'last';
+
+export function decoderGraphKey(cfg: ModelConfig, place: PromptPlace): string {
+  return `${cfg.arch}:${JSON.stringify(cfg.raw)}:decode${place === 'none' ? '' : place === 'first' ? '+prompt' : '+prompt-last'}`;
 }
 
 export function buildDecoderGraph(
   cfg: ModelConfig,
-  withPrompt: boolean,
+  place: PromptPlace,
   resolve: (name: string, shape: number[]) => string,
   bake: ExportOptions = {},
 ): Uint8Array {
@@ -36,7 +39,8 @@ export function buildDecoderGraph(
   }
 
   const tokens = arch.embed(ids);
-  const embeds = withPrompt ? concat([g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]), tokens], 1) : tokens;
+  const prompt = place === 'none' ? null : g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]);
+  const embeds = !prompt ? tokens : concat(place === 'first' ? [prompt, tokens] : [tokens, prompt], 1);
   const hidden = arch.forward(embeds, aux, cache);
   const last = gather(hidden, g.constant(BigInt64Array.of(-1n), []), 1);
 

@@ -9,6 +9,7 @@ import type { ModelConfig } from '../models/config.js';
 import { promptWidth } from '../models/architectures.js';
 import { prefixToPast } from '../models/prefix.js';
 import type { Adapter } from '../peft/adapter.js';
+import type { VirtualTokensPosition } from '../peft/config.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 
 /** Prefix tuning's vector [n, 2·layers·kvHeads·headDim] (PEFT's layout): every layer's initial past keys/values. */
@@ -40,13 +41,22 @@ export interface InputOptions {
    * prompt): all of the same length, positions as with one shared `prompt`.
    */
   row_prompts?: Float32Array[];
+  /**
+   * Where raw prompt embeddings (Float32Array in `prompt`, `prompts`, `row_prompts`) go: in front of the input
+   * (default, as PEFT), or after it, right before the new tokens. Loaded adapters follow their config's
+   * virtual_tokens_position instead.
+   */
+  prompt_position?: VirtualTokensPosition;
 }
 
 export interface PreparedBatch {
   ids: number[][];
   mask: number[][];
-  /** [B][n] soft-prompt rows laid out [masked slots | prompt], or null without prompts. */
-  prompt: { data: Float32Array; length: number; mask: number[][] } | null;
+  /**
+   * [B][n] soft-prompt rows laid out [masked slots | prompt], or null without prompts. `last`: they go after the
+   * input, right before the new tokens (adapters whose virtual_tokens_position is before_completion), not in front.
+   */
+  prompt: { data: Float32Array; length: number; mask: number[][]; last: boolean } | null;
   /**
    * Prefixes as the initial cache: per layer key then value, each [B, kvHeads, P, headDim] laid out
    * [masked slots | prefix]; their slots come before the prompt's. Null without prefixes.
@@ -115,7 +125,7 @@ export function repeatRows(batch: PreparedBatch, k: number): PreparedBatch {
     for (let b = 0; b < batch.ids.length; b++) {
       for (let j = 0; j < k; j++) data.set(prompt.data.subarray(b * rowSize, (b + 1) * rowSize), (b * k + j) * rowSize);
     }
-    prompt = { data, length: prompt.length, mask: rep(prompt.mask) };
+    prompt = { data, length: prompt.length, mask: rep(prompt.mask), last: prompt.last };
   }
   let prefix = batch.prefix;
   if (prefix) {
@@ -150,6 +160,11 @@ function softPrompts(o: InputOptions, B: number, cfg: ModelConfig): Pick<Prepare
 
   const prompts = inputs.map((x) => (x?.kind === 'prompt' ? x.data : null));
   const n = Math.max(0, ...prompts.map((e) => (e ? e.length / H : 0)));
+  // Where each row's prompt goes: an adapter says so in its config, raw embeddings follow prompt_position.
+  const last = perRow.map((p, b) => prompts[b] !== null && position(p!, o.prompt_position) === 'before_completion');
+  if (last.some((l, b) => prompts[b] && l !== last.find((_, c) => prompts[c]))) {
+    throw new OptionError('adapters that put their virtual tokens in front and ones that put them before the completion cannot share a batch', 'prompts');
+  }
   let prompt: PreparedBatch['prompt'] = null;
   if (n > 0) {
     const data = new Float32Array(B * n * H);
@@ -158,7 +173,7 @@ function softPrompts(o: InputOptions, B: number, cfg: ModelConfig): Pick<Prepare
       if (e) data.set(e, (b * n + n - own) * H);
       return [...new Array(n - own).fill(0), ...new Array(own).fill(1)];
     });
-    prompt = { data, length: n, mask };
+    prompt = { data, length: n, mask, last: last.some(Boolean) };
   }
 
   const pasts = inputs.map((x, b) => (x?.kind === 'prefix' ? prefixToPast(cfg, x.data, field(b)) : null));
@@ -181,6 +196,11 @@ function softPrompts(o: InputOptions, B: number, cfg: ModelConfig): Pick<Prepare
     prefix = { past, length: P, mask };
   }
   return { prompt, prefix, positions: alone ? 'mask' : 'slots', alone };
+}
+
+function position(p: SoftPrompt, raw: VirtualTokensPosition | undefined): VirtualTokensPosition {
+  if (p instanceof Float32Array) return raw ?? 'start';
+  return 'prefix' in p ? 'start' : p.config.virtual_tokens_position === 'before_completion' ? 'before_completion' : 'start';
 }
 
 function rowInput(p: SoftPrompt, H: number, where: string): { kind: 'prompt' | 'prefix'; data: Float32Array; length: number } {

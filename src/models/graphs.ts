@@ -20,6 +20,11 @@ import { layerInputNames, rotaryDim } from './positions.js';
 export interface GraphKind {
   /** Prepend per-row soft prompts (graph input `prompt` [B, n, H]). */
   prompt: boolean;
+  /**
+   * Place the prompt rows anywhere in the sequence, per row: input `prompt_order` [B, n + T] holds, for each position
+   * of the sequence, the flat index of its row in [prompt; tokens] viewed as [B * (n + T), H] (see promptOrder).
+   */
+  promptAt?: boolean;
   logits: boolean;
   loss: boolean;
   /** d(loss)/d(prompt), output `grad` [B, n, H]. */
@@ -36,7 +41,7 @@ export interface GraphKind {
 }
 
 export function graphKey(cfg: ModelConfig, kind: GraphKind): string {
-  const flags = (['prompt', 'logits', 'loss', 'grad', 'weightGrads', 'prefix'] as const).filter((k) => kind[k]).join('+');
+  const flags = (['prompt', 'promptAt', 'logits', 'loss', 'grad', 'weightGrads', 'prefix'] as const).filter((k) => kind[k]).join('+');
   return `${cfg.arch}:${JSON.stringify(cfg.raw)}:${flags}:${kind.vocabChunk ?? VOCAB_CHUNK}`;
 }
 
@@ -229,7 +234,14 @@ export function buildGraph(
 
   const tokens = arch.embed(ids);
   const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]) : null;
-  const embeds = prompt ? concat([prompt, tokens], 1) : tokens;
+  let embeds = prompt ? concat([prompt, tokens], 1) : tokens;
+  if (prompt && kind.promptAt) {
+    // One gather puts every row's virtual tokens where its prompt_order says; its gradient scatters them back.
+    const order = g.input('prompt_order', 'int64', ['batch', 'seq']);
+    embeds = gather(reshape(embeds, [-1, promptWidth(cfg)]), order, 0);
+  }
+  // A prefix is the past keys/values, so it always sits in front: placing it elsewhere has no meaning.
+  if (kind.prefix && kind.promptAt) throw new UnsupportedError('a prefix is the attention cache, always in front of the tokens: virtual_tokens_position applies to soft prompts only', 'promptAt');
   const cache = kind.prefix ? prefixCache(g, cfg) : undefined;
   const hidden = arch.forward(embeds, aux, cache);
 

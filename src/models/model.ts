@@ -21,6 +21,11 @@ export interface ForwardBatch {
   attention_mask?: number[][];
   /** Same shape as input_ids; -100 marks positions without a label. */
   labels?: number[][];
+  /**
+   * Prompt-completion rows: the index of each row's first completion token (padding included), where an adapter
+   * whose virtual tokens go before the completion puts them.
+   */
+  completion_start?: number[];
   /** Multitask prompt tuning's task per row (read by a PeftModel; the base model ignores it). */
   task_ids?: number[];
 }
@@ -28,6 +33,11 @@ export interface ForwardBatch {
 export interface ForwardOptions {
   /** One soft prompt [n, H] for every row, or one per row. */
   prompt?: Float32Array | Float32Array[];
+  /**
+   * Per row, the index in input_ids before which the virtual tokens go (default 0: in front of the input, as PEFT
+   * places them). Masks, positions, the loss's shift and the logits all follow the resulting order.
+   */
+  promptAt?: number[];
   logits?: boolean;
   /** Return d(loss)/d(prompt) summed over the rows that share it: [n, H] (or one per row for per-row prompts). */
   grad?: boolean;
@@ -42,7 +52,7 @@ export interface ForwardOptions {
 }
 
 export interface ForwardResult {
-  /** [B, n + T, V] */
+  /** [B, n + T, V], in sequence order: token t of a row sits at t, or t + n once past its virtual tokens. */
   logits?: TensorData;
   loss?: number;
   grad?: Float32Array | Float32Array[];
@@ -233,8 +243,10 @@ export class PretrainedModel {
     if (opts.grad && !wantLoss) throw new ShapeError('a gradient needs labels', 'labels');
     if (opts.grad && !prompts && !prefixes) throw new ShapeError('a gradient needs a soft prompt or a prefix', 'prompt');
     if (opts.weightGrads && !wantLoss) throw new ShapeError('weight gradients need labels', 'labels');
+    const at = promptSlots(opts.promptAt, prompts !== null, B, T);
     const kind: GraphKind = {
       prompt: prompts !== null,
+      promptAt: at !== null,
       logits: opts.logits ?? true,
       loss: wantLoss,
       grad: opts.grad ?? false,
@@ -245,9 +257,10 @@ export class PretrainedModel {
     if (!kind.logits && !kind.loss) throw new OptionError('nothing to compute: ask for logits, or give labels for a loss', 'logits');
     const key = await this.graph(kind);
 
-    // Slots, as PEFT's models number them: the prompt's or the prefix's n come first, pads included.
+    // Slots, as PEFT's models number them: the prompt's or the prefix's n come first, pads included (a prompt placed
+    // at promptAt takes its n slots there instead; promptAt needs a prompt, so never with a prefix).
     const S = n + np + T;
-    const fullMask = mask.map((row) => [...new Array(n + np).fill(1), ...row]);
+    const fullMask = mask.map((row, b) => [...row.slice(0, at?.[b] ?? 0), ...new Array(n + np).fill(1), ...row.slice(at?.[b] ?? 0)]);
     const positions = fullMask.map(() => Array.from({ length: S - np }, (_, i) => np + i));
     this.checkContext(S);
     const feeds: Record<string, TensorData> = {
@@ -260,7 +273,8 @@ export class PretrainedModel {
       prompts.forEach((p, b) => data.set(p, b * n * H));
       feeds.prompt = { dtype: 'float32', dims: [B, n, H], data };
     }
-    if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n));
+    if (at) feeds.prompt_order = { dtype: 'int64', dims: [B, S], data: BigInt64Array.from(promptOrder(at, n, T), BigInt) };
+    if (batch.labels) Object.assign(feeds, shiftedTargets(batch.labels, n, at ?? undefined));
 
     const names = kind.weightGrads ? this.weightNames() : [];
     const pastGrads = past && kind.grad ? Array.from({ length: this.config.numLayers }, (_, l) => [prefixInput(l, false), prefixInput(l, true)]).flat() : [];
@@ -327,19 +341,48 @@ function sumRows(rows: Float32Array[]): Float32Array {
 }
 
 /**
- * HF's causal-LM loss: logits at position t predict the label at t+1; the n virtual positions carry no labels.
- * Returned as the flat [B*S] index of each position that has a target, the target id, and a weight of 1/N.
+ * Checks ForwardOptions.promptAt: null when every row keeps its virtual tokens in front (the plain graph does that).
  */
-export function shiftedTargets(labels: number[][], n: number): Record<string, TensorData> {
+function promptSlots(at: number[] | undefined, withPrompt: boolean, B: number, T: number): number[] | null {
+  if (at === undefined) return null;
+  if (!withPrompt) throw new ShapeError('placing virtual tokens needs a soft prompt', 'promptAt');
+  if (at.length !== B) throw new ShapeError(`expected ${B} positions (one per row), got ${at.length}`, 'promptAt');
+  for (const a of at) if (!Number.isInteger(a) || a < 0 || a > T) throw new ShapeError(`position ${a} is outside [0, ${T}]`, 'promptAt');
+  return at.every((a) => a === 0) ? null : at;
+}
+
+/**
+ * The `prompt_order` input: for each row b and sequence position s, the flat index of the row of [prompt; tokens]
+ * (viewed as [B * (n + T), H]) that goes there: tokens before at[b], then the n virtual tokens, then the rest.
+ */
+export function promptOrder(at: number[], n: number, T: number): number[] {
+  const S = n + T;
+  const order: number[] = [];
+  at.forEach((a, b) => {
+    for (let s = 0; s < S; s++) order.push(b * S + (s < a ? n + s : s < a + n ? s - a : s));
+  });
+  return order;
+}
+
+/**
+ * HF's causal-LM loss: the logits at the position before a token predict its label; the n virtual positions carry no
+ * labels. With the virtual tokens at at[b] (default 0), token t sits at t before them and t + n after, so the last
+ * virtual token predicts token at[b]. Returned as the flat [B*S] index of each position that has a target, the target
+ * id, and a weight of 1/N.
+ */
+export function shiftedTargets(labels: number[][], n: number, at?: number[]): Record<string, TensorData> {
   const B = labels.length;
-  const S = n + (labels[0]?.length ?? 0);
+  const T = labels[0]?.length ?? 0;
+  const S = n + T;
   const rows: number[] = [];
   const ids: number[] = [];
   for (let b = 0; b < B; b++) {
-    for (let t = 0; t + 1 < S; t++) {
-      const label = t + 1 >= n ? labels[b][t + 1 - n] : IGNORE;
-      if (label === IGNORE) continue;
-      rows.push(b * S + t);
+    const a = at?.[b] ?? 0;
+    for (let t = 0; t < T; t++) {
+      const label = labels[b][t];
+      const before = (t < a ? t : t + n) - 1;
+      if (label === IGNORE || before < 0) continue;
+      rows.push(b * S + before);
       ids.push(label);
     }
   }

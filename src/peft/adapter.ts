@@ -15,7 +15,7 @@ import { FormatError, MissingError, ShapeError, UnsupportedError } from '../erro
 import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
 import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safetensors.js';
-import { PROMPT_TUNING_INITS, type PromptTuningConfig, type PromptTuningInit } from './config.js';
+import { PROMPT_TUNING_INITS, VIRTUAL_TOKENS_POSITIONS, type PromptTuningConfig, type PromptTuningInit, type VirtualTokensPosition } from './config.js';
 import {
   ENCODER_TYPES, FLOAT_CONFIG_KEYS, MULTITASK_INITS, PEFT_TYPES, type AnyPeftConfig, type EncoderType, type MultitaskInit, type PeftType,
 } from './methods.js';
@@ -146,6 +146,14 @@ export function adapterConfigOf(adapter: Adapter, dir: string): AnyPeftConfig {
   if (submodules !== null && submodules !== 1) {
     throw new UnsupportedError(`num_transformer_submodules ${submodules} is not supported (expected 1: a causal LM)`, path);
   }
+  // softprompt's extension (see config.ts): kept only when not 'start', for the methods whose prompt is a sequence of
+  // input embeddings; a prefix is every layer's past keys/values, always in front.
+  const isPosition = (v: unknown) => VIRTUAL_TOKENS_POSITIONS.includes(v as VirtualTokensPosition);
+  const position = read.optional<VirtualTokensPosition>('virtual_tokens_position', isPosition, VIRTUAL_TOKENS_POSITIONS.join(' | '));
+  if (position === 'before_completion' && adapter.peftType === 'PREFIX_TUNING') {
+    throw new UnsupportedError('virtual_tokens_position "before_completion" does not apply to prefix tuning (a prefix is the attention cache, in front of every token)', path);
+  }
+  const placed = position !== null && position !== 'start' ? { virtual_tokens_position: position } : {};
   const common = {
     task_type: 'CAUSAL_LM' as const,
     num_virtual_tokens: adapter.numVirtualTokens,
@@ -167,6 +175,7 @@ export function adapterConfigOf(adapter: Adapter, dir: string): AnyPeftConfig {
       prompt_tuning_init_text: read.string('prompt_tuning_init_text'),
       tokenizer_name_or_path: read.string('tokenizer_name_or_path'),
       tokenizer_kwargs: read.object('tokenizer_kwargs'),
+      ...placed,
     };
   };
   switch (adapter.peftType) {
@@ -181,6 +190,7 @@ export function adapterConfigOf(adapter: Adapter, dir: string): AnyPeftConfig {
         encoder_hidden_size: read.count('encoder_hidden_size') ?? adapter.tokenDim,
         encoder_num_layers: read.count('encoder_num_layers') ?? 2,
         encoder_dropout: read.number('encoder_dropout') ?? 0,
+        ...placed,
       };
     }
     case 'PREFIX_TUNING':

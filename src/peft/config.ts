@@ -13,6 +13,16 @@ import type { ModelConfig } from '../models/config.js';
 export type PromptTuningInit = 'RANDOM' | 'TEXT' | 'SAMPLE_VOCAB';
 export const PROMPT_TUNING_INITS: readonly PromptTuningInit[] = ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'];
 
+/**
+ * Where the virtual tokens go (a softprompt extension of adapter_config.json, peft#416 / #711): 'start', in front of
+ * the whole input as PEFT places them, or 'before_completion', right after the input and before the answer (the
+ * completion in training, the scored continuation in eval, the first new token in generation), where they read the
+ * whole input and sit next to the answer. The key is written only when it is not 'start', so such adapters stay
+ * PEFT's files byte for byte; PEFT ignores it (and would prepend the prompt).
+ */
+export type VirtualTokensPosition = 'start' | 'before_completion';
+export const VIRTUAL_TOKENS_POSITIONS: readonly VirtualTokensPosition[] = ['start', 'before_completion'];
+
 export interface PromptTuningConfig {
   peft_type: 'PROMPT_TUNING';
   task_type: 'CAUSAL_LM';
@@ -34,6 +44,8 @@ export interface PromptTuningConfig {
   auto_mapping: Record<string, unknown> | null;
   /** Written by PEFT >= 0.11 (null for prompt tuning); kept when a loaded adapter has it, so it saves back unchanged. */
   modules_to_save?: string[] | null;
+  /** softprompt's extension; absent means 'start'. */
+  virtual_tokens_position?: VirtualTokensPosition;
 }
 
 /** PEFT's PromptTuningConfig fields that a user sets. */
@@ -47,6 +59,8 @@ export interface PromptTuningOptions {
   tokenizer_name_or_path?: string | null;
   tokenizer_kwargs?: Record<string, unknown> | null;
   revision?: string | null;
+  /** Default 'start' (PEFT's placement). */
+  virtual_tokens_position?: VirtualTokensPosition;
 }
 
 /** The fields of a PromptTuningConfig that do not depend on the model, validated as PEFT's __post_init__ does. */
@@ -74,6 +88,10 @@ export function promptTuningFields(opts: PromptTuningOptions, baseModelNameOrPat
   } else if (kwargs && Object.keys(kwargs).length > 0) {
     throw new OptionError('only applies when prompt_tuning_init is TEXT (PEFT rejects it otherwise)', 'tokenizer_kwargs');
   }
+  const position = opts.virtual_tokens_position ?? 'start';
+  if (!VIRTUAL_TOKENS_POSITIONS.includes(position)) {
+    throw new OptionError(`is ${JSON.stringify(position)}; expected one of ${VIRTUAL_TOKENS_POSITIONS.join(', ')}`, 'virtual_tokens_position');
+  }
   return {
     peft_type: 'PROMPT_TUNING',
     task_type: 'CAUSAL_LM',
@@ -87,7 +105,13 @@ export function promptTuningFields(opts: PromptTuningOptions, baseModelNameOrPat
     revision: opts.revision ?? null,
     inference_mode: false,
     auto_mapping: null,
+    ...(position === 'start' ? {} : { virtual_tokens_position: position }),
   };
+}
+
+/** Where an adapter's virtual tokens go. */
+export function virtualTokensPosition(config: Pick<PromptTuningConfig, 'virtual_tokens_position'>): VirtualTokensPosition {
+  return config.virtual_tokens_position ?? 'start';
 }
 
 /**

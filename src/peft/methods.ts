@@ -8,7 +8,7 @@
 import { OptionError } from '../errors.js';
 import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
-import { promptTuningFields, type PromptTuningConfig, type PromptTuningOptions } from './config.js';
+import { promptTuningFields, VIRTUAL_TOKENS_POSITIONS, type PromptTuningConfig, type PromptTuningOptions, type VirtualTokensPosition } from './config.js';
 
 /** Fields every prompt-learning config shares (PeftConfig + PromptLearningConfig). */
 interface PromptLearningFields {
@@ -39,6 +39,8 @@ export interface PromptEncoderConfig extends PromptLearningFields {
   encoder_num_layers: number;
   /** Training-time dropout; softprompt trains without dropout and refuses other values. */
   encoder_dropout: number;
+  /** softprompt's extension, as for prompt tuning (config.ts); absent means 'start'. */
+  virtual_tokens_position?: VirtualTokensPosition;
 }
 
 /** Prefix tuning: keys and values prepended in every layer, optionally produced by a two-layer tanh MLP. */
@@ -76,6 +78,8 @@ export interface PromptEncoderOptions {
   encoder_num_layers?: number;
   encoder_dropout?: number;
   revision?: string | null;
+  /** Default 'start' (PEFT's placement). */
+  virtual_tokens_position?: VirtualTokensPosition;
 }
 
 export interface PrefixTuningOptions {
@@ -119,6 +123,10 @@ export function promptEncoderConfig(o: PromptEncoderOptions, model: ModelConfig,
   if (!ENCODER_TYPES.includes(type)) throw new OptionError(`is ${JSON.stringify(type)}; expected MLP or LSTM`, 'encoder_reparameterization_type');
   const dropout = o.encoder_dropout ?? 0;
   if (dropout !== 0) throw new OptionError(`is ${dropout}; softprompt trains without dropout (expected 0)`, 'encoder_dropout');
+  const position = o.virtual_tokens_position ?? 'start';
+  if (!VIRTUAL_TOKENS_POSITIONS.includes(position)) {
+    throw new OptionError(`is ${JSON.stringify(position)}; expected one of ${VIRTUAL_TOKENS_POSITIONS.join(', ')}`, 'virtual_tokens_position');
+  }
   return {
     peft_type: 'P_TUNING',
     ...common(o.num_virtual_tokens, base, o.revision, promptWidth(model), model.numHeads, model.numLayers),
@@ -126,6 +134,7 @@ export function promptEncoderConfig(o: PromptEncoderOptions, model: ModelConfig,
     encoder_hidden_size: count(o.encoder_hidden_size ?? promptWidth(model), 'encoder_hidden_size'),
     encoder_num_layers: count(o.encoder_num_layers ?? 2, 'encoder_num_layers'),
     encoder_dropout: dropout,
+    ...(position === 'start' ? {} : { virtual_tokens_position: position }),
   };
 }
 

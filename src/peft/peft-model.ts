@@ -10,7 +10,7 @@
  * parameter, and a run resumes from those.
  */
 import { Fingerprint } from '../random.js';
-import { MissingError, OptionError, ShapeError } from '../errors.js';
+import { MissingError, OptionError, ShapeError, UnsupportedError } from '../errors.js';
 import { adapterSubdir, loadAdapter, saveAdapter } from './adapter-files.js';
 import { promptWidth, trainingPositionLimit } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
@@ -18,6 +18,7 @@ import type { ForwardBatch, ForwardOptions, ForwardResult, PretrainedModel } fro
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { Safetensors, checkFinite, serializeSafetensors } from '../weights/safetensors.js';
 import { adapterConfigOf, adapterFiles, checkAdapterFits, parseAdapterFiles, type Adapter, type SavedTensor } from './adapter.js';
+import { virtualTokensPosition } from './config.js';
 import { encode, encoderGrad, encoderOf, initParameters, parameterCount, parameterViews, type Encoder } from './encoders.js';
 import { embeddingRows, initPrompt } from './init.js';
 import { prefixTokenDim, type AnyPeftConfig } from './methods.js';
@@ -164,9 +165,20 @@ export class PeftModel {
     return ids.map((t) => ({ prompt: out.subarray(t * size, (t + 1) * size) }));
   }
 
-  /** The active adapter on a batch; multitask adapters read `batch.task_ids`. With `grad`, the gradient is parameters()'s. */
-  async forward(batch: ForwardBatch, opts: Omit<ForwardOptions, 'prompt' | 'prefix'> = {}): Promise<ForwardResult> {
+  /**
+   * The active adapter on a batch; multitask adapters read `batch.task_ids`, and adapters whose virtual tokens go before
+   * the completion read `batch.completion_start`. With `grad`, the gradient is parameters()'s.
+   */
+  async forward(batch: ForwardBatch, opts: Omit<ForwardOptions, 'prompt' | 'prefix' | 'promptAt'> = {}): Promise<ForwardResult> {
     const { config, encoder, params } = this.entry(this.active);
+    const placed: Pick<ForwardOptions, 'promptAt'> = {};
+    if (config.peft_type !== 'PREFIX_TUNING' && virtualTokensPosition(config) === 'before_completion') {
+      if (!batch.completion_start) {
+        throw new ShapeError('the adapter puts its virtual tokens before the completion: the batch needs completion_start (prompt-completion data)', 'completion_start');
+      }
+      placed.promptAt = batch.completion_start;
+    }
+    opts = { ...opts, ...placed };
     const out = await encode(this.model, encoder, params);
     let result: ForwardResult;
     let upstream: Float32Array | null = null;
@@ -359,6 +371,9 @@ function checkName(name: string): void {
 
 function checkFits(config: AnyPeftConfig, model: ModelConfig): void {
   if (config.peft_type === 'PREFIX_TUNING') {
+    if ((config as { virtual_tokens_position?: string }).virtual_tokens_position === 'before_completion') {
+      throw new UnsupportedError('"before_completion" does not apply to prefix tuning (a prefix is the attention cache, in front of every token)', 'virtual_tokens_position');
+    }
     const want = prefixTokenDim(model);
     if (config.token_dim !== want) throw new ShapeError(`is ${config.token_dim} but the model's KV heads × head size is ${want}`, 'token_dim');
     if (config.num_layers !== model.numLayers) throw new ShapeError(`is ${config.num_layers} but the model has ${model.numLayers} layers`, 'num_layers');

@@ -142,6 +142,10 @@ export class AdapterRegistry {
       if (e instanceof SoftpromptError) throw new ApiError(400, `adapter '${name}': ${e.message}`, 'adapter_path');
       throw e;
     }
+    if (adapter.config.virtual_tokens_position === 'before_completion') {
+      // The prefix cache and mixed batches hold virtual tokens in front of the input.
+      throw new ApiError(400, `adapter '${name}' puts its virtual tokens before the completion, which serve does not run yet (softprompt generate does)`, 'adapter_path');
+    }
     return { name, path: dir, adapter, created: Math.floor(Date.now() / 1000) };
   }
 
