@@ -196,6 +196,8 @@ export interface ExportOptions {
   initializers?: (name: string) => Float32Array | undefined;
   /** Which weights are stored quantized, and how (graph builders declare those as quantizedWeight placeholders). */
   storage?: (name: string) => QuantizedStorage | undefined;
+  /** Which weight inputs are held as float16 (declared float16 and cast to float32 where read; models/graphs.ts). */
+  half?: (name: string) => boolean;
   /** The stored tensors of a quantizedWeight (graph/ops.ts) in one orientation. */
   quantized?: (name: string, layout: 'rows' | 'cols') => StoredQuantized | undefined;
 }

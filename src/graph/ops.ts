@@ -110,6 +110,17 @@ export function pow(x: Tensor, exponent: number): Tensor {
   return x.graph.node('Pow', [x, lift(x.graph, exponent, 'float32')], {}, [{ dtype: x.dtype, shape: x.shape }])[0];
 }
 
+/**
+ * The float16 graph input a float32 tensor is a Cast of (a frozen weight held as fp16, see models/graphs.ts
+ * modelInputs), or null.
+ */
+export function halfSource(t: Tensor): Tensor | null {
+  const p = t.producer;
+  if (!p || p.op !== 'Cast' || t.dtype !== 'float32') return null;
+  const src = p.inputs[0];
+  return src.dtype === 'float16' && src.producer === null ? src : null;
+}
+
 export function cast(x: Tensor, to: DType): Tensor {
   return x.graph.node('Cast', [x], { to: ONNX_DTYPE[to] }, [{ dtype: to, shape: x.shape }])[0];
 }
@@ -210,6 +221,9 @@ export function split(x: Tensor, sizes: number[] | { tensor: Tensor; count: numb
 }
 
 export function gather(data: Tensor, indices: Tensor, axis: number): Tensor {
+  // Rows of a weight held as float16 are gathered before the cast, so only the rows read are converted.
+  const half = halfSource(data);
+  if (half && axis === 0) return cast(gather(half, indices, 0), data.dtype);
   const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
   return data.graph.node('Gather', [data, indices], { axis }, [{ dtype: data.dtype, shape }])[0];
 }

@@ -1,14 +1,48 @@
 /** Building blocks shared by the architectures, each the formula transformers uses, written with graph ops. */
 import type { Tensor } from '../graph/graph.js';
+import { rowViewName } from '../runtime/protocol.js';
 import type { KvCache } from './architecture.js';
 import {
-  add, concat, div, isQuantizedWeight, matmul, mul, neg, quantizedMatMul, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast,
+  add, cast, concat, div, halfSource, isQuantizedWeight, matmul, mul, neg, quantizedMatMul, reduceMean, reshape, softmax, split, sqrt, tanh, transpose, transposeLast,
   unsqueeze,
 } from '../graph/ops.js';
 
-/** torch.nn.Linear: weight [out, in]; a weight stored quantized multiplies with onnxruntime's quantized kernel. */
+/** Rows per product when a weight held as fp16 has more output rows than this (a vocabulary-sized head): see linear. */
+export const HALF_ROWS_CHUNK = 16384;
+
+/**
+ * A bound weight [V, ...] (a graph input, or a float16 one cast to float32) as views of at most `chunk` rows each:
+ * engine inputs named `W#rows=A:B` (runtime/protocol.ts), each cast on its own when the weight is held as fp16, so
+ * only one chunk's float32 copy exists at a time. Null when the weight is computed in the graph or has `chunk` rows
+ * or fewer.
+ */
+export function weightRowViews(weight: Tensor, chunk: number): Tensor[] | null {
+  const half = halfSource(weight);
+  const source = half ?? weight;
+  const [V, ...rest] = source.shape as number[];
+  if (V <= chunk || source.producer !== null) return null;
+  const g = source.graph;
+  const views: Tensor[] = [];
+  for (let start = 0; start < V; start += chunk) {
+    const end = Math.min(V, start + chunk);
+    const name = rowViewName(source.name, start, end);
+    const view = g.inputs.find((t) => t.name === name) ?? g.input(name, source.dtype, [end - start, ...rest]);
+    views.push(half ? cast(view, 'float32') : view);
+  }
+  return views;
+}
+
+/**
+ * torch.nn.Linear: weight [out, in]; a weight stored quantized multiplies with onnxruntime's quantized kernel. A large
+ * weight held as fp16 (the head) is cast and multiplied in row chunks, so no float32 copy of it is ever whole.
+ */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  const y = isQuantizedWeight(weight) ? quantizedMatMul(x, weight, true) : matmul(x, transposeLast(weight));
+  const views = halfSource(weight) ? weightRowViews(weight, HALF_ROWS_CHUNK) : null;
+  const y = isQuantizedWeight(weight)
+    ? quantizedMatMul(x, weight, true)
+    : views
+      ? concat(views.map((w) => matmul(x, transposeLast(w))), -1)
+      : matmul(x, transposeLast(weight));
   return bias ? add(y, bias) : y;
 }
 

@@ -29,8 +29,8 @@ function weightOrView(set: Record<string, ort.Tensor>, name: string): ort.Tensor
   if (!view || !base) return undefined;
   const { start, end } = view;
   const width = elementCount(base.dims.slice(1));
-  const data = (base.data as Float32Array).subarray(start * width, end * width);
-  return (set[name] = new ort.Tensor('float32', data, [end - start, ...base.dims.slice(1)]));
+  const data = (base.data as Float32Array | Uint16Array).subarray(start * width, end * width);
+  return (set[name] = new ort.Tensor(base.type as 'float32', data as Float32Array, [end - start, ...base.dims.slice(1)]));
 }
 
 async function handle(msg: Request): Promise<unknown> {

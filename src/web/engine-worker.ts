@@ -27,8 +27,8 @@ function weightOrView(set: Record<string, ort.Tensor>, name: string): ort.Tensor
   const base = view ? set[view.weight] : undefined;
   if (!view || !base) return undefined;
   const width = elementCount(base.dims.slice(1));
-  const data = (base.data as Float32Array).subarray(view.start * width, view.end * width);
-  return (set[name] = new ort.Tensor('float32', data, [view.end - view.start, ...base.dims.slice(1)]));
+  const data = (base.data as Float32Array | Uint16Array).subarray(view.start * width, view.end * width);
+  return (set[name] = new ort.Tensor(base.type as 'float32', data as Float32Array, [view.end - view.start, ...base.dims.slice(1)]));
 }
 
 interface AdapterInfo {
