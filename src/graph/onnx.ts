@@ -60,6 +60,10 @@ type Expansion = (n: Node, name: string, initializers: onnxProto.onnx.ITensorPro
 const EXPANSIONS: Record<string, Expansion> = {
   LogSumExp: expandLogSumExp,
   SwiGlu: expandSwiGlu,
+  MatMulTransB: (n, name) => [{
+    name, opType: 'FusedMatMul', domain: MS, input: n.inputs.map((t) => t.name), output: [n.outputs[0].name],
+    attribute: [{ name: 'transB', type: AttrType.INT, i: 1 }],
+  }],
   WithGradient: (n, name) => [{ name, opType: 'Identity', input: [n.inputs[0].name], output: [n.outputs[0].name] }],
 };
 

@@ -7,7 +7,7 @@ import { gradients } from '../graph/autodiff.js';
 import { Graph, type Dim, type Node, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
 import {
-  add, cast, concat, div, gather, log, logSumExp, matmul, mul, quantizedWeight, reduceMax, reduceSum, reshape, softmax, split, sub, tanh, unsqueeze, withGradient,
+  add, cast, concat, div, gather, log, logSumExp, matmul, mul, quantizedWeight, readWeight, reduceMax, reduceSum, reshape, softmax, split, sub, tanh, unsqueeze, withGradient,
 } from '../graph/ops.js';
 import { ShapeError, UnsupportedError } from '../errors.js';
 import type { AuxTensors, CausalLM, KvCache } from './architecture.js';
@@ -81,15 +81,20 @@ function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean,
   const views = weightRowViews(weight, chunk) ?? [weight];
   // A head bias [V] is split like the rows (a few KB, so in the graph rather than as views).
   const biases = !bias ? null : views.length === 1 ? [bias] : split(bias, views.map((w) => w.shape[0] as number), 0);
+  // A view of a weight held as fp16 is cast once the previous chunk is done (ops.ts readWeight), so chunks' float32
+  // copies are made one at a time.
+  let after = h;
+  const read = (w: Tensor) => readWeight(w, after);
   const chunkLogits = (w: Tensor, i: number) => linear(h, w, biases?.[i]);
   if (!fused) {
-    const lses = views.map((w, i) => logSumExp(softcap(chunkLogits(w, i), cap)));
+    const lses = views.map((w, i) => (after = logSumExp(softcap(chunkLogits(read(w), i), cap))));
     return lses.length === 1 ? lses[0] : logSumExp(concat(lses, 1));
   }
   // Each chunk yields one [N, 1, H + 1] tensor (its gradient beside its log-sum-exp), and nothing else reads the
   // chunk's logits: onnxruntime orders nodes depth-first from the outputs, so a chunk is finished, and its logits freed,
   // before the next chunk's product starts. With separate consumers it computed every chunk's logits first.
-  const results = views.map((w, i) => {
+  const results = views.map((view, i) => {
+    const w = read(view);
     const raw = chunkLogits(w, i);
     // Soft-capped logits c * tanh(l / c): d lse / d l = softmax * (1 - tanh^2).
     const t = cap === undefined ? null : tanh(div(raw, cap));
@@ -98,7 +103,7 @@ function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean,
     // The largest logit's probability is exp(max - lse) >= 1/chunk, so lse = max - log(max p) loses nothing to
     // underflow, and costs two reductions instead of a second exponential pass (LogSoftmax) over the logits.
     const lse = sub(reduceMax(logits, [-1]), log(reduceMax(p, [-1])));
-    return unsqueeze(concat([matmulWeight(t ? mul(p, sub(1, mul(t, t))) : p, w), lse], 1), [1]);
+    return (after = unsqueeze(concat([matmulWeight(t ? mul(p, sub(1, mul(t, t))) : p, w), lse], 1), [1]));
   });
   const [grads, lses] = split(concat(results, 1), [H, 1], 2);
   const perChunk = reshape(lses, [-1, results.length]);
