@@ -43,6 +43,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
     let after = x;
     const parts = views.map((w) => (after = matmulTransB(x, readWeight(w, after))));
     y = parts.length === 1 ? parts[0] : concat(parts, -1);
+  } else if (weight.producer?.op === 'Cast' && weight.producer.inputs[0].dtype === 'float16') {
+    y = matmulTransB(x, weight); // already cast (a loss-head chunk, ops.ts readWeight)
   } else y = matmul(x, transposeLast(weight));
   return bias ? add(y, bias) : y;
 }
