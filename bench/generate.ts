@@ -5,7 +5,7 @@
  * other 63), medians over the runs after a warm-up that loads the graph and binds the weights.
  * Also the decode ms/token over the first and the last 16 steps, which shows what the growing cache costs.
  * Options: --config FILE, --model DIR (a checkpoint, e.g. from bench:checkpoint, instead of in-memory weights),
- * --dtype fp32|q8|q4 (frozen weights quantized on load, cached in the HF cache folder; --block-size 32|64,
+ * --dtype fp32|fp16|q8|q4 (fp16: matrices bound as float16, cast where read; q8|q4: quantized on load, cached in the HF cache folder; --block-size 32|64,
  * --zero-points, --accuracy-level N), --prompt-tokens N (soft-prompt rows, default 0), --runs N, --threads N,
  * --weights inputs|initializers, --json FILE (also writes the result there).
  */

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:train -- --model DIR [--dtype fp32|q8|q4] [--batch 4 --seq 128 --virtual 8 --steps N] [--json FILE]`: prompt-tuning
+ * `npm run bench:train -- --model DIR [--dtype fp32|fp16|q8|q4] [--batch 4 --seq 128 --virtual 8 --steps N] [--json FILE]`: prompt-tuning
  * train steps (forward + backward to the prompt + AdamW) on a checkpoint, e.g. one from `npm run bench:checkpoint`.
  * Prints seconds per step, tokens/s, achieved GFLOP/s beside the matmul GFLOP/s measured in the same run, peak RSS.
  */

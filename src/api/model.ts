@@ -54,10 +54,11 @@ export interface ModelFromPretrainedOptions extends FromPretrainedOptions {
   /** onnxruntime intra-op threads; default: the number of cores. */
   threads?: number;
   /**
-   * How the frozen weights are held, as in transformers.js: 'fp32' (default), or 'q8' / 'q4', quantized on load
-   * block-wise along the reduction axis and run with onnxruntime's quantized kernels (MatMulNBits); the quantized copy
-   * is cached in the HF cache folder, so the second load is fast. Prompt tuning works through quantized weights;
-   * full fine-tuning needs fp32. ('fp16' is not implemented yet and is refused.)
+   * How the frozen weights are held, as in transformers.js: 'fp32' (default); 'fp16', the matrices held as float16
+   * (half their memory) and cast to fp32 where read, so compute stays fp32 (decoding is slower, not faster); or 'q8' /
+   * 'q4', quantized on load block-wise along the reduction axis and run with onnxruntime's quantized kernels
+   * (MatMulNBits), the quantized copy cached in the HF cache folder so the second load is fast. Prompt tuning works
+   * through fp16 and quantized weights; full fine-tuning needs fp32.
    */
   dtype?: WeightDtype;
   /** Block size (32 or 64), `symmetric` (false: zero points) and MatMulNBits `accuracyLevel`; measured defaults. */

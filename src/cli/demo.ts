@@ -111,7 +111,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
 
 export function registerDemo(program: Command): void {
   withModelAndBook(program.command('demo').description('baseline generation, prompt tuning with held-out loss before/after, tuned generation side by side, adapter and loss curve saved'))
-    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
+    .option('--dtype <fp32|fp16|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--prompt <text>', 'generation prompt (also the TEXT init of the soft prompt)', 'It was')
     .option('--output_dir <dir>', 'where the adapter and loss curve are saved', 'softprompt-demo-adapter')
     .option(...integerFlag('--num_virtual_tokens <n>', 'soft prompt length', 1, 8))

@@ -189,7 +189,7 @@ export function registerEval(program: Command): void {
     .command('eval')
     .description('score a task as lm-evaluation-harness does (multiple choice or --generate), for the base model and adapters in one pass')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
-    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
+    .option('--dtype <fp32|fp16|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--adapter <dir>', 'a prompt-tuning, P-tuning or prefix-tuning adapter to score (repeat for several; all go through the same batches)', (v: string, all: string[]) => [...all, v], [] as string[])
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--template <text>', 'doc_to_text: each doc\'s context from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes)', unescapeFlag)

@@ -87,7 +87,7 @@ export function registerForward(program: Command): void {
     .command('forward')
     .description('run one batch through a model (and adapter) and write logits, loss and prompt gradient as safetensors')
     .requiredOption('--model <dir|id>', 'model directory (config.json, model.safetensors), or hub id org/name')
-    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
+    .option('--dtype <fp32|fp16|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--offline', 'use the Hugging Face cache only, never the network (as HF_HUB_OFFLINE=1)')
     .option('--adapter <dir>', 'PEFT adapter (prompt tuning, P-tuning, prefix or multitask prompt tuning): a directory or a hub repo id')
     .requiredOption('--batch <file.json>', 'JSON with input_ids, attention_mask and optional labels ([B][T] each), and task_ids [B] for a multitask adapter')

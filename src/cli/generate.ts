@@ -87,7 +87,7 @@ export function registerGenerate(program: Command): void {
     .command('generate')
     .description('continue texts with a model (and a PEFT adapter of any prompt-learning method), greedy or sampled, with a KV cache')
     .requiredOption('--model <dir>', 'model directory or hub repo id')
-    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
+    .option('--dtype <fp32|fp16|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--adapter <dir>', 'PEFT adapter (prompt tuning, P-tuning, prefix or multitask prompt tuning): a directory or a hub repo id')
     .option('--prompt <text>', 'text to continue (repeat for a batch)', (v: string, all?: string[]) => [...(all ?? []), v])
     .option('--batch <file.json>', 'instead of --prompt: JSON with input_ids [B][T], optional attention_mask and task_ids [B]')

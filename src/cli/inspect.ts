@@ -70,7 +70,7 @@ export function registerInspect(program: Command): void {
     .description('what a soft prompt looks like from the vocabulary: nearest tokens, norms, distances, drift from its init')
     .argument('<adapter>', 'PEFT prompt-tuning adapter directory')
     .requiredOption('--model <dir|org/name>', 'the base model the adapter was trained on')
-    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
+    .option('--dtype <fp32|fp16|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option(...integerFlag('--top_k <k>', 'nearest tokens to list per virtual token', 1, 5))
     .option('--svg <file.svg>', 'also draw the nearest tokens (by cosine) as a heatmap')
     .option('--json', 'print the report as JSON')

@@ -64,7 +64,7 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('serve a model and its prompt-tuning adapters over an OpenAI-compatible HTTP API, batching them together')
     .requiredOption('--model <dir>', 'model directory or hub repo id (also its id in the API)')
-    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
+    .option('--dtype <fp32|fp16|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .option('--served_model_name <id>', "the base model's id in the API (default: --model as given)")
     .option('--adapters <dir>', 'directory whose subdirectories are PEFT prompt-tuning adapters, named after them')
     .option('--host <host>', 'address to listen on', '127.0.0.1')

@@ -380,7 +380,7 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description('prompt-tune a model on a dataset (PEFT prompt tuning, P-tuning, prefix or multitask prompt tuning, with the HF Trainer defaults)')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
-    .option('--dtype <fp32|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
+    .option('--dtype <fp32|fp16|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
     .requiredOption('--output_dir <dir>', 'where checkpoints and the final adapter go')
     .option('--column <name>', 'the column to train on (default: "text", or the only column)')

@@ -60,6 +60,10 @@ type Expansion = (n: Node, name: string, initializers: onnxProto.onnx.ITensorPro
 const EXPANSIONS: Record<string, Expansion> = {
   LogSumExp: expandLogSumExp,
   SwiGlu: expandSwiGlu,
+  MatMulTransB: (n, name) => [{
+    name, opType: 'FusedMatMul', domain: MS, input: n.inputs.map((t) => t.name), output: [n.outputs[0].name],
+    attribute: [{ name: 'transB', type: AttrType.INT, i: 1 }],
+  }],
   WithGradient: (n, name) => [{ name, opType: 'Identity', input: [n.inputs[0].name], output: [n.outputs[0].name] }],
 };
 
@@ -196,6 +200,8 @@ export interface ExportOptions {
   initializers?: (name: string) => Float32Array | undefined;
   /** Which weights are stored quantized, and how (graph builders declare those as quantizedWeight placeholders). */
   storage?: (name: string) => QuantizedStorage | undefined;
+  /** Which weight inputs are held as float16 (declared float16 and cast to float32 where read; models/graphs.ts). */
+  half?: (name: string) => boolean;
   /** The stored tensors of a quantizedWeight (graph/ops.ts) in one orientation. */
   quantized?: (name: string, layout: 'rows' | 'cols') => StoredQuantized | undefined;
 }

@@ -110,6 +110,58 @@ export function pow(x: Tensor, exponent: number): Tensor {
   return x.graph.node('Pow', [x, lift(x.graph, exponent, 'float32')], {}, [{ dtype: x.dtype, shape: x.shape }])[0];
 }
 
+/**
+ * The float16 graph input a float32 tensor is a Cast of (a frozen weight held as fp16, see models/graphs.ts
+ * modelInputs), or null.
+ */
+export function halfSource(t: Tensor): Tensor | null {
+  const p = t.producer;
+  if (!p || p.op !== 'Cast' || t.dtype !== 'float32') return null;
+  const src = p.inputs[0];
+  return src.dtype === 'float16' && src.producer === null ? src : null;
+}
+
+/**
+ * x @ W^T for W [N, K] without a Transpose node: com.microsoft FusedMatMul with transB. For weights held as fp16, whose
+ * Cast onnxruntime's optimizer would otherwise swap with the Transpose (a transposed copy made every run).
+ */
+export function matmulTransB(x: Tensor, w: Tensor): Tensor {
+  const shape = [...x.shape.slice(0, -1), w.shape[0]];
+  return x.graph.node('MatMulTransB', [x, w], {}, [{ dtype: x.dtype, shape }])[0];
+}
+
+/**
+ * A float16 weight cast to float32 once `after` has been computed. onnxruntime schedules a node as soon as its inputs
+ * exist, so a plain Cast of a graph input runs first, and every weight's float32 copy was alive at once (+0.86 GB on
+ * bloomz-560m). Here the Cast reads the weight through a Reshape (an alias, no copy) whose target shape is computed
+ * from `after`'s shape (times 0), which ties it to the activation that is about to use it.
+ */
+export function castAfter(w: Tensor, after: Tensor): Tensor {
+  const g = w.graph;
+  const dims = w.shape as number[];
+  const zero = mul(x0(shapeOf(after)), g.constant(BigInt64Array.of(0n), [1]));
+  const target = add(g.constant(BigInt64Array.from(dims, BigInt), [dims.length]), zero);
+  const tied = g.node('Reshape', [w, target], {}, [{ dtype: w.dtype, shape: dims }])[0];
+  return cast(tied, 'float32');
+}
+
+/** The first element of a 1-D tensor, as [1]. */
+function x0(t: Tensor): Tensor {
+  const g = t.graph;
+  const c = (v: number) => g.constant(BigInt64Array.of(BigInt(v)), [1]);
+  return g.node('Slice', [t, c(0), c(1)], {}, [{ dtype: t.dtype, shape: [1] }])[0];
+}
+
+/**
+ * A weight held as fp16 read as float32 after `after` (castAfter), or the weight itself: `w` is its float16 graph input
+ * or a row view of it, or a float32 weight.
+ */
+export function readWeight(w: Tensor, after: Tensor): Tensor {
+  if (w.dtype === 'float16') return castAfter(w, after);
+  const half = halfSource(w);
+  return half ? castAfter(half, after) : w;
+}
+
 export function cast(x: Tensor, to: DType): Tensor {
   return x.graph.node('Cast', [x], { to: ONNX_DTYPE[to] }, [{ dtype: to, shape: x.shape }])[0];
 }
@@ -210,6 +262,9 @@ export function split(x: Tensor, sizes: number[] | { tensor: Tensor; count: numb
 }
 
 export function gather(data: Tensor, indices: Tensor, axis: number): Tensor {
+  // Rows of a weight held as float16 are gathered before the cast, so only the rows read are converted.
+  const half = halfSource(data);
+  if (half && axis === 0) return cast(gather(half, indices, 0), 'float32');
   const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
   return data.graph.node('Gather', [data, indices], { axis }, [{ dtype: data.dtype, shape }])[0];
 }

@@ -6,7 +6,7 @@
 import type { Node, Tensor } from './graph.js';
 import {
   add, concat, div, erf, exp, expand, filledLike, gather, greater, int64s, matmul, mul, neg, pow, reduceMean, reduceSum, reshape, reshapeTo,
-  shapeOf, shapeTensor, sigmoid, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast, quantizedMatMul,
+  shapeOf, shapeTensor, sigmoid, softmax, split, sub, tanh, transpose, transposeLast, unsqueeze, where, cast, castAfter, quantizedMatMul,
 } from './ops.js';
 import { elementCount } from '../shape.js';
 
@@ -142,6 +142,9 @@ export const RULES: Record<string, Rule> = {
     need[2] ? unbroadcast(where(c, 0, g!), b) : null,
   ],
   MatMul: ({ inputs: [a, b] }, [g], need) => matmulGrads(a, b, g!, need),
+  // x @ W^T for a weight held as fp16 (frozen: the gradient reaches x only), W cast again once g exists, so the
+  // forward pass's float32 copy is not kept for the backward pass.
+  MatMulTransB: ({ inputs: [, w] }, [g], need) => [need[0] ? matmul(g!, w.producer?.op === 'Cast' ? castAfter(w.producer.inputs[0], g!) : w) : null, null],
   // d(x W^T)/dx = g W and d(x W)/dx = g W^T: the other orientation of the same frozen weight, stored quantized too.
   QuantizedMatMul: ({ inputs: [, w], attrs }, [g], need) => {
     if (need[1]) throw new Error('a quantized weight is frozen: it has no gradient');

@@ -7,14 +7,13 @@ import { gradients } from '../graph/autodiff.js';
 import { Graph, type Dim, type Node, type Tensor } from '../graph/graph.js';
 import { toOnnx, type ExportOptions } from '../graph/onnx.js';
 import {
-  add, concat, div, gather, log, logSumExp, matmul, mul, quantizedWeight, reduceMax, reduceSum, reshape, softmax, split, sub, tanh, unsqueeze, withGradient,
+  add, cast, concat, div, gather, log, logSumExp, matmul, mul, quantizedWeight, readWeight, reduceMax, reduceSum, reshape, softmax, split, sub, tanh, unsqueeze, withGradient,
 } from '../graph/ops.js';
 import { ShapeError, UnsupportedError } from '../errors.js';
-import { rowViewName } from '../runtime/protocol.js';
 import type { AuxTensors, CausalLM, KvCache } from './architecture.js';
 import { architectureOf, promptWidth } from './architectures.js';
 import type { ModelConfig } from './config.js';
-import { linear, matmulWeight, softcap } from './layers.js';
+import { linear, matmulWeight, softcap, weightRowViews } from './layers.js';
 import { layerInputNames, rotaryDim } from './positions.js';
 
 export interface GraphKind {
@@ -82,27 +81,25 @@ export const VOCAB_CHUNK = 16384;
  * (weight gradients).
  */
 function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean, bias?: Tensor, cap?: number): Tensor {
-  const [V, H] = weight.shape as number[];
-  const views: Tensor[] = [];
-  if (V <= chunk || weight.producer !== null) views.push(weight);
-  else {
-    for (let start = 0; start < V; start += chunk) {
-      const end = Math.min(V, start + chunk);
-      const name = rowViewName(weight.name, start, end);
-      views.push(weight.graph.inputs.find((t) => t.name === name) ?? weight.graph.input(name, 'float32', [end - start, H]));
-    }
-  }
+  const H = weight.shape[1] as number;
+  // Views of a weight held as fp16 are cast one chunk at a time (layers.ts weightRowViews).
+  const views = weightRowViews(weight, chunk) ?? [weight];
   // A head bias [V] is split like the rows (a few KB, so in the graph rather than as views).
   const biases = !bias ? null : views.length === 1 ? [bias] : split(bias, views.map((w) => w.shape[0] as number), 0);
+  // A view of a weight held as fp16 is cast once the previous chunk is done (ops.ts readWeight), so chunks' float32
+  // copies are made one at a time.
+  let after = h;
+  const read = (w: Tensor) => readWeight(w, after);
   const chunkLogits = (w: Tensor, i: number) => linear(h, w, biases?.[i]);
   if (!fused) {
-    const lses = views.map((w, i) => logSumExp(softcap(chunkLogits(w, i), cap)));
+    const lses = views.map((w, i) => (after = logSumExp(softcap(chunkLogits(read(w), i), cap))));
     return lses.length === 1 ? lses[0] : logSumExp(concat(lses, 1));
   }
   // Each chunk yields one [N, 1, H + 1] tensor (its gradient beside its log-sum-exp), and nothing else reads the
   // chunk's logits: onnxruntime orders nodes depth-first from the outputs, so a chunk is finished, and its logits freed,
   // before the next chunk's product starts. With separate consumers it computed every chunk's logits first.
-  const results = views.map((w, i) => {
+  const results = views.map((view, i) => {
+    const w = read(view);
     const raw = chunkLogits(w, i);
     // Soft-capped logits c * tanh(l / c): d lse / d l = softmax * (1 - tanh^2).
     const t = cap === undefined ? null : tanh(div(raw, cap));
@@ -111,7 +108,7 @@ function headLogSumExp(h: Tensor, weight: Tensor, chunk: number, fused: boolean,
     // The largest logit's probability is exp(max - lse) >= 1/chunk, so lse = max - log(max p) loses nothing to
     // underflow, and costs two reductions instead of a second exponential pass (LogSoftmax) over the logits.
     const lse = sub(reduceMax(logits, [-1]), log(reduceMax(p, [-1])));
-    return unsqueeze(concat([matmulWeight(t ? mul(p, sub(1, mul(t, t))) : p, w), lse], 1), [1]);
+    return (after = unsqueeze(concat([matmulWeight(t ? mul(p, sub(1, mul(t, t))) : p, w), lse], 1), [1]));
   });
   const [grads, lses] = split(concat(results, 1), [H, 1], 2);
   const perChunk = reshape(lses, [-1, results.length]);
@@ -139,8 +136,13 @@ export function modelInputs(
     const actual = resolve(name, shape);
     if (!params.has(actual)) {
       // A weight stored quantized is a placeholder that linear(), conv1d() and gathers read with quantized kernels.
+      // One held as fp16 is a float16 input cast to float32 where read (compute stays fp32); gathers read its rows
+      // before the cast (graph/ops.ts gather) and large products cast it in row chunks (layers.ts linear).
       const q = weights.storage?.(actual);
-      params.set(actual, q ? quantizedWeight(g, actual, shape, q) : g.input(actual, 'float32', shape));
+      params.set(
+        actual,
+        q ? quantizedWeight(g, actual, shape, q) : weights.half?.(actual) ? cast(g.input(actual, 'float16', shape), 'float32') : g.input(actual, 'float32', shape),
+      );
     }
     return params.get(actual)!;
   });
@@ -230,7 +232,7 @@ export function buildGraph(
   options: ExportOptions = {},
 ): Uint8Array {
   const { g, arch, ids, aux, params } = modelInputs(cfg, resolve, 'seq', kind.prefix ? 'total' : 'seq', options);
-  if (kind.weightGrads && options.storage) throw new UnsupportedError('weights stored quantized are frozen: full fine-tuning needs dtype fp32', 'dtype');
+  if (kind.weightGrads && (options.storage || options.half)) throw new UnsupportedError('weights stored quantized or as fp16 are frozen: full fine-tuning needs dtype fp32', 'dtype');
 
   const tokens = arch.embed(ids);
   const prompt = kind.prompt ? g.input('prompt', 'float32', ['batch', 'virtual', promptWidth(cfg)]) : null;

@@ -1,15 +1,52 @@
 /** Building blocks shared by the architectures, each the formula transformers uses, written with graph ops. */
 import type { Tensor } from '../graph/graph.js';
+import { rowViewName } from '../runtime/protocol.js';
 import type { CausalLM, KvCache, Param } from './architecture.js';
 import type { ModelConfig } from './config.js';
 import {
-  add, concat, div, gather, isQuantizedWeight, matmul, mul, neg, quantizedMatMul, reduceMean, reshape, softmax, split, sqrt, tanh, transpose,
-  transposeLast, unsqueeze,
+  add, concat, div, gather, halfSource, isQuantizedWeight, matmul, matmulTransB, readWeight, mul, neg, quantizedMatMul, reduceMean, reshape,
+  softmax, split, sqrt, tanh, transpose, transposeLast, unsqueeze,
 } from '../graph/ops.js';
 
-/** torch.nn.Linear: weight [out, in]; a weight stored quantized multiplies with onnxruntime's quantized kernel. */
+/** Rows per product when a weight held as fp16 has more output rows than this (a vocabulary-sized head): see linear. */
+export const HALF_ROWS_CHUNK = 16384;
+
+/**
+ * A bound weight [V, ...] (a graph input, or a float16 one cast to float32) as views of at most `chunk` rows each:
+ * engine inputs named `W#rows=A:B` (runtime/protocol.ts), float16 ones for a weight held as fp16 (read them with
+ * ops.ts readWeight, one chunk at a time, so only one chunk's float32 copy exists at once). Null when the weight is
+ * computed in the graph or has `chunk` rows or fewer.
+ */
+export function weightRowViews(weight: Tensor, chunk: number): Tensor[] | null {
+  const source = halfSource(weight) ?? weight;
+  const [V, ...rest] = source.shape as number[];
+  if (V <= chunk || source.producer !== null) return null;
+  const g = source.graph;
+  const views: Tensor[] = [];
+  for (let start = 0; start < V; start += chunk) {
+    const end = Math.min(V, start + chunk);
+    const name = rowViewName(source.name, start, end);
+    views.push(g.inputs.find((t) => t.name === name) ?? g.input(name, source.dtype, [end - start, ...rest]));
+  }
+  return views;
+}
+
+/**
+ * torch.nn.Linear: weight [out, in]; a weight stored quantized multiplies with onnxruntime's quantized kernel. A weight
+ * held as fp16 is cast where it is read (ops.ts castAfter) and multiplied without a Transpose node; a large one (the
+ * head) in row chunks, each cast after the previous chunk's product, so no float32 copy of it is ever whole.
+ */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  const y = isQuantizedWeight(weight) ? quantizedMatMul(x, weight, true) : matmul(x, transposeLast(weight));
+  let y: Tensor;
+  if (isQuantizedWeight(weight)) y = quantizedMatMul(x, weight, true);
+  else if (halfSource(weight)) {
+    const views = weightRowViews(weight, HALF_ROWS_CHUNK) ?? [weight];
+    let after = x;
+    const parts = views.map((w) => (after = matmulTransB(x, readWeight(w, after))));
+    y = parts.length === 1 ? parts[0] : concat(parts, -1);
+  } else if (weight.producer?.op === 'Cast' && weight.producer.inputs[0].dtype === 'float16') {
+    y = matmulTransB(x, weight); // already cast (a loss-head chunk, ops.ts readWeight)
+  } else y = matmul(x, transposeLast(weight));
   return bias ? add(y, bias) : y;
 }
 

@@ -15,6 +15,7 @@ import { architectureWeights, buildGraph, graphKey, prefixInput, VOCAB_CHUNK, ty
 import { pastToPrefix, prefixToPast } from './prefix.js';
 import { auxFeeds } from './positions.js';
 import { elementCount } from '../shape.js';
+import { f32ToF16 } from '../weights/safetensors.js';
 
 export interface ForwardBatch {
   input_ids: number[][];
@@ -72,6 +73,8 @@ export interface QuantizedStore {
 }
 
 const IGNORE = -100;
+/** Values per piece when converting a weight to fp16. */
+const HALF_PIECE = 1 << 22;
 let nextModelId = 0;
 
 export class PretrainedModel {
@@ -98,11 +101,23 @@ export class PretrainedModel {
      * quantized kernels from files it maps; the other weights (norms, biases) are bound as usual.
      */
     readonly quantized: QuantizedStore | null = null,
-  ) {}
+    /**
+     * Frozen weights held as fp16 (from_pretrained's dtype fp16): every weight of two or more dimensions is bound as a
+     * float16 tensor (half the memory) and graphs cast it to float32 where they read it; compute stays fp32.
+     */
+    readonly half = false,
+  ) {
+    if (half && (quantized || weightsAs !== 'inputs')) throw new UnsupportedError('fp16 weights are bound as inputs, and not with a quantized store', 'dtype');
+  }
 
-  /** How the frozen weights are stored: 'fp32', or the quantized dtype. */
+  /** How the frozen weights are stored: 'fp32', 'fp16', or the quantized dtype. */
   get dtype(): string {
-    return this.quantized?.dtype ?? 'fp32';
+    return this.quantized?.dtype ?? (this.half ? 'fp16' : 'fp32');
+  }
+
+  /** Whether a weight is held as float16 (dtype fp16: matrices and tables; norms and biases stay fp32). */
+  private isHalf(name: string): boolean {
+    return this.half && this.weights.shape(name).length >= 2;
   }
 
   /** Finds a checkpoint tensor under its canonical name or the prefix variants exports use, and checks its shape. */
@@ -122,7 +137,7 @@ export class PretrainedModel {
   }
 
   private graph(kind: GraphKind): Promise<string> {
-    if (kind.weightGrads && this.quantized) throw new UnsupportedError(`weights stored as ${this.dtype} are frozen: full fine-tuning needs dtype fp32`, 'dtype');
+    if (kind.weightGrads && this.dtype !== 'fp32') throw new UnsupportedError(`weights stored as ${this.dtype} are frozen: full fine-tuning needs dtype fp32`, 'dtype');
     return this.loadGraph(graphKey(this.config, kind), (bake) => buildGraph(this.config, kind, (n, s) => this.resolveWeight(n, s), bake));
   }
 
@@ -144,8 +159,10 @@ export class PretrainedModel {
       await this.bindWeights();
       return fullKey;
     }
-    const fullKey = `${key}:${this.weightsAs === 'initializers' ? this.weightSet : 'inputs'}`;
-    const bake = this.weightsAs === 'initializers' ? { initializers: (name: string) => this.weightOrView(name) } : {};
+    const fullKey = `${key}:${this.weightsAs === 'initializers' ? this.weightSet : this.half ? 'inputs-fp16' : 'inputs'}`;
+    const bake: ExportOptions = this.weightsAs === 'initializers'
+      ? { initializers: (name: string) => this.weightOrView(name) }
+      : this.half ? { half: (name: string) => this.isHalf(name) } : {};
     await this.engine.load(fullKey, () => build(bake));
     if (this.weightsAs === 'inputs') await this.bindWeights();
     return fullKey;
@@ -177,6 +194,7 @@ export class PretrainedModel {
    */
   async rebindWeights(): Promise<void> {
     if (this.weightsAs !== 'inputs') throw new UnsupportedError('weights baked into graphs as initializers cannot change', this.source);
+    if (this.dtype !== 'fp32') throw new UnsupportedError(`weights held as ${this.dtype} are frozen`, 'dtype');
     this.bound = this.engine.bindWeights(this.weightSet, this.weightTensors(), false);
     await this.bound;
   }
@@ -191,11 +209,31 @@ export class PretrainedModel {
     const tensors: Record<string, TensorData> = {};
     for (const name of this.weightNames()) {
       if (this.quantized?.storage(name)) continue;
-      tensors[name] = { dtype: 'float32', dims: this.weights.shape(name), data: this.weights.float32(name) };
+      const dims = this.weights.shape(name);
+      tensors[name] = this.isHalf(name) ? { dtype: 'float16', dims, data: this.halfWeight(name) } : { dtype: 'float32', dims, data: this.weights.float32(name) };
     }
     return tensors;
   }
 
+
+  /**
+   * A weight as IEEE half bits, rounded to nearest even from the checkpoint's values (exact for an fp16 checkpoint);
+   * large matrices are converted in pieces of rows, so no float32 copy of them is whole.
+   */
+  private halfWeight(name: string): Uint16Array {
+    const dims = this.weights.shape(name);
+    const rows = dims[0];
+    const width = elementCount(dims.slice(1));
+    const out = new Uint16Array(rows * width);
+    const step = Math.max(1, Math.floor(HALF_PIECE / width));
+    const whole = this.weights.float32Rows ? null : this.weights.float32(name);
+    for (let start = 0; start < rows; start += step) {
+      const end = Math.min(rows, start + step);
+      const piece = whole ? whole.subarray(start * width, end * width) : this.weights.float32Rows!(name, start, end);
+      out.set(f32ToF16(piece), start * width);
+    }
+    return out;
+  }
 
   async forward(batch: ForwardBatch, opts: ForwardOptions = {}): Promise<ForwardResult> {
     const B = batch.input_ids.length;

@@ -1,6 +1,8 @@
 /** Messages between the main thread and the onnxruntime worker; tensors travel as plain typed arrays. */
 export type TensorData =
   | { dtype: 'float32'; dims: number[]; data: Float32Array }
+  /** IEEE half bits (frozen weights held as fp16). */
+  | { dtype: 'float16'; dims: number[]; data: Uint16Array }
   | { dtype: 'int64'; dims: number[]; data: BigInt64Array }
   | { dtype: 'bool'; dims: number[]; data: Uint8Array };
 

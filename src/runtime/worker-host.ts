@@ -43,8 +43,9 @@ export function sessionHost<T extends OrtTensor>(ort: Ort<T>): (msg: SessionRequ
     if (!view || !base) return undefined;
     const { start, end } = view;
     const width = elementCount(base.dims.slice(1));
-    const data = (base.data as Float32Array).subarray(start * width, end * width);
-    return (set[name] = ort.tensor({ dtype: 'float32', data, dims: [end - start, ...base.dims.slice(1)] }));
+    // fp16 weights (Uint16Array) make fp16 views.
+    const data = (base.data as Float32Array | Uint16Array).subarray(start * width, end * width);
+    return (set[name] = ort.tensor({ dtype: base.type as TensorData['dtype'], data, dims: [end - start, ...base.dims.slice(1)] } as TensorData));
   }
 
   return async (msg) => {
