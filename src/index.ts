@@ -16,9 +16,11 @@ export type { BatchEncoding, DecodeOptions, TokenizeOptions } from './api/tokeni
 export type { FromPretrainedOptions } from './api/hub-options.js';
 export { BASE_ADAPTER, get_peft_model, PeftModel, PromptTuningConfig, PromptTuningInit, TaskType } from './api/peft.js';
 export type { LoadAdapterOptions, PeftModelInputs, PeftModelOptions, PromptTuningConfigOptions } from './api/peft.js';
-export { MultitaskPromptTuningConfig, PrefixTuningConfig, PromptEncoderConfig, PromptEncoderReparameterizationType } from './api/peft-methods.js';
+export {
+  MultitaskPromptTuningConfig, PrefixTuningConfig, PromptEncoderConfig, PromptEncoderReparameterizationType, PromptLearningConfig,
+} from './api/peft-methods.js';
 export type {
-  EncoderType, MultitaskInit, MultitaskPromptTuningConfigOptions, PrefixTuningConfigOptions, PromptEncoderConfigOptions,
+  EncoderType, MultitaskInit, MultitaskPromptTuningConfigOptions, PrefixTuningConfigOptions, PromptEncoderConfigOptions, PromptLearningConfigOptions,
 } from './api/peft-methods.js';
 export { Dataset, load_dataset, range } from './api/datasets.js';
 export type { Batch, BatchFunction, DatasetDict, DatasetDictMethods, LoadDatasetOptions, MapOptions, Row, RowFunction } from './api/datasets.js';

@@ -15,7 +15,8 @@ export type { EncoderType, MultitaskInit } from '../peft/methods.js';
 /** P-tuning's encoder: PEFT's PromptEncoderReparameterizationType. */
 export const PromptEncoderReparameterizationType = { MLP: 'MLP', LSTM: 'LSTM' } as const satisfies Record<EncoderType, EncoderType>;
 
-interface CommonOptions {
+/** The fields every prompt-learning config takes (PEFT's names). */
+export interface PromptLearningConfigOptions {
   task_type: 'CAUSAL_LM';
   num_virtual_tokens: number;
   base_model_name_or_path?: string | null;
@@ -31,8 +32,31 @@ function checkCount(value: unknown, field: string, min = 1): void {
   if (!Number.isSafeInteger(value) || (value as number) < min) throw new OptionError(`is ${value}; expected an integer >= ${min}`, field);
 }
 
+/** PEFT's PromptLearningConfig: what every prompt-learning method's config has; get_peft_model fills in the dims. */
+export abstract class PromptLearningConfig {
+  task_type: 'CAUSAL_LM';
+  num_virtual_tokens: number;
+  base_model_name_or_path: string | null;
+  revision: string | null;
+  inference_mode: boolean;
+  /** Filled in by get_peft_model from the model (prefix tuning: the KV heads' width and count). */
+  token_dim: number | null = null;
+  num_attention_heads: number | null = null;
+  num_layers: number | null = null;
+
+  constructor(opts: PromptLearningConfigOptions) {
+    checkTask(opts.task_type);
+    checkCount(opts.num_virtual_tokens, 'num_virtual_tokens');
+    this.task_type = opts.task_type;
+    this.num_virtual_tokens = opts.num_virtual_tokens;
+    this.base_model_name_or_path = opts.base_model_name_or_path ?? null;
+    this.revision = opts.revision ?? null;
+    this.inference_mode = opts.inference_mode ?? false;
+  }
+}
+
 /** The fields `new PromptEncoderConfig` takes (PEFT's names). */
-export interface PromptEncoderConfigOptions extends CommonOptions {
+export interface PromptEncoderConfigOptions extends PromptLearningConfigOptions {
   /** MLP (default) or LSTM. */
   encoder_reparameterization_type?: EncoderType;
   /** Default: the model's hidden size. */
@@ -47,44 +71,29 @@ export interface PromptEncoderConfigOptions extends CommonOptions {
  * PEFT's PromptEncoderConfig (P-tuning): the prompt is an encoder's output on learned embeddings. Saved adapters hold
  * that output only, as PEFT's do; Trainer checkpoints also keep the encoder's weights, so training resumes from them.
  */
-export class PromptEncoderConfig {
+export class PromptEncoderConfig extends PromptLearningConfig {
   readonly peft_type = 'P_TUNING';
-  task_type: 'CAUSAL_LM';
-  num_virtual_tokens: number;
   encoder_reparameterization_type: EncoderType;
   encoder_hidden_size: number | null;
   encoder_num_layers: number;
   encoder_dropout: number;
-  base_model_name_or_path: string | null;
-  revision: string | null;
-  inference_mode: boolean;
-  /** Filled in by get_peft_model from the model (prefix tuning: the KV heads' width and count). */
-  token_dim: number | null = null;
-  num_attention_heads: number | null = null;
-  num_layers: number | null = null;
 
   constructor(opts: PromptEncoderConfigOptions) {
-    checkTask(opts.task_type);
-    checkCount(opts.num_virtual_tokens, 'num_virtual_tokens');
+    super(opts);
     const type = opts.encoder_reparameterization_type ?? 'MLP';
     if (!ENCODER_TYPES.includes(type)) throw new OptionError(`is ${JSON.stringify(type)}; expected MLP or LSTM`, 'encoder_reparameterization_type');
     if (opts.encoder_hidden_size != null) checkCount(opts.encoder_hidden_size, 'encoder_hidden_size');
     if ((opts.encoder_dropout ?? 0) !== 0) throw new OptionError(`is ${opts.encoder_dropout}; softprompt trains without dropout (expected 0)`, 'encoder_dropout');
-    this.task_type = opts.task_type;
-    this.num_virtual_tokens = opts.num_virtual_tokens;
     this.encoder_reparameterization_type = type;
     this.encoder_hidden_size = opts.encoder_hidden_size ?? null;
     this.encoder_num_layers = opts.encoder_num_layers ?? 2;
     checkCount(this.encoder_num_layers, 'encoder_num_layers');
     this.encoder_dropout = 0;
-    this.base_model_name_or_path = opts.base_model_name_or_path ?? null;
-    this.revision = opts.revision ?? null;
-    this.inference_mode = opts.inference_mode ?? false;
   }
 }
 
 /** The fields `new PrefixTuningConfig` takes (PEFT's names). */
-export interface PrefixTuningConfigOptions extends CommonOptions {
+export interface PrefixTuningConfigOptions extends PromptLearningConfigOptions {
   /** Produce the prefix with a two-layer tanh MLP (default false: train the prefix directly). */
   prefix_projection?: boolean;
   /** The projection's hidden size (default: token_dim). */
@@ -95,36 +104,21 @@ export interface PrefixTuningConfigOptions extends CommonOptions {
  * PEFT's PrefixTuningConfig: trained keys and values in front of every layer's attention. Saved adapters hold the
  * prefix (with prefix_projection, the projection's output; its weights go only into Trainer checkpoints).
  */
-export class PrefixTuningConfig {
+export class PrefixTuningConfig extends PromptLearningConfig {
   readonly peft_type = 'PREFIX_TUNING';
-  task_type: 'CAUSAL_LM';
-  num_virtual_tokens: number;
   prefix_projection: boolean;
   encoder_hidden_size: number | null;
-  base_model_name_or_path: string | null;
-  revision: string | null;
-  inference_mode: boolean;
-  /** Filled in by get_peft_model from the model (prefix tuning: the KV heads' width and count). */
-  token_dim: number | null = null;
-  num_attention_heads: number | null = null;
-  num_layers: number | null = null;
 
   constructor(opts: PrefixTuningConfigOptions) {
-    checkTask(opts.task_type);
-    checkCount(opts.num_virtual_tokens, 'num_virtual_tokens');
+    super(opts);
     if (opts.encoder_hidden_size != null) checkCount(opts.encoder_hidden_size, 'encoder_hidden_size');
-    this.task_type = opts.task_type;
-    this.num_virtual_tokens = opts.num_virtual_tokens;
     this.prefix_projection = opts.prefix_projection ?? false;
     this.encoder_hidden_size = opts.encoder_hidden_size ?? null;
-    this.base_model_name_or_path = opts.base_model_name_or_path ?? null;
-    this.revision = opts.revision ?? null;
-    this.inference_mode = opts.inference_mode ?? false;
   }
 }
 
 /** The fields `new MultitaskPromptTuningConfig` takes (PEFT's names). */
-export interface MultitaskPromptTuningConfigOptions extends CommonOptions {
+export interface MultitaskPromptTuningConfigOptions extends PromptLearningConfigOptions {
   num_tasks?: number;
   num_ranks?: number;
   /** RANDOM (default) or TEXT; the source-task inits need PEFT's source checkpoint and are not supported. */
@@ -137,10 +131,8 @@ export interface MultitaskPromptTuningConfigOptions extends CommonOptions {
 }
 
 /** PEFT's MultitaskPromptTuningConfig: one shared prompt scaled per task by a rank-r product; rows pick their task. */
-export class MultitaskPromptTuningConfig {
+export class MultitaskPromptTuningConfig extends PromptLearningConfig {
   readonly peft_type = 'MULTITASK_PROMPT_TUNING';
-  task_type: 'CAUSAL_LM';
-  num_virtual_tokens: number;
   num_tasks: number;
   num_ranks: number;
   prompt_tuning_init: MultitaskInit;
@@ -149,19 +141,9 @@ export class MultitaskPromptTuningConfig {
   tokenizer_kwargs: Record<string, unknown> | null;
   prompt_tuning_init_task: number;
   prompt_tuning_init_state_dict_path: string | null;
-  base_model_name_or_path: string | null;
-  revision: string | null;
-  inference_mode: boolean;
-  /** Filled in by get_peft_model from the model (prefix tuning: the KV heads' width and count). */
-  token_dim: number | null = null;
-  num_attention_heads: number | null = null;
-  num_layers: number | null = null;
 
   constructor(opts: MultitaskPromptTuningConfigOptions) {
-    checkTask(opts.task_type);
-    checkCount(opts.num_virtual_tokens, 'num_virtual_tokens');
-    this.task_type = opts.task_type;
-    this.num_virtual_tokens = opts.num_virtual_tokens;
+    super(opts);
     this.num_tasks = opts.num_tasks ?? 1;
     this.num_ranks = opts.num_ranks ?? 1;
     checkCount(this.num_tasks, 'num_tasks');
@@ -175,9 +157,6 @@ export class MultitaskPromptTuningConfig {
     this.tokenizer_kwargs = opts.tokenizer_kwargs ?? null;
     this.prompt_tuning_init_task = opts.prompt_tuning_init_task ?? 0;
     this.prompt_tuning_init_state_dict_path = opts.prompt_tuning_init_state_dict_path ?? null;
-    this.base_model_name_or_path = opts.base_model_name_or_path ?? null;
-    this.revision = opts.revision ?? null;
-    this.inference_mode = opts.inference_mode ?? false;
   }
 }
 
