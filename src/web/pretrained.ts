@@ -10,6 +10,7 @@ import type { InferenceEngine } from '../runtime/engine-api.js';
 import type { WeightSource } from '../weights/files.js';
 import type { WeightDtype } from '../weights/quantize.js';
 import { Safetensors } from '../weights/safetensors.js';
+import { weightSource } from '../weights/source.js';
 import { Engine, type Device } from './engine.js';
 import { joinPath, locate, readBytes, readJson, readOptionalBytes } from './files.js';
 
@@ -72,16 +73,5 @@ async function loadWeights(dir: string): Promise<WeightSource> {
     }
     for (const [name, file] of Object.entries(map)) byName.set(name, shards.get(file)!);
   }
-  const file = (name: string): Safetensors => {
-    const f = byName.get(name);
-    if (!f) throw new MissingError(`no tensor "${name}" in the model weights`, dir);
-    return f;
-  };
-  return {
-    names: () => [...byName.keys()],
-    has: (name) => byName.has(name),
-    shape: (name) => [...file(name).entry(name).shape],
-    float32: (name) => file(name).float32(name),
-    source: (name) => file(name).source,
-  };
+  return weightSource(byName, dir);
 }

@@ -8,7 +8,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FormatError, MissingError } from '../errors.js';
 import { exists, orMissing, readWeightMap } from '../hub/local.js';
-import { Safetensors, checkFinite } from './safetensors.js';
+import { Safetensors } from './safetensors.js';
+import { weightSource } from './source.js';
 
 /** Model weights by tensor name, whether they come from one file or several shards. */
 export interface WeightSource {
@@ -60,34 +61,6 @@ async function loadSharded(dir: string, indexPath: string): Promise<WeightSource
     byName.set(name, shard);
   }
   return weightSource(byName, dir);
-}
-
-function weightSource(byName: Map<string, Safetensors>, dir: string): WeightSource {
-  const file = (name: string): Safetensors => {
-    const f = byName.get(name);
-    if (!f) throw new MissingError(`no tensor "${name}" in the model weights`, dir);
-    return f;
-  };
-  return {
-    names: () => [...byName.keys()],
-    has: (name) => byName.has(name),
-    shape: (name) => [...file(name).entry(name).shape],
-    // Checked as each tensor is read (once, when it is bound), so a NaN weight is named instead of decoding token 0.
-    float32: (name) => {
-      const f = file(name);
-      const data = f.float32(name);
-      checkFinite(name, data, 'unusable weights', f.source);
-      return data;
-    },
-    float32Rows: (name, start, end) => {
-      const f = file(name);
-      const data = f.float32Rows(name, start, end);
-      checkFinite(name, data, 'unusable weights', f.source);
-      return data;
-    },
-    source: (name) => file(name).source,
-    freshArrays: [...byName.values()].every((f) => f.freshReads),
-  };
 }
 
 /**
