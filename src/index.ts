@@ -15,7 +15,7 @@ export { AutoTokenizer, PreTrainedTokenizer } from './api/tokenizer.js';
 export type { BatchEncoding, DecodeOptions, TokenizeOptions } from './api/tokenizer.js';
 export type { FromPretrainedOptions } from './api/hub-options.js';
 export { BASE_ADAPTER, get_peft_model, PeftModel, PromptTuningConfig, PromptTuningInit, TaskType } from './api/peft.js';
-export type { LoadAdapterOptions, PeftModelInputs, PeftModelOptions, PromptTuningConfigOptions } from './api/peft.js';
+export type { LoadAdapterOptions, PeftModelInputs, PeftModelOptions, PromptTuningConfigOptions, VirtualTokensPosition } from './api/peft.js';
 export {
   MultitaskPromptTuningConfig, PrefixTuningConfig, PromptEncoderConfig, PromptEncoderReparameterizationType, PromptLearningConfig,
 } from './api/peft-methods.js';

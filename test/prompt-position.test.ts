@@ -3,25 +3,39 @@
 // at row-dependent positions gives exactly the logits and loss of those tokens written into the input there, pads
 // included; its gradient matches central differences; all-zero positions are PEFT's prepended prompt. Adapters that
 // record virtual_tokens_position: before_completion get that placement in training batches and generation, P-tuning and
-// multitask ones too; prefix tuning refuses it (a prefix is the attention cache).
+// multitask ones too; prefix tuning refuses it (a prefix is the attention cache). The library's configs take it for the
+// same three methods: a P-tuning adapter trained through the library keeps it across save and reload, and the saved
+// adapter_config.json has the key only when it is not 'start'.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ForwardBatch, PretrainedModel } from '../src/models/model.js';
 import { promptOrder, shiftedTargets } from '../src/models/model.js';
 import { embeddingRows } from '../src/peft/init.js';
 import { adapterConfigOf, promptTuningConfigOf, type Adapter } from '../src/peft/adapter.js';
 import { multitaskPromptTuningConfig, promptEncoderConfig } from '../src/peft/methods.js';
 import { PeftModel } from '../src/peft/peft-model.js';
-import { UnsupportedError } from '../src/errors.js';
+import { OptionError, UnsupportedError } from '../src/errors.js';
 import { promptTuningFields } from '../src/peft/config.js';
 import { dataCollatorForLanguageModeling } from '../src/data/collator.js';
 import { generate } from '../src/generate/generate.js';
 import { argmax } from '../src/generate/logits.js';
 import { Engine } from '../src/runtime/engine.js';
+import {
+  AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, get_peft_model, MultitaskPromptTuningConfig, PeftModel as LibraryPeftModel,
+  PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig, tokenize_prompt_completion, Trainer, TrainingArguments,
+} from '../src/index.js';
+import { fixture } from './fixtures.js';
 import { randomTuning } from './random-model.js';
 
 const engine = Engine.create({ threads: 1 });
-after(() => engine.close());
+const tmp = mkdtempSync(join(tmpdir(), 'softprompt-position-'));
+after(() => {
+  rmSync(tmp, { recursive: true, force: true });
+  return engine.close();
+});
 
 const FAMILIES: Record<string, Record<string, unknown>> = {
   llama: { architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 },
@@ -176,4 +190,67 @@ test('a prefix stays in front: before_completion is refused for prefix tuning', 
   });
   assert.throws(() => adapterConfigOf(prefix('before_completion'), 'a'), (e: Error) => e instanceof UnsupportedError && /virtual_tokens_position/.test(e.message));
   assert.equal('virtual_tokens_position' in adapterConfigOf(prefix('start'), 'a'), false);
+});
+
+test('the library: P-tuning placed before the completion trains on prompt-completion rows, saves the key only when not start, and reloads placed', async (t) => {
+  const dir = fixture(t, 'models', 'stories260K');
+  if (!dir) return;
+  const model = await AutoModelForCausalLM.from_pretrained(dir, { local_files_only: true });
+  try {
+    const tokenizer = await AutoTokenizer.from_pretrained(dir);
+    const pairs = [['Tom has a red ball. Color:', ' red'], ['The sky is blue. Color:', ' blue'], ['Lily saw a green frog. Color:', ' green'], ['The sun is yellow. Color:', ' yellow']];
+    const rows = pairs.map(([prompt, completion]) => tokenize_prompt_completion(tokenizer, { prompt, completion }));
+    const input_ids = [tokenizer.encode('The grass is green. Color:')];
+    const gen = { input_ids, max_new_tokens: 4, eos_token_id: null };
+    for (const position of ['before_completion', 'start'] as const) {
+      const config = new PromptEncoderConfig({ task_type: 'CAUSAL_LM', num_virtual_tokens: 3, encoder_hidden_size: 8, virtual_tokens_position: position });
+      assert.equal(config.virtual_tokens_position, position === 'start' ? undefined : position);
+      const peft = await get_peft_model(model, config);
+      const args = new TrainingArguments({ learning_rate: 0.01, max_steps: 3, per_device_train_batch_size: 2 });
+      // Placed before the completion, PeftModel.forward needs each row's completion_start: the collator's, from completion_mask.
+      await new Trainer({ model: peft, args, train_dataset: rows, data_collator: new DataCollatorForLanguageModeling({ tokenizer, mlm: false }) }).train();
+      const saved = join(tmp, position);
+      await peft.save_pretrained(saved);
+      const file = JSON.parse(readFileSync(join(saved, 'adapter_config.json'), 'utf8'));
+      assert.equal(Object.hasOwn(file, 'virtual_tokens_position'), position !== 'start', position);
+      const reloaded = await LibraryPeftModel.from_pretrained(model, saved);
+      const loaded = reloaded.peft_config.default;
+      assert.ok(loaded.peft_type === 'P_TUNING');
+      assert.equal(loaded.virtual_tokens_position, file.virtual_tokens_position);
+      assert.deepEqual(await reloaded.generate(gen), await peft.generate(gen), position);
+      if (position === 'start') continue;
+      // The reloaded adapter decodes placed: the same prompt moved to the front continues differently.
+      const front = join(tmp, 'moved-to-front');
+      await peft.save_pretrained(front);
+      const { virtual_tokens_position: _, ...rest } = file;
+      writeFileSync(join(front, 'adapter_config.json'), JSON.stringify(rest));
+      assert.notDeepEqual(await (await LibraryPeftModel.from_pretrained(model, front)).generate(gen), await reloaded.generate(gen));
+    }
+  } finally {
+    await model.dispose();
+  }
+});
+
+test('the library configs take virtual_tokens_position where the virtual tokens are input embeddings; PrefixTuningConfig refuses it', async (t) => {
+  const dir = fixture(t, 'models', 'stories260K');
+  if (!dir) return;
+  const common = { task_type: 'CAUSAL_LM' as const, num_virtual_tokens: 2 };
+  assert.throws(() => new PromptTuningConfig({ ...common, virtual_tokens_position: 'middle' as 'start' }), (e: unknown) => e instanceof OptionError && /virtual_tokens_position/.test(e.message));
+  assert.throws(() => new MultitaskPromptTuningConfig({ ...common, virtual_tokens_position: 'middle' as 'start' }), OptionError);
+  assert.throws(() => new PromptEncoderConfig({ ...common, virtual_tokens_position: 'middle' as 'start' }), OptionError);
+  const late = { ...common, virtual_tokens_position: 'before_completion' as const };
+  assert.throws(() => new PrefixTuningConfig(late as typeof common), (e: unknown) => e instanceof UnsupportedError && /past keys\/values/.test(e.message));
+  assert.equal(new PrefixTuningConfig({ ...common, virtual_tokens_position: 'start' } as typeof common).peft_type, 'PREFIX_TUNING');
+  const model = await AutoModelForCausalLM.from_pretrained(dir, { local_files_only: true });
+  try {
+    for (const config of [new PromptTuningConfig(late), new MultitaskPromptTuningConfig(late), new PromptEncoderConfig(late)]) {
+      const filled = (await get_peft_model(model, config)).peft_config.default;
+      assert.ok(filled.peft_type !== 'PREFIX_TUNING');
+      assert.equal(filled.virtual_tokens_position, 'before_completion', config.peft_type);
+    }
+    const start = (await get_peft_model(model, new PromptTuningConfig({ ...common, virtual_tokens_position: 'start' }))).peft_config.default;
+    assert.equal(Object.hasOwn(start, 'virtual_tokens_position'), false);
+  } finally {
+    await model.dispose();
+  }
 });

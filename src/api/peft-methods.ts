@@ -1,9 +1,12 @@
 /**
  * PEFT's other prompt-learning configs: PromptEncoderConfig (P-tuning), PrefixTuningConfig and
  * MultitaskPromptTuningConfig, with PEFT's field names and defaults, validated on construction. get_peft_model fills
- * in the model's dims (prefix tuning on grouped-query models as PEFT >= 0.12 does).
+ * in the model's dims (prefix tuning on grouped-query models as PEFT >= 0.12 does). P-tuning and multitask prompts are
+ * input embeddings, so they take softprompt's `virtual_tokens_position` as prompt tuning does; a prefix is every
+ * layer's past keys/values, always in front, so PrefixTuningConfig refuses it.
  */
-import { OptionError } from '../errors.js';
+import { OptionError, UnsupportedError } from '../errors.js';
+import { checkedPosition, type VirtualTokensPosition } from '../peft/config.js';
 import {
   multitaskPromptTuningConfig, prefixTuningConfig, promptEncoderConfig, ENCODER_TYPES,
   type AnyPeftConfig, type EncoderType, type MultitaskInit,
@@ -65,6 +68,8 @@ export interface PromptEncoderConfigOptions extends PromptLearningConfigOptions 
   encoder_num_layers?: number;
   /** Must be 0: softprompt trains without dropout. */
   encoder_dropout?: number;
+  /** softprompt's extension: 'before_completion' puts the virtual tokens after the input, right before the answer. Default 'start' (PEFT's). */
+  virtual_tokens_position?: VirtualTokensPosition;
 }
 
 /**
@@ -77,6 +82,8 @@ export class PromptEncoderConfig extends PromptLearningConfig {
   encoder_hidden_size: number | null;
   encoder_num_layers: number;
   encoder_dropout: number;
+  /** 'before_completion' when given; absent means 'start', as in adapter_config.json, which then leaves it out. */
+  virtual_tokens_position?: VirtualTokensPosition;
 
   constructor(opts: PromptEncoderConfigOptions) {
     super(opts);
@@ -89,6 +96,8 @@ export class PromptEncoderConfig extends PromptLearningConfig {
     this.encoder_num_layers = opts.encoder_num_layers ?? 2;
     checkCount(this.encoder_num_layers, 'encoder_num_layers');
     this.encoder_dropout = 0;
+    const position = checkedPosition(opts.virtual_tokens_position);
+    if (position !== 'start') this.virtual_tokens_position = position;
   }
 }
 
@@ -111,6 +120,14 @@ export class PrefixTuningConfig extends PromptLearningConfig {
 
   constructor(opts: PrefixTuningConfigOptions) {
     super(opts);
+    // TypeScript keeps the field out of the options; plain JavaScript (or a shared options object) may still pass it.
+    const position = (opts as { virtual_tokens_position?: unknown }).virtual_tokens_position;
+    if (position !== undefined && position !== 'start') {
+      throw new UnsupportedError(
+        `is ${JSON.stringify(position)}; a prefix is every layer's past keys/values, always in front of the tokens (use prompt tuning or P-tuning to place virtual tokens)`,
+        'virtual_tokens_position',
+      );
+    }
     if (opts.encoder_hidden_size != null) checkCount(opts.encoder_hidden_size, 'encoder_hidden_size');
     this.prefix_projection = opts.prefix_projection ?? false;
     this.encoder_hidden_size = opts.encoder_hidden_size ?? null;
@@ -128,6 +145,8 @@ export interface MultitaskPromptTuningConfigOptions extends PromptLearningConfig
   tokenizer_kwargs?: Record<string, unknown> | null;
   prompt_tuning_init_task?: number;
   prompt_tuning_init_state_dict_path?: string | null;
+  /** softprompt's extension: 'before_completion' puts each task's virtual tokens after the input, right before the answer. Default 'start' (PEFT's). */
+  virtual_tokens_position?: VirtualTokensPosition;
 }
 
 /** PEFT's MultitaskPromptTuningConfig: one shared prompt scaled per task by a rank-r product; rows pick their task. */
@@ -141,6 +160,8 @@ export class MultitaskPromptTuningConfig extends PromptLearningConfig {
   tokenizer_kwargs: Record<string, unknown> | null;
   prompt_tuning_init_task: number;
   prompt_tuning_init_state_dict_path: string | null;
+  /** 'before_completion' when given; absent means 'start', as in adapter_config.json, which then leaves it out. */
+  virtual_tokens_position?: VirtualTokensPosition;
 
   constructor(opts: MultitaskPromptTuningConfigOptions) {
     super(opts);
@@ -157,6 +178,8 @@ export class MultitaskPromptTuningConfig extends PromptLearningConfig {
     this.tokenizer_kwargs = opts.tokenizer_kwargs ?? null;
     this.prompt_tuning_init_task = opts.prompt_tuning_init_task ?? 0;
     this.prompt_tuning_init_state_dict_path = opts.prompt_tuning_init_state_dict_path ?? null;
+    const position = checkedPosition(opts.virtual_tokens_position);
+    if (position !== 'start') this.virtual_tokens_position = position;
   }
 }
 

@@ -8,7 +8,7 @@
 import { MissingError, OptionError, ShapeError } from '../errors.js';
 import { adapterInputs } from '../generate/adapters.js';
 import { generate } from '../generate/generate.js';
-import { promptTuningFields, withModelDims, type PromptTuningInit as Init } from '../peft/config.js';
+import { promptTuningFields, withModelDims, type PromptTuningInit as Init, type VirtualTokensPosition } from '../peft/config.js';
 import { locateAdapter } from '../peft/adapter-files.js';
 import type { AnyPeftConfig } from '../peft/methods.js';
 import { DEFAULT_ADAPTER, PeftModel as EnginePeftModel } from '../peft/peft-model.js';
@@ -17,6 +17,8 @@ import type { CausalLMOutput, GenerateOptions, ModelInputs, PreTrainedModel } fr
 import { Tensor } from './model.js';
 import { hubOptions, type FromPretrainedOptions } from './hub-options.js';
 import { methodConfig, type MultitaskPromptTuningConfig, type PrefixTuningConfig, type PromptEncoderConfig } from './peft-methods.js';
+
+export type { VirtualTokensPosition } from '../peft/config.js';
 
 /** PEFT's task types; softprompt runs causal LMs. */
 export const TaskType = { CAUSAL_LM: 'CAUSAL_LM' } as const;
@@ -42,6 +44,8 @@ export interface PromptTuningConfigOptions {
   revision?: string | null;
   base_model_name_or_path?: string | null;
   inference_mode?: boolean;
+  /** softprompt's extension: 'before_completion' puts the virtual tokens after the input, right before the answer. Default 'start' (PEFT's). */
+  virtual_tokens_position?: VirtualTokensPosition;
 }
 
 /** PEFT's PromptTuningConfig; its fields are adapter_config.json's. Validated on construction, as PEFT does. */
@@ -62,6 +66,8 @@ export class PromptTuningConfig {
   token_dim: number | null = null;
   num_attention_heads: number | null = null;
   num_layers: number | null = null;
+  /** 'before_completion' when given; absent means 'start', as in adapter_config.json, which then leaves it out. */
+  virtual_tokens_position?: VirtualTokensPosition;
 
   constructor(opts: PromptTuningConfigOptions) {
     if (opts.task_type !== TaskType.CAUSAL_LM) {
@@ -77,6 +83,7 @@ export class PromptTuningConfig {
     this.base_model_name_or_path = fields.base_model_name_or_path;
     this.revision = fields.revision;
     this.inference_mode = opts.inference_mode ?? false;
+    if (fields.virtual_tokens_position) this.virtual_tokens_position = fields.virtual_tokens_position;
   }
 }
 
@@ -101,7 +108,7 @@ export async function get_peft_model(
   opts: PeftModelOptions & { seed?: number } = {},
 ): Promise<PeftModel> {
   const filled: AnyPeftConfig = config instanceof PromptTuningConfig
-    ? withModelDims({ ...config, base_model_name_or_path: config.base_model_name_or_path ?? model.name_or_path }, model.model.config)
+    ? withModelDims({ ...promptTuningFields(config, config.base_model_name_or_path ?? model.name_or_path), inference_mode: config.inference_mode }, model.model.config)
     : methodConfig(config, model.model.config, model.name_or_path);
   const text = 'prompt_tuning_init' in filled && filled.prompt_tuning_init === 'TEXT';
   const tokenizer = text ? await tokenizerFromPretrained(filled.tokenizer_name_or_path!) : null;

@@ -7,9 +7,11 @@
  * ALiBi count only attended slots: PreparedBatch's 'mask' positions), so a row decodes as it would alone, whatever
  * else shares the batch; joins and leaves repack the cache (a copy), steps do not.
  *
- * A soft prompt comes first and attention is causal, so its keys/values do not depend on the text after it:
+ * A soft prompt in front comes first and attention is causal, so its keys/values do not depend on the text after it:
  * `promptPrefix` computes them once per adapter and `join` starts rows from them (a prefix cache) instead of running
- * the virtual tokens through the model again for every request.
+ * the virtual tokens through the model again for every request. A prompt placed before the completion
+ * (virtual_tokens_position) attends to its row's text, so it has no prefix to cache: it runs in its row's prefill, after
+ * the text, as `generate` places it. Such rows prefill together, beside the rows with front prompts and the rest.
  */
 import { ShapeError, UnsupportedError } from '../errors.js';
 import { promptWidth } from '../models/architectures.js';
@@ -17,10 +19,10 @@ import type { PretrainedModel } from '../models/model.js';
 import { prefixToPast } from '../models/prefix.js';
 import type { Adapter } from '../peft/adapter.js';
 import type { TensorData } from '../runtime/engine.js';
-import { positionIds } from './decoder.js';
+import { loadDecoderGraph, positionIds } from './decoder.js';
 import { auxFeeds } from '../models/positions.js';
-import { buildDecoderGraph, decoderGraphKey, pastKey, pastValue, presentKey, presentValue } from './graph.js';
-import { prepareBatch, type SoftPrompt } from './inputs.js';
+import { pastKey, pastValue, presentKey, presentValue, type PromptPlace } from './graph.js';
+import { prepareBatch, promptPosition, type SoftPrompt } from './inputs.js';
 
 /** A soft prompt's keys and values in every layer: 2 * layers arrays of [kvHeads, n, headDim] (keys, values, ...). */
 export interface PromptPrefix {
@@ -44,7 +46,7 @@ interface Cache {
 
 export class DecodeBatch {
   private cache: Cache = { tensors: [], mask: [] };
-  private keys: { plain: string; withPrompt: string } | null = null;
+  private readonly keys = new Map<PromptPlace, Promise<string>>();
 
   constructor(private readonly model: PretrainedModel) {}
 
@@ -72,8 +74,11 @@ export class DecodeBatch {
     if (!(prompt instanceof Float32Array) && 'peftType' in prompt && prompt.peftType === 'MULTITASK_PROMPT_TUNING') {
       throw new UnsupportedError('a MULTITASK_PROMPT_TUNING adapter needs a task id per row; decode it through a PeftModel with task_ids', 'prompt');
     }
+    if (promptPosition(prompt) === 'before_completion') {
+      throw new UnsupportedError('virtual tokens placed before the completion read the text before them, so they have no prefix to cache; join rows with the adapter as their prompt', 'prompt');
+    }
     const batch = new DecodeBatch(model);
-    const { withPrompt } = await batch.graphs();
+    const withPrompt = await batch.graph('first');
     const H = promptWidth(cfg);
     const data = prompt instanceof Float32Array ? prompt : (prompt as Adapter).prompt;
     if (data.length === 0 || data.length % H !== 0) {
@@ -97,12 +102,14 @@ export class DecodeBatch {
     const V = this.model.config.vocabSize;
     const logits = new Array<Float32Array>(rows.length);
     const placed = new Array<{ cache: Cache; row: number }>(rows.length);
-    // Rows from cached prefixes (and base-model rows) in one prefill, rows whose prompt runs with them in another.
-    for (const withPrompt of [false, true]) {
-      const group = rows.flatMap((r, i) => (Boolean(r.prompt) === withPrompt ? [i] : []));
+    // Rows from cached prefixes (and base-model rows) in one prefill; rows whose prompt runs with them in one more per
+    // placement (a prefill graph puts every row's prompt on the same side).
+    const placeOf = (r: NewRow): PromptPlace => (!r.prompt ? 'none' : promptPosition(r.prompt) === 'before_completion' ? 'last' : 'first');
+    for (const place of ['none', 'first', 'last'] as const) {
+      const group = rows.flatMap((r, i) => (placeOf(r) === place ? [i] : []));
       if (group.length === 0) continue;
       const sub = group.map((i) => rows[i]);
-      const out = withPrompt ? await this.prefillWithPrompts(sub) : await this.prefillFromPrefixes(sub);
+      const out = place === 'none' ? await this.prefillFromPrefixes(sub) : await this.prefillWithPrompts(sub);
       group.forEach((i, b) => {
         logits[i] = out.logits.slice(b * V, (b + 1) * V);
         placed[i] = { cache: out.cache, row: b };
@@ -116,7 +123,7 @@ export class DecodeBatch {
   /** Feeds one token per row (in row order); returns the next-token logits [B, V]. */
   async step(tokens: number[]): Promise<Float32Array> {
     if (tokens.length !== this.size) throw new ShapeError(`expected ${this.size} tokens (one per row), got ${tokens.length}`, 'tokens');
-    const { plain } = await this.graphs();
+    const plain = await this.graph('none');
     const start = this.slots;
     const mask = this.cache.mask.map((row) => [...row, 1]);
     const feeds: Record<string, TensorData> = {
@@ -138,7 +145,7 @@ export class DecodeBatch {
 
   private async prefillFromPrefixes(rows: NewRow[]): Promise<{ logits: Float32Array; cache: Cache }> {
     const cfg = this.model.config;
-    const { plain } = await this.graphs();
+    const plain = await this.graph('none');
     const B = rows.length;
     const P = Math.max(...rows.map((r) => r.prefix?.length ?? 0));
     const T = Math.max(...rows.map((r) => r.ids.length));
@@ -162,17 +169,19 @@ export class DecodeBatch {
     return this.run(plain, feeds, this.pastFeeds(prefixes, B, P), mask, P, true);
   }
 
+  /** Rows that each have a soft prompt, all placed on the same side of their text. */
   private async prefillWithPrompts(rows: NewRow[]): Promise<{ logits: Float32Array; cache: Cache }> {
     const cfg = this.model.config;
-    const { plain, withPrompt } = await this.graphs();
-    const batch = prepareBatch({ input_ids: rows.map((r) => r.ids), prompts: rows.map((r) => r.prompt ?? null) }, cfg, null, 0, []);
-    const mask = batch.mask.map((row, b) => [...(batch.prompt?.mask[b] ?? []), ...row]);
+    const batch = prepareBatch({ input_ids: rows.map((r) => r.ids), prompts: rows.map((r) => r.prompt!) }, cfg, null, 0, []);
+    const prompt = batch.prompt!;
+    // Slots [masked | prompt | pads | text], or [pads | text | masked | prompt] before the completion.
+    const mask = batch.mask.map((row, b) => (prompt.last ? [...row, ...prompt.mask[b]] : [...prompt.mask[b], ...row]));
     const B = rows.length;
     const feeds: Record<string, TensorData> = {
       input_ids: { dtype: 'int64', dims: [B, batch.ids[0].length], data: BigInt64Array.from(batch.ids.flat(), BigInt) },
+      prompt: { dtype: 'float32', dims: [B, prompt.length, promptWidth(cfg)], data: prompt.data },
     };
-    if (batch.prompt) feeds.prompt = { dtype: 'float32', dims: [B, batch.prompt.length, promptWidth(cfg)], data: batch.prompt.data };
-    return this.run(batch.prompt ? withPrompt : plain, feeds, emptyPast(this.model, B), mask, 0, false);
+    return this.run(await this.graph(prompt.last ? 'last' : 'first'), feeds, emptyPast(this.model, B), mask, 0, false);
   }
 
   private pastFeeds(cache: Cache, B = cache.mask.length, P = cache.mask[0]?.length ?? 0): Record<string, TensorData> {
@@ -197,19 +206,23 @@ export class DecodeBatch {
   ): Promise<{ logits: Float32Array; cache: Cache; tensors: Float32Array[] }> {
     const cfg = this.model.config;
     const positions = positionIds(mask, queryStart, 'mask');
-    Object.assign(feeds, past, auxFeeds(cfg, { mask, positions, queryStart }));
+    // Every row stands alone: masked slots can sit between a row's text and its prompt (placed before the completion),
+    // so a sliding window counts the keys a row attends to, not slots.
+    Object.assign(feeds, past, auxFeeds(cfg, { mask, positions, queryStart, alone: true }));
     const names = Array.from({ length: cfg.numLayers }, (_, i) => [presentKey(i), presentValue(i)]).flat();
     const out = await this.model.runGraph(key, feeds, ['logits', ...names], transfer);
     const tensors = names.map((n) => out[n].data as Float32Array);
     return { logits: out.logits.data as Float32Array, cache: { tensors, mask }, tensors };
   }
 
-  private async graphs(): Promise<{ plain: string; withPrompt: string }> {
-    if (!this.keys) {
-      const [plain, withPrompt] = await Promise.all([loadGraph(this.model, false), loadGraph(this.model, true)]);
-      this.keys = { plain, withPrompt };
+  private graph(place: PromptPlace): Promise<string> {
+    let key = this.keys.get(place);
+    if (!key) {
+      key = loadDecoderGraph(this.model, place);
+      this.keys.set(place, key);
+      key.catch(() => this.keys.delete(place));
     }
-    return this.keys;
+    return key;
   }
 }
 
@@ -267,13 +280,4 @@ function pack(model: PretrainedModel, rows: Array<{ cache: Cache; row: number }>
     }
   });
   return { tensors, mask: slotLists.map((s) => slotsMask(P, s.length)) };
-}
-
-function loadGraph(model: PretrainedModel, withPrompt: boolean): Promise<string> {
-  const cfg = model.config;
-  // Prefix caches hold prompts in front (serve refuses adapters that place them before the completion).
-  const place = withPrompt ? 'first' : 'none';
-  return model.loadGraph(decoderGraphKey(cfg, place), (bake) =>
-    buildDecoderGraph(cfg, place, (n, s) => model.resolveWeight(n, s), bake),
-  );
 }

@@ -28,7 +28,7 @@ export class Decoder {
     const cfg = model.config;
     const B = batch.ids.length;
     const place = batch.prompt === null ? 'none' : batch.prompt.last ? 'last' : 'first';
-    const [key, prefillKey] = await Promise.all([loadGraph(model, 'none'), place !== 'none' ? loadGraph(model, place) : null]);
+    const [key, prefillKey] = await Promise.all([loadDecoderGraph(model, 'none'), place !== 'none' ? loadDecoderGraph(model, place) : null]);
     // Slots: [prefix | prompt | input], or [prefix | input | prompt] with the prompt placed last.
     const mask = batch.mask.map((row, b) => {
       const prefix = batch.prefix?.mask[b] ?? [];
@@ -78,7 +78,8 @@ export class Decoder {
   }
 }
 
-function loadGraph(model: PretrainedModel, place: PromptPlace): Promise<string> {
+/** The decoding graph for a prompt placement, built and loaded once per model; returns its key. */
+export function loadDecoderGraph(model: PretrainedModel, place: PromptPlace): Promise<string> {
   const cfg = model.config;
   return model.loadGraph(decoderGraphKey(cfg, place), (bake) =>
     buildDecoderGraph(cfg, place, (n, s) => model.resolveWeight(n, s), bake),

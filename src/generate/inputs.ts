@@ -161,7 +161,7 @@ function softPrompts(o: InputOptions, B: number, cfg: ModelConfig): Pick<Prepare
   const prompts = inputs.map((x) => (x?.kind === 'prompt' ? x.data : null));
   const n = Math.max(0, ...prompts.map((e) => (e ? e.length / H : 0)));
   // Where each row's prompt goes: an adapter says so in its config, raw embeddings follow prompt_position.
-  const last = perRow.map((p, b) => prompts[b] !== null && position(p!, o.prompt_position) === 'before_completion');
+  const last = perRow.map((p, b) => prompts[b] !== null && promptPosition(p!, o.prompt_position) === 'before_completion');
   if (last.some((l, b) => prompts[b] && l !== last.find((_, c) => prompts[c]))) {
     throw new OptionError('adapters that put their virtual tokens in front and ones that put them before the completion cannot share a batch', 'prompts');
   }
@@ -198,7 +198,8 @@ function softPrompts(o: InputOptions, B: number, cfg: ModelConfig): Pick<Prepare
   return { prompt, prefix, positions: alone ? 'mask' : 'slots', alone };
 }
 
-function position(p: SoftPrompt, raw: VirtualTokensPosition | undefined): VirtualTokensPosition {
+/** Where a row's prompt goes: an adapter's config says; raw embeddings go where `raw` says (default in front). */
+export function promptPosition(p: SoftPrompt, raw?: VirtualTokensPosition): VirtualTokensPosition {
   if (p instanceof Float32Array) return raw ?? 'start';
   return 'prefix' in p ? 'start' : p.config.virtual_tokens_position === 'before_completion' ? 'before_completion' : 'start';
 }

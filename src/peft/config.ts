@@ -88,10 +88,7 @@ export function promptTuningFields(opts: PromptTuningOptions, baseModelNameOrPat
   } else if (kwargs && Object.keys(kwargs).length > 0) {
     throw new OptionError('only applies when prompt_tuning_init is TEXT (PEFT rejects it otherwise)', 'tokenizer_kwargs');
   }
-  const position = opts.virtual_tokens_position ?? 'start';
-  if (!VIRTUAL_TOKENS_POSITIONS.includes(position)) {
-    throw new OptionError(`is ${JSON.stringify(position)}; expected one of ${VIRTUAL_TOKENS_POSITIONS.join(', ')}`, 'virtual_tokens_position');
-  }
+  const position = checkedPosition(opts.virtual_tokens_position);
   return {
     peft_type: 'PROMPT_TUNING',
     task_type: 'CAUSAL_LM',
@@ -107,6 +104,15 @@ export function promptTuningFields(opts: PromptTuningOptions, baseModelNameOrPat
     auto_mapping: null,
     ...(position === 'start' ? {} : { virtual_tokens_position: position }),
   };
+}
+
+/** A `virtual_tokens_position` option, checked ('start' when absent). */
+export function checkedPosition(position: unknown): VirtualTokensPosition {
+  const p = position ?? 'start';
+  if (!VIRTUAL_TOKENS_POSITIONS.includes(p as VirtualTokensPosition)) {
+    throw new OptionError(`is ${JSON.stringify(p)}; expected one of ${VIRTUAL_TOKENS_POSITIONS.join(', ')}`, 'virtual_tokens_position');
+  }
+  return p as VirtualTokensPosition;
 }
 
 /** Where an adapter's virtual tokens go. */

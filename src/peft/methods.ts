@@ -8,7 +8,7 @@
 import { OptionError } from '../errors.js';
 import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
-import { promptTuningFields, VIRTUAL_TOKENS_POSITIONS, type PromptTuningConfig, type PromptTuningOptions, type VirtualTokensPosition } from './config.js';
+import { checkedPosition, promptTuningFields, type PromptTuningConfig, type PromptTuningOptions, type VirtualTokensPosition } from './config.js';
 
 /** Fields every prompt-learning config shares (PeftConfig + PromptLearningConfig). */
 interface PromptLearningFields {
@@ -123,10 +123,7 @@ export function promptEncoderConfig(o: PromptEncoderOptions, model: ModelConfig,
   if (!ENCODER_TYPES.includes(type)) throw new OptionError(`is ${JSON.stringify(type)}; expected MLP or LSTM`, 'encoder_reparameterization_type');
   const dropout = o.encoder_dropout ?? 0;
   if (dropout !== 0) throw new OptionError(`is ${dropout}; softprompt trains without dropout (expected 0)`, 'encoder_dropout');
-  const position = o.virtual_tokens_position ?? 'start';
-  if (!VIRTUAL_TOKENS_POSITIONS.includes(position)) {
-    throw new OptionError(`is ${JSON.stringify(position)}; expected one of ${VIRTUAL_TOKENS_POSITIONS.join(', ')}`, 'virtual_tokens_position');
-  }
+  const position = checkedPosition(o.virtual_tokens_position);
   return {
     peft_type: 'P_TUNING',
     ...common(o.num_virtual_tokens, base, o.revision, promptWidth(model), model.numHeads, model.numLayers),

@@ -5,6 +5,8 @@
  * run time must stay inside --adapters: absolute paths, `..` and symlinks leading out are refused; a hub id
  * (`org/name`) not found there is fetched into the hub cache. Each adapter's prompt prefix (its keys/values) is
  * computed once, on first use, and kept while the adapter is loaded; a prefix-tuning adapter's prefix is its own.
+ * Adapters whose virtual tokens go before the completion (virtual_tokens_position) have none: their keys/values depend
+ * on each request's text, so their prompt runs in every request's prefill.
  */
 import { realpath, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -141,10 +143,6 @@ export class AdapterRegistry {
     } catch (e) {
       if (e instanceof SoftpromptError) throw new ApiError(400, `adapter '${name}': ${e.message}`, 'adapter_path');
       throw e;
-    }
-    if (adapter.config.virtual_tokens_position === 'before_completion') {
-      // The prefix cache and mixed batches hold virtual tokens in front of the input.
-      throw new ApiError(400, `adapter '${name}' puts its virtual tokens before the completion, which serve does not run yet (softprompt generate does)`, 'adapter_path');
     }
     return { name, path: dir, adapter, created: Math.floor(Date.now() / 1000) };
   }

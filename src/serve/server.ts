@@ -12,6 +12,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { AutoModelForCausalLM } from '../api/model.js';
 import { AutoTokenizer } from '../api/tokenizer.js';
 import { SoftpromptError } from '../errors.js';
+import { promptPosition } from '../generate/inputs.js';
 import { resolveGenerationConfig } from '../generate/options.js';
 import { hardPositionLimit } from '../models/architectures.js';
 import type { PretrainedModel } from '../models/model.js';
@@ -45,7 +46,10 @@ export interface ServeOptions {
   maxQueue?: number;
   /** Prompt + virtual tokens + max_tokens at most (default: the model's position limit, else 2048). */
   maxModelLen?: number | null;
-  /** Start rows from each adapter's cached prompt keys/values (default true; off only to measure it). */
+  /**
+   * Start rows from each adapter's cached prompt keys/values (default true; off only to measure it). Adapters whose
+   * virtual tokens go before the completion are never cached: those keys/values depend on the request's text.
+   */
   prefixCache?: boolean;
   /** Batch only requests for the same model/adapter together (a baseline for benchmarks; default false). */
   onePromptPerBatch?: boolean;
@@ -452,7 +456,8 @@ export class SoftpromptServer {
 
   private async member(adapter: LoadedAdapter | null): Promise<Member> {
     if (!adapter) return null;
-    if (!this.opts.prefixCache) return { prompt: adapter.adapter };
+    // Virtual tokens placed after the text attend to it: no prefix to cache, so they run in each request's prefill.
+    if (!this.opts.prefixCache || promptPosition(adapter.adapter) === 'before_completion') return { prompt: adapter.adapter };
     return { prefix: await this.adapters.prefix(adapter) };
   }
 

@@ -31,7 +31,7 @@ export type { CausalLMOutput, GenerateOptions, ModelInputs } from '../api/model.
 export { PreTrainedTokenizer } from '../api/tokenizer.js';
 export type { BatchEncoding, DecodeOptions, TokenizeOptions } from '../api/tokenizer.js';
 export { BASE_ADAPTER, PromptTuningConfig, PromptTuningInit, TaskType } from '../api/peft.js';
-export type { LoadAdapterOptions, PeftModelOptions, PromptTuningConfigOptions } from '../api/peft.js';
+export type { LoadAdapterOptions, PeftModelOptions, PromptTuningConfigOptions, VirtualTokensPosition } from '../api/peft.js';
 export { DataCollatorForLanguageModeling, Trainer, TrainingArguments } from '../api/trainer.js';
 export type { Features, PaddedFeatures, TrainerOptions, TrainingArgumentsOptions, TrainOutput } from '../api/trainer.js';
 export type { TrainerCallbacks } from '../train/trainer.js';
