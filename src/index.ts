@@ -12,7 +12,7 @@
 export { AutoModelForCausalLM, PreTrainedModel, Tensor } from './api/model.js';
 export type { CausalLMOutput, GenerateOptions, ModelFromPretrainedOptions, ModelInputs } from './api/model.js';
 export { AutoTokenizer, PreTrainedTokenizer } from './api/tokenizer.js';
-export type { BatchEncoding, DecodeOptions, TokenizeOptions } from './api/tokenizer.js';
+export type { ApplyChatTemplateOptions, BatchEncoding, ChatMessage, DecodeOptions, TokenizeOptions } from './api/tokenizer.js';
 export type { FromPretrainedOptions } from './api/hub-options.js';
 export { BASE_ADAPTER, get_peft_model, PeftModel, PromptTuningConfig, PromptTuningInit, TaskType } from './api/peft.js';
 export type { LoadAdapterOptions, PeftModelInputs, PeftModelOptions, PromptTuningConfigOptions, VirtualTokensPosition } from './api/peft.js';
@@ -35,5 +35,5 @@ export type { ProgressCallback, ProgressInfo } from './hub/progress.js';
 export {
   DivergenceError, FileSystemError, FormatError, HubError, MissingError, OptionError, ShapeError, SoftpromptError, UnsupportedError,
 } from './errors.js';
-export { inspect_prompt, tokenize_prompt_completion } from './api/tasks.js';
-export type { Neighbour, PromptCompletion, PromptReport, VirtualTokenReport } from './api/tasks.js';
+export { inspect_prompt, tokenize_messages, tokenize_prompt_completion } from './api/tasks.js';
+export type { CompletionFeatures, ConversationalPromptCompletion, Neighbour, PromptCompletion, PromptReport, VirtualTokenReport } from './api/tasks.js';

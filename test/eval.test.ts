@@ -109,6 +109,35 @@ describe('log-likelihoods on models/default', () => {
     }
   });
 
+  test('a before_completion prompt goes after the whole context, its trailing whitespace too, where training puts it', async () => {
+    const H = model.config.hiddenSize;
+    const rnd = Generator.seeded(4);
+    const prompt = Float32Array.from({ length: 4 * H }, () => (rnd.uniform() - 0.5) * 0.1);
+    const requests = [
+      { context: 'Q: Is the whale white?\nA:\n', continuation: 'yes', variant: 0 },
+      { context: 'Call me ', continuation: 'Ishmael', variant: 0 },
+      { context: 'Q: Is the whale white?\nA:', continuation: ' no', variant: 0 },
+    ];
+    const got = await loglikelihoods(model, tokenizer, requests, [{ name: 'p', prompt, position: 'before_completion' }]);
+    const V = model.config.vocabSize;
+    for (const [i, r] of requests.entries()) {
+      const pair = encodePair(tokenizer, r.context, r.continuation);
+      if (i < 2) assert.ok(pair.moved >= 1, 'the whitespace became continuation tokens');
+      const whole = [...pair.context, ...pair.continuation];
+      // Training's completion_start: the prompt's own tokens, trailing whitespace included.
+      const at = tokenizer.encode(r.context).length;
+      const out = await model.forward({ input_ids: [whole.slice(0, -1)] }, { prompt, promptAt: [at] });
+      const logits = out.logits!.data as Float32Array;
+      let want = 0;
+      for (let p = pair.context.length; p < whole.length; p++) {
+        const t = p - 1 + (p >= at ? 4 : 0);
+        const row = logits.subarray(t * V, (t + 1) * V);
+        want += row[whole[p]] - rowStats(row).logSumExp;
+      }
+      assert.ok(Math.abs(got[i].logprob - want) < 1e-4, `${JSON.stringify(r.context)}: ${got[i].logprob} vs ${want}`);
+    }
+  });
+
   test("a prefix-tuning variant scores with forward's prefix logits, mixed with prompt and base variants", async () => {
     const rnd = Generator.seeded(5);
     const prefix = Float32Array.from({ length: 3 * prefixWidth(model.config) }, () => (rnd.uniform() - 0.5) * 0.2);

@@ -1,9 +1,11 @@
 /**
  * transformers' AutoTokenizer / PreTrainedTokenizer: `tokenizer(text | texts, { padding, truncation, max_length })`
- * gives `{ input_ids, attention_mask }` as lists, plus encode / decode / batch_decode and the special token ids.
+ * gives `{ input_ids, attention_mask }` as lists, plus encode / decode / batch_decode, the special token ids and
+ * apply_chat_template.
  */
 import { OptionError } from '../errors.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
+import type { ChatMessage } from '../tokenizer/chat-template.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { Callable } from './callable.js';
 import { hubOptions, type FromPretrainedOptions } from './hub-options.js';
@@ -24,6 +26,16 @@ export type BatchEncoding = {
   input_ids: number[][];
   attention_mask: number[][];
 };
+
+export type { ChatMessage };
+
+/** Options of `apply_chat_template`, as transformers names them. */
+export interface ApplyChatTemplateOptions {
+  /** End with the assistant's turn opened, for the model to answer (default false). */
+  add_generation_prompt?: boolean;
+  /** Return token ids (default true; no special tokens added: the template writes them) or, if false, the text. */
+  tokenize?: boolean;
+}
 
 /** Options of decode / batch_decode. */
 export interface DecodeOptions {
@@ -91,6 +103,24 @@ export class PreTrainedTokenizer extends Callable<[string | string[], TokenizeOp
   /** The text of some ids; unknown ids are skipped. */
   decode(ids: number[], opts: DecodeOptions = {}): string {
     return this.text_tokenizer.decode(ids, opts);
+  }
+
+  /** The Jinja chat template (chat_template.jinja, or tokenizer_config.json's `chat_template`), or null. */
+  get chat_template(): string | null {
+    return this.text_tokenizer.chat_template?.source ?? null;
+  }
+
+  /**
+   * The conversation rendered with the chat template, as transformers' apply_chat_template: token ids by default
+   * (tokenized without adding special tokens, so a template that writes BOS gets one), the text with
+   * `tokenize: false`. A tokenizer without a chat template is an OptionError.
+   */
+  apply_chat_template(conversation: ChatMessage[], opts: ApplyChatTemplateOptions & { tokenize: false }): string;
+  /** Token ids of the rendered conversation (see the overload above). */
+  apply_chat_template(conversation: ChatMessage[], opts?: ApplyChatTemplateOptions): number[];
+  apply_chat_template(conversation: ChatMessage[], opts: ApplyChatTemplateOptions = {}): string | number[] {
+    const text = this.text_tokenizer.requireChatTemplate('apply_chat_template').render(conversation, opts, 'conversation');
+    return opts.tokenize === false ? text : this.text_tokenizer.encode(text, { add_special_tokens: false });
   }
 
   /** `decode` for each row. */

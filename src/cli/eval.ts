@@ -2,8 +2,9 @@
  * `softprompt eval`: does the prompt solve the task? A dataset scored as lm-evaluation-harness scores a task (multiple
  * choice by summed log-likelihood of target_delimiter + choice, or --generate with exact_match), under the base model
  * and any number of adapters in one pass (mixed-task batches), with k-shot contexts as the prompt-engineering
- * baseline. Writes lm-eval's results JSON (--output_path), per-row scores (--log_samples) and each variant's confusion
- * matrix as an SVG heatmap (--plot).
+ * baseline; with --apply_chat_template each context goes through the model's chat template, as lm-eval's flag does.
+ * Writes lm-eval's results JSON (--output_path), per-row scores (--log_samples) and each variant's confusion matrix as
+ * an SVG heatmap (--plot).
  */
 import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
 import type { WeightDtype } from '../weights/quantize.js';
@@ -57,6 +58,8 @@ interface EvalFlags {
   max_length?: number;
   no_baseline?: boolean;
   bootstrap_iters: number;
+  apply_chat_template?: boolean;
+  fewshot_as_multiturn?: boolean;
   format?: DatasetFormat;
   delimiter?: string;
   column_names?: string[];
@@ -69,6 +72,7 @@ interface EvalFlags {
 export async function runEval(flags: EvalFlags): Promise<void> {
   const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
   if (flags.log_samples && !flags.output_path) throw new OptionError('needs --output_path (the samples file goes next to it)', '--log_samples');
+  if (flags.fewshot_as_multiturn === true && !flags.apply_chat_template) throw new OptionError('needs --apply_chat_template', '--fewshot_as_multiturn');
   // A training template's {soft_prompt} slot is dropped: each adapter records where its virtual tokens go.
   const slot = softPromptSlot(flags.template);
   const config: TaskConfig = {
@@ -83,6 +87,7 @@ export async function runEval(flags: EvalFlags): Promise<void> {
     fewshot_seed: flags.fewshot_seed,
     description: flags.description,
     output_type: flags.generate ? 'generate_until' : 'multiple_choice',
+    ...(flags.apply_chat_template ? { apply_chat_template: true, fewshot_as_multiturn: flags.fewshot_as_multiturn ?? true } : {}),
   };
   if (flags.generate && (flags.choices || flags.choices_column)) throw new OptionError('--generate scores free text; drop --choices', '--generate');
   if (flags.generate && flags.plot) throw new OptionError('draws confusion matrices, which need multiple choice; --generate scores free text', '--plot');
@@ -126,7 +131,8 @@ export async function runEval(flags: EvalFlags): Promise<void> {
     warn(`${evaluation.truncated} of ${docs.length} contexts were longer than the model reads and lost tokens from the left (as lm-eval truncates)`);
   }
   const date = Date.now() / 1000;
-  const results = lmEvalResults(evaluation, { model: flags.model, dataset: flags.dataset, limit: flags.limit ?? null, date, bootstrap_iters: flags.bootstrap_iters });
+  const chat_template = flags.apply_chat_template ? tokenizer.chat_template?.source : null;
+  const results = lmEvalResults(evaluation, { model: flags.model, dataset: flags.dataset, limit: flags.limit ?? null, date, bootstrap_iters: flags.bootstrap_iters, chat_template });
   if (flags.output_path) {
     const path = resultsPath(flags.output_path, date);
     await writeFileAtomic(path, `${JSON.stringify(results, null, 2)}\n`);
@@ -186,6 +192,14 @@ function choice<T extends string>(flag: string, choices: readonly T[]) {
   };
 }
 
+/** An optional boolean value: the bare flag is true, and "true"/"false" say so (as lm-eval's). */
+function booleanFlag(flag: string) {
+  return (value: string): boolean => {
+    if (value !== 'true' && value !== 'false') throw new OptionError(`is ${JSON.stringify(value)}; expected true or false`, flag);
+    return value === 'true';
+  };
+}
+
 /** --limit: a count (>= 1) or a fraction of the docs in (0, 1), as lm-eval's. */
 function limitFlag(value: string): number {
   const x = float('--limit')(value);
@@ -222,6 +236,8 @@ export function registerEval(program: Command): void {
     .option(...integerFlag('--max_length <n>', 'tokens the model reads per doc, virtual tokens excluded (default: the model\'s positions less the prompt)', 2))
     .option('--no_baseline', 'with adapters, do not also score the base model')
     .option(...integerFlag('--bootstrap_iters <n>', 'bootstrap resamples for the f1 standard error', 0, 1000))
+    .option('--apply_chat_template', 'render each context with the model\'s chat template, opened for the assistant (add_generation_prompt): the description as a system turn, the examples and the doc as user turns; choices follow with no --target_delimiter (lm-eval\'s)')
+    .option('--fewshot_as_multiturn [true|false]', 'with --apply_chat_template: each few-shot example as a user turn and an assistant turn (default true, as lm-eval), or false: everything after the description in one user turn', booleanFlag('--fewshot_as_multiturn'))
     .option('--format <format>', `dataset format (default: from the extension): ${DATASET_FORMATS.join(', ')}`, choice('--format', DATASET_FORMATS))
     .option('--delimiter <char>', 'field delimiter for csv (default ",") or tsv (default tab)')
     .option('--column_names <a,b,...>', 'the file has no header row; name its columns', (v: string) => v.split(','))

@@ -1,10 +1,12 @@
 /**
  * `softprompt train`: prompt tuning (or, with --peft_type, P-tuning, prefix or multitask prompt tuning) as the PEFT +
  * transformers Trainer recipe does it. Flags carry the names of TrainingArguments and the PEFT config with their
- * defaults; the dataset is a local CSV/TSV/JSON/JSONL/text file or a hub dataset id, as whole texts or in the task
- * format (prompt-completion pairs, the loss on the completion). Checkpoints go to <output_dir>/checkpoint-<step>/,
- * the final adapter (PEFT format) and loss_curve.svg (the logged training and eval losses) to output_dir. Ctrl-C
- * finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
+ * defaults; the dataset is a local CSV/TSV/JSON/JSONL/text file or a hub dataset id, as whole texts, in the task
+ * format (prompt-completion pairs, the loss on the completion) or as TRL's conversations, rendered with the model's
+ * chat template (the loss on the assistant turns or the completion). Checkpoints go to
+ * <output_dir>/checkpoint-<step>/, the final adapter (PEFT format) and loss_curve.svg (the logged training and eval
+ * losses) to output_dir. Ctrl-C finishes the current micro-batch, checkpoints the last completed step and exits 130;
+ * `--resume` continues.
  */
 import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
 import type { WeightDtype } from '../weights/quantize.js';
@@ -12,10 +14,11 @@ import { rm, stat } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { dataCollatorForLanguageModeling } from '../data/collator.js';
+import { completionSpans, dataCollatorForLanguageModeling } from '../data/collator.js';
 import type { Example } from '../data/collator.js';
+import { conversationFormat, conversations, tokenizeConversations, type ConversationFormat } from '../data/chat.js';
 import { isCompletionSpec, promptCompletions, softPromptSlot, SOFT_PROMPT_SLOT, tokenizePromptCompletions, type CompletionSpec } from '../data/completion.js';
-import { loadDataset, loadTextDataset, tokenizeKept } from '../data/dataset.js';
+import { loadDataset, loadTextDataset, tokenizeKept, type RowReader } from '../data/dataset.js';
 import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.js';
 import { loadHubDataset } from '../data/hub-source.js';
 import type { Row } from '../data/rows.js';
@@ -119,10 +122,10 @@ export const TASK_DEFAULT_KEYS: Record<PeftType, ReadonlyArray<keyof typeof TASK
 };
 
 /**
- * Fills the flags the user left unset with task mode's defaults (those the method takes) or the usual ones; a
- * `{soft_prompt}` slot places the prompt.
+ * Fills the flags the user left unset with task mode's defaults (those the method takes; task mode: a completion
+ * template or column, or conversational data) or the usual ones; a `{soft_prompt}` slot places the prompt.
  */
-function withDefaults(flags: TrainFlags): void {
+function withDefaults(flags: TrainFlags, chat: boolean): void {
   flags.peft_type ??= 'PROMPT_TUNING';
   let placedBy = '--virtual_tokens_position';
   if (flags.template !== undefined) {
@@ -145,7 +148,7 @@ function withDefaults(flags: TrainFlags): void {
       placedBy,
     );
   }
-  const task = isCompletionSpec(flags) ? TASK_DEFAULT_KEYS[flags.peft_type] : [];
+  const task = isCompletionSpec(flags) || chat ? TASK_DEFAULT_KEYS[flags.peft_type] : [];
   const d = <K extends keyof typeof TASK_DEFAULTS>(key: K) => (task.includes(key) ? TASK_DEFAULTS : TEXT_DEFAULTS)[key];
   flags.learning_rate ??= d('learning_rate');
   flags.num_train_epochs ??= d('num_train_epochs');
@@ -156,13 +159,16 @@ function withDefaults(flags: TrainFlags): void {
 const TRAINING_KEYS = Object.keys(TRAINING_DEFAULTS).concat('eval_strategy', 'eval_steps', 'max_memory') as Array<keyof TrainingArguments>;
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
-  withDefaults(flags);
+  const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
+  const read = cachedReader(flags, warn);
+  const chat = await chatFormat(flags, read);
+  const positionGiven = flags.virtual_tokens_position !== undefined;
+  withDefaults(flags, chat !== null);
   // A budget only matters to auto_find_batch_size; by default it leaves a fifth of the free memory to everything else.
   if (flags.auto_find_batch_size && flags.max_memory === undefined) flags.max_memory = Math.floor(0.8 * freemem());
   // Otherwise it bounds what one example may need, checked before training (a huge row without --max_length).
   flags.max_memory ??= totalmem();
   const args = trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
-  const warn = (message: string) => process.stderr.write(`softprompt: ${message}\n`);
   const store = new DirectoryCheckpointStore(flags.output_dir);
   // The adapter and checkpoints go there: a directory that cannot take them fails now, not after the run (and what a
   // killed run's saves left there is tidied).
@@ -172,12 +178,19 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
 
   const modelDir = await withTerminalProgress((progress_callback) => resolveModelDir(flags.model, { progress_callback }));
   const modelConfig = await loadConfig(modelDir);
-  const peftConfig = methodConfig(flags, modelConfig);
-  const multitask = peftConfig.peft_type === 'MULTITASK_PROMPT_TUNING';
+  const multitask = flags.peft_type === 'MULTITASK_PROMPT_TUNING';
   if (flags.task_id_column !== undefined && !multitask) throw new OptionError('only applies with --peft_type MULTITASK_PROMPT_TUNING', '--task_id_column');
   const task_id_column = multitask ? (flags.task_id_column ?? 'task_id') : undefined;
   const tokenizer = await tokenizerFromPretrained(modelDir);
-  const data = await tokenizedDataset(flags, tokenizer, modelConfig, args.seed, task_id_column, warn);
+  const data = await tokenizedDataset(flags, tokenizer, modelConfig, args.seed, task_id_column, chat, read, warn);
+  // Virtual tokens before "the" completion need one completion per example; multi-turn chats put them in front.
+  if (data.multiTurn !== null && flags.virtual_tokens_position === 'before_completion') {
+    const why = `${data.multiTurn} has more than one assistant turn to train on, and virtual tokens go before one completion`;
+    if (positionGiven) throw new OptionError(`before_completion: ${why}; use --virtual_tokens_position start`, '--virtual_tokens_position');
+    warn(`${why}: placing them in front of the input (--virtual_tokens_position start)`);
+    flags.virtual_tokens_position = 'start';
+  }
+  const peftConfig = methodConfig(flags, modelConfig);
   const pad = tokenizer.pad_token_id ?? tokenizer.eos_token_id;
   if (pad === null) throw new MissingError('the tokenizer defines neither a pad nor an eos token to pad batches with', modelDir);
   if (tokenizer.pad_token_id === null) warn('the tokenizer has no pad token; padding with its eos token, as the PEFT tutorials do');
@@ -284,20 +297,41 @@ function methodConfig(flags: TrainFlags, model: ModelConfig): AnyPeftConfig {
   }
 }
 
+interface TrainData {
+  train: Example[];
+  validation: Example[] | null;
+  train_task_ids?: number[];
+  validation_task_ids?: number[];
+  /** Conversations: the first row with more than one trained span (assistant turn), or null. */
+  multiTurn: string | null;
+}
+
 /**
- * The training examples: whole texts (a column or a template; the loss on every token), or prompt-completion pairs
- * (--completion_template / --completion_column; the loss on the completion only), cut from the left to the model's
- * positions less the virtual tokens unless --max_length says otherwise; with a task id column, each example's task.
+ * The training examples: whole texts (a column or a template; the loss on every token), prompt-completion pairs
+ * (--completion_template / --completion_column; the loss on the completion only), or conversations (the loss on the
+ * assistant turns or the completion), cut from the left to the model's positions less the virtual tokens unless
+ * --max_length says otherwise; with a task id column, each example's task.
  */
 async function tokenizedDataset(
-  flags: TrainFlags, tokenizer: TextTokenizer, config: ModelConfig, seed: number, task_id_column: string | undefined, warn: (message: string) => void,
-): Promise<{ train: Example[]; validation: Example[] | null; train_task_ids?: number[]; validation_task_ids?: number[] }> {
-  const read = (source: string) => readRows(source, flags, warn);
+  flags: TrainFlags, tokenizer: TextTokenizer, config: ModelConfig, seed: number, task_id_column: string | undefined,
+  chat: ConversationFormat | null, read: RowReader, warn: (message: string) => void,
+): Promise<TrainData> {
   const opts = { ...flags, seed, task_id_column };
+  const max = flags.max_length ?? (config.maxPositions === null ? undefined : config.maxPositions - flags.num_virtual_tokens!);
+  if (chat !== null) {
+    const template = tokenizer.requireChatTemplate(`conversational data (a "${chat === 'messages' ? 'messages' : 'prompt" and "completion'}" column of message lists)`);
+    let multiTurn: string | null = null;
+    // Tokenized per source before the split, so that an error names the row as the file has it.
+    const data = await loadDataset(flags.dataset, opts, read, (rows, source) =>
+      tokenizeConversations(conversations(rows, chat, source), template, tokenizer, max, source).map((example, i) => {
+        if (multiTurn === null && completionSpans(example.completion_mask) > 1) multiTurn = `${source} row ${i + 1}`;
+        return example;
+      }));
+    return { ...data, validation_task_ids: data.validation_task_ids ?? undefined, multiTurn };
+  }
   if (isCompletionSpec(flags)) {
     if (flags.column !== undefined) throw new OptionError('with a completion, name the prompt with --prompt_column or --template', '--column');
     const pairs = await loadDataset(flags.dataset, opts, read, (rows, source) => promptCompletions(rows, flags, source));
-    const max = flags.max_length ?? (config.maxPositions === null ? undefined : config.maxPositions - flags.num_virtual_tokens!);
     const tokenize = (p: typeof pairs.train, source: string) => tokenizePromptCompletions(p, tokenizer, max, source);
     return {
       train: tokenize(pairs.train, flags.dataset),
@@ -305,6 +339,7 @@ async function tokenizedDataset(
       // Every pair is kept (one without completion tokens is an error), so the task ids stay aligned.
       train_task_ids: pairs.train_task_ids,
       validation_task_ids: pairs.validation_task_ids ?? undefined,
+      multiTurn: null,
     };
   }
   if (flags.prompt_column !== undefined) throw new OptionError('needs --completion_column or --completion_template', '--prompt_column');
@@ -320,7 +355,28 @@ async function tokenizedDataset(
     validation: validation?.input_ids ?? null,
     train_task_ids: keptIds(data.train_task_ids, train.kept),
     validation_task_ids: keptIds(data.validation_task_ids, validation?.kept),
+    multiTurn: null,
   };
+}
+
+/** Each source read once: conversational data is recognised from the dataset's first row before training reads it. */
+function cachedReader(flags: TrainFlags, warn: (message: string) => void): RowReader {
+  const read = new Map<string, Promise<Row[]>>();
+  return (source) => {
+    if (!read.has(source)) read.set(source, readRows(source, flags, warn));
+    return read.get(source)!;
+  };
+}
+
+/**
+ * TRL's conversational formats, recognised as TRL recognises them (from the first row) when no column or template is
+ * named: a "messages" column, or "prompt" and "completion" columns, of message lists.
+ */
+async function chatFormat(flags: TrainFlags, read: RowReader): Promise<ConversationFormat | null> {
+  const named = [flags.column, flags.template, flags.completion_template, flags.prompt_column, flags.completion_column];
+  if (named.some((flag) => flag !== undefined)) return null;
+  const [first] = await read(flags.dataset);
+  return first === undefined ? null : conversationFormat(first);
 }
 
 /** `--resume` (the latest checkpoint in output_dir) or `--resume checkpoint-N` / a path to one inside output_dir. */
@@ -401,7 +457,7 @@ export function registerTrain(program: Command): void {
     .description('prompt-tune a model on a dataset (PEFT prompt tuning, P-tuning, prefix or multitask prompt tuning, with the HF Trainer defaults)')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
     .option('--dtype <fp32|fp16|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
-    .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
+    .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id; rows with a "messages" column (or "prompt" and "completion" columns) of [{"role", "content"}, ...] lists are conversations, as TRL reads them: rendered with the model\'s chat template, the loss on the assistant turns (or the completion), task-mode defaults')
     .requiredOption('--output_dir <dir>', 'where checkpoints, the final adapter and loss_curve.svg (the logged losses) go')
     .option('--column <name>', 'the column to train on (default: "text", or the only column)')
     .option('--template <text>', 'build each text (or, with a completion, each prompt) from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes); {soft_prompt} at its start or end places the virtual tokens there', unescapeFlag)
@@ -430,7 +486,7 @@ export function registerTrain(program: Command): void {
     .option('--task_id_column <name>', 'multitask prompt tuning: the column holding each row\'s task id (default: task_id)')
     .option('--prompt_tuning_init <init>', `RANDOM, TEXT or SAMPLE_VOCAB (default: ${TEXT_DEFAULTS.prompt_tuning_init}; task mode ${TASK_DEFAULTS.prompt_tuning_init} for prompt tuning)`, choice('--prompt_tuning_init', ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const))
     .option('--prompt_tuning_init_text <text>', 'the text whose embeddings start the prompt (TEXT init)')
-    .option('--virtual_tokens_position <where>', `${VIRTUAL_TOKENS_POSITIONS.join(' or ')}: in front of the input (PEFT) or right before the completion, recorded in adapter_config.json (default: ${TEXT_DEFAULTS.virtual_tokens_position}; task mode ${TASK_DEFAULTS.virtual_tokens_position})`, choice('--virtual_tokens_position', VIRTUAL_TOKENS_POSITIONS))
+    .option('--virtual_tokens_position <where>', `${VIRTUAL_TOKENS_POSITIONS.join(' or ')}: in front of the input (PEFT) or right before the completion, recorded in adapter_config.json (default: ${TEXT_DEFAULTS.virtual_tokens_position}; task mode ${TASK_DEFAULTS.virtual_tokens_position}, or start for chats with several assistant turns)`, choice('--virtual_tokens_position', VIRTUAL_TOKENS_POSITIONS))
     .option('--tokenizer_name_or_path <name>', 'recorded in the adapter for TEXT init (default: --model)')
     .option(...floatFlag('--learning_rate <lr>', `AdamW learning rate (default: ${TEXT_DEFAULTS.learning_rate}; task mode ${TASK_DEFAULTS.learning_rate})`))
     .option(...floatFlag('--num_train_epochs <n>', `epochs, may be fractional (default: ${TEXT_DEFAULTS.num_train_epochs}; task mode ${TASK_DEFAULTS.num_train_epochs})`))

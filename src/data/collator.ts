@@ -46,8 +46,9 @@ export function dataCollatorForLanguageModeling(opts: CollatorOptions): Collator
       attention_mask: examples.map((e) => padded(exampleIds(e), 0, () => 1)),
       labels: examples.map((e) => padded(exampleIds(e), -100, label(e))),
     };
-    // Where each completion starts, for adapters that put their virtual tokens there.
-    if (examples.every((e) => !Array.isArray(e))) {
+    // Where each completion starts, for adapters that put their virtual tokens there: only where there is one per
+    // example (a chat that trains several assistant turns has no single place for them).
+    if (examples.every((e) => !Array.isArray(e) && completionSpans(e.completion_mask) <= 1)) {
       batch.completion_start = (examples as CompletionExample[]).map((e) => {
         const first = e.completion_mask.indexOf(1);
         return (left ? T - e.input_ids.length : 0) + (first < 0 ? e.input_ids.length : first);
@@ -55,4 +56,9 @@ export function dataCollatorForLanguageModeling(opts: CollatorOptions): Collator
     }
     return batch;
   };
+}
+
+/** The runs of 1 in a completion mask: one per completion (or trained assistant turn). */
+export function completionSpans(mask: number[]): number {
+  return mask.filter((m, t) => m === 1 && mask[t - 1] !== 1).length;
 }

@@ -2,13 +2,16 @@
  * One task evaluated under several variants at once (the base model, adapters): every doc's context is built once
  * (few-shot examples included), every (doc, choice, variant) log-likelihood request goes through the same mixed-task
  * batches, and each variant gets lm-eval's metrics. `--generate` tasks decode greedily instead, until the few-shot
- * delimiter or EOS, and score exact_match of the stripped answer against the label.
+ * delimiter or EOS, and score exact_match of the stripped answer against the label. With a chat template
+ * (task.ts renders the contexts) a choice follows the context with no target delimiter, as lm-eval's
+ * construct_requests has it; and as lm-eval's tok_encode, a context that starts with the BOS token's text (a template
+ * wrote it) is encoded without a second BOS.
  */
 import { ShapeError } from '../errors.js';
 import { generate } from '../generate/generate.js';
 import type { PretrainedModel } from '../models/model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
-import { loglikelihoods, virtualTokens, type Loglikelihood, type Variant } from './loglikelihood.js';
+import { loglikelihoods, virtualTokens, type Loglikelihood, type TokenEncoder, type Variant } from './loglikelihood.js';
 import { classificationMetrics, meanStderr, normalizedPrediction, prediction, type ClassificationMetrics } from './metrics.js';
 import { fewshotContexts, type Doc, type TaskConfig } from './task.js';
 
@@ -58,12 +61,15 @@ export async function evaluateTask(
   opts: EvaluateOptions = {},
 ): Promise<TaskEvaluation> {
   if (docs.length === 0) throw new ShapeError('no docs to evaluate', 'dataset');
-  const contexts = fewshotContexts(docs, fewshot.pool, fewshot.samePool, config);
-  if (config.output_type === 'generate_until') return evaluateGeneration(model, tokenizer, config, docs, contexts, variants, opts);
+  const chat = config.apply_chat_template ? tokenizer.requireChatTemplate('--apply_chat_template') : undefined;
+  const contexts = fewshotContexts(docs, fewshot.pool, fewshot.samePool, config, chat);
+  const encoder = lmEvalEncoder(tokenizer);
+  if (config.output_type === 'generate_until') return evaluateGeneration(model, tokenizer, encoder, config, docs, contexts, variants, opts);
+  const delimiter = chat ? '' : config.target_delimiter;
   const requests = variants.flatMap((_, variant) =>
-    docs.flatMap((doc, d) => doc.choices.map((choice) => ({ context: contexts[d], continuation: config.target_delimiter + choice, variant }))),
+    docs.flatMap((doc, d) => doc.choices.map((choice) => ({ context: contexts[d], continuation: delimiter + choice, variant }))),
   );
-  const lls = await loglikelihoods(model, tokenizer, requests, variants, { max_length: opts.max_length, on_progress: opts.on_progress });
+  const lls = await loglikelihoods(model, encoder, requests, variants, { max_length: opts.max_length, on_progress: opts.on_progress });
   let at = 0;
   const perVariant = variants.map(() => docs.map((doc) => {
     const scores = lls.slice(at, at + doc.choices.length);
@@ -96,8 +102,18 @@ function choiceSample(doc: Doc, context: string, scores: Loglikelihood[], scored
   };
 }
 
+/** lm-eval's tok_encode: default special tokens, unless the text already starts with the BOS token's text. */
+function lmEvalEncoder(tokenizer: TextTokenizer): TokenEncoder {
+  const bos = tokenizer.bos_token_id === null ? '' : tokenizer.decode([tokenizer.bos_token_id]);
+  return {
+    encode: (text) => tokenizer.encode(text, { add_special_tokens: bos === '' || !text.startsWith(bos) }),
+    eos_token_id: tokenizer.eos_token_id,
+  };
+}
+
 async function evaluateGeneration(
-  model: PretrainedModel, tokenizer: TextTokenizer, config: TaskConfig, docs: Doc[], contexts: string[], variants: Variant[], opts: EvaluateOptions,
+  model: PretrainedModel, tokenizer: TextTokenizer, encoder: TokenEncoder, config: TaskConfig, docs: Doc[], contexts: string[], variants: Variant[],
+  opts: EvaluateOptions,
 ): Promise<TaskEvaluation> {
   const maxNew = opts.max_gen_toks ?? 32;
   let truncated = 0;
@@ -105,7 +121,7 @@ async function evaluateGeneration(
     const n = virtualTokens(model, variant);
     const max = (opts.max_length ?? (model.config.maxPositions ?? 2048) - n) - maxNew;
     if (max < 1) throw new ShapeError(`max_gen_toks ${maxNew} leaves no room for the context in ${max + maxNew} positions`, 'max_gen_toks');
-    const ids = tokenizer.encode(context);
+    const ids = encoder.encode(context);
     return { ids: ids.slice(-max), truncated: ids.length > max };
   }));
   truncated = contexts.filter((_, d) => encoded.some((v) => v[d].truncated)).length;
@@ -156,6 +172,8 @@ export interface ResultMeta {
   /** Unix seconds. */
   date: number;
   bootstrap_iters: number;
+  /** The chat template the contexts were rendered with (lm-eval's results record it). */
+  chat_template?: string | null;
 }
 
 /**
@@ -222,6 +240,8 @@ export function lmEvalResults(evaluation: TaskEvaluation, meta: ResultMeta): Rec
       fewshot_seed: c.fewshot_seed,
     },
     truncated_contexts: evaluation.truncated,
+    chat_template: meta.chat_template ?? null,
+    fewshot_as_multiturn: c.apply_chat_template ? (c.fewshot_as_multiturn ?? true) : false,
     date: meta.date,
   };
 }

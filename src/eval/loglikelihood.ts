@@ -56,8 +56,13 @@ export function virtualTokens(model: PretrainedModel, variant: Variant): number 
   return variant.prefix ? variant.prefix.length / prefixWidth(model.config) : 0;
 }
 
-export function encodePair(tokenizer: TokenEncoder, context: string, continuation: string): { context: number[]; continuation: number[] } {
+/**
+ * `moved`: how many continuation tokens are the context's own trailing whitespace (a chat template's "assistant\n").
+ * Virtual tokens placed before the completion go after them, where training put them: after the whole prompt's tokens.
+ */
+export function encodePair(tokenizer: TokenEncoder, context: string, continuation: string): { context: number[]; continuation: number[]; moved: number } {
   const spaces = context.length - context.trimEnd().length;
+  const untrimmed = spaces > 0 ? tokenizer.encode(context).length : 0;
   if (spaces > 0) {
     continuation = context.slice(context.length - spaces) + continuation;
     context = context.slice(0, context.length - spaces);
@@ -65,8 +70,9 @@ export function encodePair(tokenizer: TokenEncoder, context: string, continuatio
   const whole = tokenizer.encode(context + continuation);
   const contextIds = tokenizer.encode(context);
   const continuationIds = whole.slice(contextIds.length);
-  if (contextIds.length === 0 && tokenizer.eos_token_id !== null) return { context: [tokenizer.eos_token_id], continuation: continuationIds };
-  return { context: contextIds, continuation: continuationIds };
+  const moved = Math.max(0, Math.min(untrimmed - contextIds.length, continuationIds.length - 1));
+  if (contextIds.length === 0 && tokenizer.eos_token_id !== null) return { context: [tokenizer.eos_token_id], continuation: continuationIds, moved };
+  return { context: contextIds, continuation: continuationIds, moved };
 }
 
 export interface LoglikelihoodOptions {
@@ -82,6 +88,8 @@ interface Encoded {
   request: number;
   input: number[];
   continuation: number[];
+  /** encodePair's: continuation tokens that come before the virtual tokens of a before_completion prompt. */
+  moved: number;
   truncated: boolean;
 }
 
@@ -103,7 +111,7 @@ export async function loglikelihoods(
     const pair = encodePair(tokenizer, r.context, r.continuation);
     const whole = [...pair.context, ...pair.continuation];
     const kept = whole.slice(-(max + 1));
-    const encoded = { request, input: kept.slice(0, -1), continuation: pair.continuation, truncated: kept.length < whole.length };
+    const encoded = { request, input: kept.slice(0, -1), continuation: pair.continuation, moved: pair.moved, truncated: kept.length < whole.length };
     const key = `${variant.prefix ? 'prefix' : 'prompt'} ${n}`;
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push(encoded);
@@ -123,6 +131,10 @@ export async function loglikelihoods(
       const batch = group.slice(start, start + rows);
       start += batch.length;
       const T = batch[0].input.length;
+      // Right after the context: the continuation starts at input position L + 1 - len(continuation), past `moved`.
+      const at = batch.map((e) => (!isPrefix && variants[requests[e.request].variant].position === 'before_completion'
+        ? Math.max(0, e.input.length + 1 - e.continuation.length + e.moved)
+        : 0));
       const out = await model.forward(
         {
           input_ids: batch.map((e) => [...e.input, ...new Array<number>(T - e.input.length).fill(0)]),
@@ -132,8 +144,7 @@ export async function loglikelihoods(
           ? { prefix: batch.map((e) => variants[requests[e.request].variant].prefix!) }
           : {
             prompt: batch.map((e) => variants[requests[e.request].variant].prompt!),
-            // Right after the context: the continuation starts at input position L + 1 - len(continuation).
-            promptAt: batch.map((e) => (variants[requests[e.request].variant].position === 'before_completion' ? Math.max(0, e.input.length + 1 - e.continuation.length) : 0)),
+            promptAt: at,
           },
       );
       const logits = out.logits!.data as Float32Array;
@@ -142,8 +153,9 @@ export async function loglikelihoods(
         let greedy = true;
         const L = e.input.length;
         e.continuation.forEach((token, j) => {
-          // The logits that predict continuation token j sit at input position L - len + j.
-          const t = slots + L - e.continuation.length + j;
+          // Input position q predicts continuation token j; from the last virtual token on, q sits `slots` further.
+          const q = L - e.continuation.length + j;
+          const t = q + (q + 1 >= at[b] ? slots : 0);
           const row = logits.subarray((b * (slots + T) + t) * V, (b * (slots + T) + t + 1) * V);
           const { logSumExp, argmax } = rowStats(row);
           logprob += row[token] - logSumExp;

@@ -7,11 +7,18 @@
  * are drawn with a generator seeded once with fewshot_seed, doc after doc in order (lm-eval's `rnd.sample`, with
  * softprompt's generator rather than Python's Mersenne Twister); drawn from the same rows, k + 1 are drawn and the
  * doc itself is removed.
+ *
+ * With a chat template (lm-eval's --apply_chat_template), the same parts are turns rendered with
+ * add_generation_prompt=True: the description as a system message, then with fewshot_as_multiturn each example as a
+ * user turn (its text) and an assistant turn (its target) and the doc as the last user turn; without it, everything
+ * after the system message as one user turn, the plain context's text.
  */
 import { FormatError, OptionError, ShapeError } from '../errors.js';
+import type { ChatRenderer } from '../data/chat.js';
 import type { Row } from '../data/rows.js';
 import { rowTexts } from '../data/text.js';
 import { Generator } from '../random.js';
+import type { ChatMessage } from '../tokenizer/chat-template.js';
 
 export interface TaskConfig {
   task: string;
@@ -34,6 +41,10 @@ export interface TaskConfig {
   description: string;
   /** 'multiple_choice' (log-likelihood of each choice) or 'generate_until' (greedy decoding, exact_match). */
   output_type: 'multiple_choice' | 'generate_until';
+  /** lm-eval's --apply_chat_template: contexts are rendered with the model's chat template. */
+  apply_chat_template?: boolean;
+  /** With a chat template: few-shot examples as user/assistant turns (default, as lm-eval's), else one user turn. */
+  fewshot_as_multiturn?: boolean;
 }
 
 export interface Doc {
@@ -95,19 +106,57 @@ function goldIndex(label: unknown, choices: string[], where: string, column: str
   throw new FormatError(`"${column}" is ${JSON.stringify(label)}: neither one of the choices (${choices.join(', ')}) nor an index into them`, where);
 }
 
-/** The context of each doc: description, k labelled examples from `pool` (seeded), then the doc's text. */
-export function fewshotContexts(docs: Doc[], pool: Doc[], samePool: boolean, config: TaskConfig): string[] {
+/**
+ * The context of each doc: description, k labelled examples from `pool` (seeded), then the doc's text; rendered with
+ * `chat` when config.apply_chat_template is set.
+ */
+export function fewshotContexts(docs: Doc[], pool: Doc[], samePool: boolean, config: TaskConfig, chat?: ChatRenderer): string[] {
   const k = config.num_fewshot;
-  if (k === 0) return docs.map((d) => config.description + d.text);
   const available = samePool ? pool.length - 1 : pool.length;
-  if (available < k) throw new ShapeError(`--num_fewshot ${k} needs ${k} examples to draw from; there are ${available}`, '--num_fewshot');
+  if (k > 0 && available < k) throw new ShapeError(`--num_fewshot ${k} needs ${k} examples to draw from; there are ${available}`, '--num_fewshot');
   const rnd = Generator.seeded(config.fewshot_seed);
   return docs.map((doc) => {
-    const drawn = sample(rnd, pool.length, samePool ? k + 1 : k).map((i) => pool[i]);
+    const drawn = k === 0 ? [] : sample(rnd, pool.length, samePool ? k + 1 : k).map((i) => pool[i]);
     const shots = (samePool ? drawn.filter((s) => s.index !== doc.index) : drawn).slice(0, k);
-    const labelled = shots.map((s) => s.text + config.target_delimiter + s.target).join(config.fewshot_delimiter);
-    return config.description + labelled + config.fewshot_delimiter + doc.text;
+    const turns = qaTurns(doc, shots, config);
+    if (!config.apply_chat_template) return turns.map((t) => t.content + t.delimiter).join('');
+    if (!chat) throw new OptionError('apply_chat_template needs the model\'s chat template', 'apply_chat_template');
+    return renderTurns(turns, config.fewshot_as_multiturn ?? true, chat, `doc ${doc.index}`);
   });
+}
+
+/** lm-eval's Message: a turn, and what follows its content when the turns are written out as plain text. */
+interface Turn {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+  delimiter: string;
+}
+
+/** lm-eval's fewshot_context turns: description (system), each example's text and target, the doc's text. */
+function qaTurns(doc: Doc, shots: Doc[], config: TaskConfig): Turn[] {
+  const turns: Turn[] = config.description ? [{ role: 'system', content: config.description, delimiter: '' }] : [];
+  for (const s of shots) {
+    turns.push({ role: 'user', content: s.text, delimiter: config.target_delimiter }, { role: 'assistant', content: s.target, delimiter: config.fewshot_delimiter });
+  }
+  turns.push({ role: 'user', content: doc.text, delimiter: '' });
+  return turns;
+}
+
+/**
+ * The turns through the chat template, opened for the assistant: as they are (multiturn), or lm-eval's
+ * multiturn_to_singleturn (the system turn, then the rest as one user turn of plain text). As lm-eval, a template that
+ * refuses a system turn is tried again without it.
+ */
+function renderTurns(turns: Turn[], multiturn: boolean, chat: ChatRenderer, where: string): string {
+  const [system, rest] = turns[0].role === 'system' ? [[turns[0]], turns.slice(1)] : [[], turns];
+  const body = multiturn ? rest : [{ role: 'user' as const, content: rest.map((t) => t.content + t.delimiter).join(''), delimiter: '' }];
+  const messages = (list: Turn[]): ChatMessage[] => list.map((t) => ({ role: t.role, content: t.content }));
+  try {
+    return chat.render(messages([...system, ...body]), { add_generation_prompt: true }, where);
+  } catch (e) {
+    if (system.length === 0 || !(e instanceof ShapeError)) throw e;
+    return chat.render(messages(body), { add_generation_prompt: true }, where);
+  }
 }
 
 /** k distinct indices below n in the order drawn (a partial Fisher-Yates shuffle, as Python's random.sample). */

@@ -1,8 +1,8 @@
 /**
  * The files of a model repo that softprompt reads, fetched into the cache: config.json (+ generation_config.json),
  * safetensors weights (model.safetensors, or model.safetensors.index.json and the shards it names), tokenizer.json
- * (+ tokenizer_config.json, special_tokens_map.json). The snapshot directory they land in is a model directory the
- * local loaders read like any other.
+ * (+ tokenizer_config.json, special_tokens_map.json, chat_template.jinja). The snapshot directory they land in is a
+ * model directory the local loaders read like any other.
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -51,7 +51,7 @@ async function fetchModelFiles(id: string, opts: HubOptions, parts: ModelParts):
   const required = [...(parts.model ? ['config.json'] : []), ...(parts.tokenizer ? ['tokenizer.json'] : [])];
   const optional = [
     ...(parts.model ? ['generation_config.json'] : []),
-    ...(parts.tokenizer ? ['tokenizer_config.json', 'special_tokens_map.json'] : []),
+    ...(parts.tokenizer ? ['tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'] : []),
   ].filter(has);
   const weights = !parts.model ? [] : has(SINGLE) ? [SINGLE] : has(INDEX) ? [INDEX] : null;
   const absent = required.filter((file) => !has(file));

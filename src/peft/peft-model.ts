@@ -174,7 +174,7 @@ export class PeftModel {
     const placed: Pick<ForwardOptions, 'promptAt'> = {};
     if (config.peft_type !== 'PREFIX_TUNING' && virtualTokensPosition(config) === 'before_completion') {
       if (!batch.completion_start) {
-        throw new ShapeError('the adapter puts its virtual tokens before the completion: the batch needs completion_start (prompt-completion data)', 'completion_start');
+        throw new ShapeError('the adapter puts its virtual tokens before the completion: the batch needs completion_start (prompt-completion data, one completion per example)', 'completion_start');
       }
       placed.promptAt = batch.completion_start;
     }

@@ -1,45 +1,19 @@
 /**
- * The model's chat template: tokenizer_config.json's `chat_template` (a string, or a list of named templates whose
- * "default" is used, as transformers does), or a chat_template.jinja file beside it; rendered with @huggingface/jinja
- * as transformers' apply_chat_template(add_generation_prompt=True) renders it, and tokenized without adding special
- * tokens again (the template writes them).
+ * /v1/chat/completions' messages through the model's chat template (tokenizer/chat-template.ts): OpenAI's content
+ * parts flattened to their text, and the template's refusals as 400s naming `messages`.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Template } from '@huggingface/jinja';
-import { readOptionalObject } from '../hub/local.js';
+import { SoftpromptError } from '../errors.js';
+import type { ChatTemplate } from '../tokenizer/chat-template.js';
 import { ApiError, type ChatMessage } from './openai.js';
 
-export class ChatTemplate {
-  private constructor(
-    private readonly template: Template,
-    private readonly specials: Record<string, string>,
-  ) {}
-
-  /** The template in the model directory `dir`, or null when the model has none. */
-  static async read(dir: string): Promise<ChatTemplate | null> {
-    const config = (await readOptionalObject(join(dir, 'tokenizer_config.json'))) ?? {};
-    let source: unknown = config.chat_template;
-    if (Array.isArray(source)) source = source.find((t) => t?.name === 'default')?.template ?? source[0]?.template;
-    if (typeof source !== 'string') source = await readFile(join(dir, 'chat_template.jinja'), 'utf8').catch(() => null);
-    if (typeof source !== 'string' || source.length === 0) return null;
-    const specials: Record<string, string> = {};
-    for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) {
-      const v = config[key];
-      const content = typeof v === 'object' && v !== null ? (v as { content?: unknown }).content : v;
-      if (typeof content === 'string') specials[key] = content;
-    }
-    return new ChatTemplate(new Template(source), specials);
-  }
-
-  /** The conversation as text, ending with the assistant's turn opened (unless add_generation_prompt is false). */
-  render(messages: ChatMessage[], addGenerationPrompt = true): string {
-    const plain = messages.map((m, i) => ({ role: m.role, content: contentText(m.content, i), ...(m.name ? { name: m.name } : {}) }));
-    try {
-      return this.template.render({ messages: plain, add_generation_prompt: addGenerationPrompt, ...this.specials });
-    } catch (e) {
-      throw new ApiError(400, `the chat template refused the messages: ${(e as Error).message}`, 'messages');
-    }
+/** The conversation as text, ending with the assistant's turn opened unless add_generation_prompt is false. */
+export function renderChat(template: ChatTemplate, messages: ChatMessage[], addGenerationPrompt: boolean): string {
+  const plain = messages.map((m, i) => ({ role: m.role, content: contentText(m.content, i), ...(m.name ? { name: m.name } : {}) }));
+  try {
+    return template.render(plain, { add_generation_prompt: addGenerationPrompt });
+  } catch (e) {
+    if (e instanceof SoftpromptError) throw new ApiError(400, e.message, 'messages');
+    throw e;
   }
 }
 

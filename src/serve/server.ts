@@ -20,7 +20,7 @@ import type { HubOptions } from '../hub/settings.js';
 import { Generator, freshSeed } from '../random.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { AdapterRegistry, modelNotFound, type LoadedAdapter } from './adapters.js';
-import { ChatTemplate } from './chat.js';
+import { renderChat } from './chat.js';
 import { ServerMetrics } from './metrics.js';
 import {
   ApiError, chatSchema, completionSchema, loadAdapterSchema, unloadAdapterSchema,
@@ -90,7 +90,6 @@ export class SoftpromptServer {
     readonly model: PretrainedModel,
     readonly tokenizer: TextTokenizer,
     readonly adapters: AdapterRegistry,
-    private readonly chat: ChatTemplate | null,
     generationConfig: Record<string, unknown> | null,
     private readonly opts: Required<Pick<ServeOptions, 'maxBatchSize' | 'maxQueue' | 'prefixCache'>> & ServeOptions,
   ) {
@@ -130,11 +129,10 @@ export class SoftpromptServer {
     try {
       const tokenizer = await AutoTokenizer.from_pretrained(opts.model, opts.hub);
       const model = pretrained.model;
-      const chat = await ChatTemplate.read(model.source);
       const warnings: string[] = [];
       const adapters = new AdapterRegistry(model, opts.servedModelName ?? opts.model, opts.adapters ?? null, opts.hub, (m) => warnings.push(m));
       await adapters.init();
-      const server = new SoftpromptServer(model, tokenizer.text_tokenizer, adapters, chat, pretrained.generation_config, full);
+      const server = new SoftpromptServer(model, tokenizer.text_tokenizer, adapters, pretrained.generation_config, full);
       for (const w of warnings) server.app.log.warn(w);
       server.metrics.adaptersLoaded.set((await adapters.list()).length);
       return server;
@@ -263,15 +261,16 @@ export class SoftpromptServer {
   private async chatCompletions(req: FastifyRequest<{ Body: ChatBody }>, reply: FastifyReply): Promise<unknown> {
     const body = req.body;
     const members = await this.members(req, body);
-    if (!this.chat) {
+    const template = this.tokenizer.chat_template;
+    if (!template) {
       throw new ApiError(
         400,
-        `the model '${this.baseId}' has no chat template (tokenizer_config.json "chat_template"); use /v1/completions`,
+        `the model '${this.baseId}' has no chat template (tokenizer_config.json "chat_template" or chat_template.jinja); use /v1/completions`,
         'messages',
         'chat_template_missing',
       );
     }
-    const text = this.chat.render(body.messages, body.add_generation_prompt ?? true);
+    const text = renderChat(template, body.messages, body.add_generation_prompt ?? true);
     this.checkLength(text, 'messages');
     const ids = this.tokenizer.encode(text, { add_special_tokens: false });
     if (ids.length === 0) throw new ApiError(400, 'the conversation renders to no tokens', 'messages');

@@ -1,10 +1,10 @@
 /**
  * A tokenizer from a directory or the hub: tokenizer.json plus the special tokens of tokenizer_config.json /
- * special_tokens_map.json.
+ * special_tokens_map.json, and its chat template (tokenizer_config.json's, or chat_template.jinja).
  */
 import { join } from 'node:path';
 import { MissingError } from '../errors.js';
-import { exists, MAX_TOKENIZER_BYTES, readObject, readOptionalObject } from '../hub/local.js';
+import { exists, MAX_JSON_BYTES, MAX_TOKENIZER_BYTES, readFileCapped, readObject, readOptionalObject } from '../hub/local.js';
 import { locateModel } from '../hub/model-files.js';
 import type { HubOptions } from '../hub/settings.js';
 import { TextTokenizer } from './tokenizer.js';
@@ -21,7 +21,9 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   // transformers lets tokenizer_config.json win over special_tokens_map.json.
   const specialTokensMap = await readOptionalObject(join(dir, 'special_tokens_map.json'));
   const tokenizerConfig = await readOptionalObject(join(dir, 'tokenizer_config.json'));
-  return TextTokenizer.fromJSON(tokenizerJson, { ...specialTokensMap, ...tokenizerConfig }, dir);
+  const jinja = join(dir, 'chat_template.jinja');
+  const chatTemplate = (await exists(jinja)) ? new TextDecoder().decode(await readFileCapped(jinja, MAX_JSON_BYTES)) : null;
+  return TextTokenizer.fromJSON(tokenizerJson, { ...specialTokensMap, ...tokenizerConfig }, dir, chatTemplate);
 }
 
 

@@ -3,7 +3,8 @@
  * AutoTokenizer (the fast tokenizer) on top of @huggingface/tokenizers.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
-import { FormatError } from '../errors.js';
+import { FormatError, OptionError } from '../errors.js';
+import { ChatTemplate } from './chat-template.js';
 
 /**
  * Tokenizer classes whose fast implementation rebuilds the post-processor from tokenizer_config's add_bos_token /
@@ -35,10 +36,17 @@ export class TextTokenizer {
      * normalized text than this (a byte-level entry has one character per byte, a SentencePiece one one per character).
      */
     readonly maxTokenLength: number,
+    /** transformers' tokenizer.chat_template; null when the tokenizer has none. */
+    readonly chat_template: ChatTemplate | null,
+    /** The tokenizer's directory (or hub id), for error messages. */
+    readonly source: string,
   ) {}
 
-  /** `source` names the tokenizer (usually its directory) in error messages. */
-  static fromJSON(tokenizerJson: object, tokenizerConfig: object | null, source: string): TextTokenizer {
+  /**
+   * `source` names the tokenizer (usually its directory) in error messages; `chatTemplateFile` is the text of its
+   * chat_template.jinja, if any.
+   */
+  static fromJSON(tokenizerJson: object, tokenizerConfig: object | null, source: string, chatTemplateFile: string | null = null): TextTokenizer {
     const config = (tokenizerConfig ?? {}) as Record<string, unknown>;
     let tokenizer: Tokenizer;
     try {
@@ -69,7 +77,17 @@ export class TextTokenizer {
     const vocab = tokenizer.get_vocab(true);
     let longest = 1;
     for (const token of vocab.keys()) longest = Math.max(longest, token.length);
-    return new TextTokenizer(tokenizer, configSpecials, bos, eos, special('pad_token'), vocab.size, longest);
+    const chat = ChatTemplate.fromConfig(config, chatTemplateFile, source);
+    return new TextTokenizer(tokenizer, configSpecials, bos, eos, special('pad_token'), vocab.size, longest, chat, source);
+  }
+
+  /** The chat template, or an OptionError saying that `what` (a flag, a function) needs one and this tokenizer has none. */
+  requireChatTemplate(what: string): ChatTemplate {
+    if (this.chat_template) return this.chat_template;
+    throw new OptionError(
+      `${what} needs a chat template and this tokenizer has none ("chat_template" in ${this.source}/tokenizer_config.json, or ${this.source}/chat_template.jinja)`,
+      `${this.source}/tokenizer_config.json`,
+    );
   }
 
   /** Token ids of `text`; special tokens (BOS etc.) are added unless add_special_tokens is false. */

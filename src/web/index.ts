@@ -29,7 +29,7 @@ import { unzipFiles, zipFiles } from './zip.js';
 export { PreTrainedModel, Tensor } from '../api/model.js';
 export type { CausalLMOutput, GenerateOptions, ModelInputs } from '../api/model.js';
 export { PreTrainedTokenizer } from '../api/tokenizer.js';
-export type { BatchEncoding, DecodeOptions, TokenizeOptions } from '../api/tokenizer.js';
+export type { ApplyChatTemplateOptions, BatchEncoding, ChatMessage, DecodeOptions, TokenizeOptions } from '../api/tokenizer.js';
 export { BASE_ADAPTER, PromptTuningConfig, PromptTuningInit, TaskType } from '../api/peft.js';
 export type { LoadAdapterOptions, PeftModelOptions, PromptTuningConfigOptions, VirtualTokensPosition } from '../api/peft.js';
 export { DataCollatorForLanguageModeling, Trainer, TrainingArguments } from '../api/trainer.js';

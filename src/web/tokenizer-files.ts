@@ -14,7 +14,8 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   // transformers lets tokenizer_config.json win over special_tokens_map.json.
   const specialTokensMap = await readOptionalObject(joinPath(dir, 'special_tokens_map.json'));
   const tokenizerConfig = await readOptionalObject(joinPath(dir, 'tokenizer_config.json'));
-  return TextTokenizer.fromJSON(tokenizerJson, { ...specialTokensMap, ...tokenizerConfig }, dir);
+  const chatTemplate = await readOptionalBytes(joinPath(dir, 'chat_template.jinja'));
+  return TextTokenizer.fromJSON(tokenizerJson, { ...specialTokensMap, ...tokenizerConfig }, dir, chatTemplate && new TextDecoder().decode(chatTemplate));
 }
 
 /** AutoTokenizer.from_pretrained: a URL prefix, a hub id or picked files. */
