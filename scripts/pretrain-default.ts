@@ -20,7 +20,8 @@ import { FullFineTuning } from '../src/train/finetune.js';
 import { initWeights } from '../src/train/init-weights.js';
 import { Trainer } from '../src/train/trainer.js';
 import type { LogEntry } from '../src/train/checkpoint.js';
-import { svgChart } from '../src/cli/chart.js';
+import { lossSeries } from '../src/cli/chart.js';
+import { lossCurveSpec, vegaLiteSvg } from '../src/cli/vega.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SEED = 1234;
@@ -124,9 +125,8 @@ async function main(): Promise<void> {
     say(`sample: ${JSON.stringify(gen.text![0])}`);
   }
 
-  const curve = (key: string) => log.filter((e) => key in e).map((e): [number, number] => [e.step, e[key]]);
   const files: Record<string, string | Uint8Array> = {
-    'loss_curve.svg': svgChart([{ name: 'training loss', points: curve('loss') }, { name: 'held-out loss', points: curve('eval_loss') }], 'models/default: pretraining'),
+    'loss_curve.svg': await vegaLiteSvg(lossCurveSpec(lossSeries(log, 'held-out loss'), 'models/default: pretraining')),
     ...tuning.checkpointFiles('F16'),
     'tokenizer.json': JSON.stringify(tokenizerJson),
     'tokenizer_config.json': `${JSON.stringify(tokenizerConfig, null, 2)}\n`,

@@ -13,6 +13,7 @@ import { prefixWidth } from '../src/models/prefix.js';
 import { modelFromPretrained } from '../src/models/pretrained.js';
 import type { PretrainedModel } from '../src/models/model.js';
 import { tokenizerFromPretrained } from '../src/tokenizer/pretrained.js';
+import { assertSvg, svgTexts } from './svg.js';
 import type { TextTokenizer } from '../src/tokenizer/tokenizer.js';
 import { Safetensors } from '../src/weights/safetensors.js';
 import { Generator } from '../src/random.js';
@@ -162,6 +163,7 @@ test('softprompt eval writes lm-eval results whose acc is the share of docs whos
   const r = spawnSync(process.execPath, [
     'bin/softprompt.js', 'eval', '--model', 'models/default', '--dataset', data, '--template', 'Message: {text}\\nAnswer:',
     '--choices', 'spam,ham', '--label_column', 'label', '--num_fewshot', '2', '--output_path', out, '--log_samples', '--json',
+    '--plot', join(dir, 'confusion.svg'),
   ], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const results = JSON.parse(readFileSync(out, 'utf8'));
@@ -173,6 +175,19 @@ test('softprompt eval writes lm-eval results whose acc is the share of docs whos
   const acc = samples.filter((s) => s.resps[s.target === 'spam' ? 0 : 1][0] >= Math.max(...s.resps.map((x: [number]) => x[0]))).length / samples.length;
   assert.equal(results.results.task['acc,none'], acc);
   assert.ok(samples[0].context.includes('\n\n'), 'two-shot contexts');
+  // The plot's cells count the samples by gold and predicted choice.
+  const svg = readFileSync(join(dir, 'confusion.svg'), 'utf8');
+  assertSvg(svg);
+  const predicted = samples.map((s) => ['spam', 'ham'][s.resps[0][0] >= s.resps[1][0] ? 0 : 1]);
+  for (const gold of ['spam', 'ham']) {
+    for (const p of ['spam', 'ham']) {
+      const count = samples.filter((s, i) => s.target === gold && predicted[i] === p).length;
+      assert.match(svg, new RegExp(`aria-label="predicted: ${p}; gold: ${gold}; text: ${count}"`));
+    }
+  }
+  const generate = spawnSync(process.execPath, ['bin/softprompt.js', 'eval', '--model', 'models/default', '--dataset', data, '--template', '{text}', '--label_column', 'label', '--generate', '--plot', join(dir, 'g.svg')], { encoding: 'utf8' });
+  assert.equal(generate.status, 2);
+  assert.match(generate.stderr, /--plot: draws confusion matrices, which need multiple choice/);
   const bad = spawnSync(process.execPath, ['bin/softprompt.js', 'eval', '--model', 'models/default', '--dataset', data, '--template', '{text}', '--choices', 'a,b', '--label_column', 'nope'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--label_column/);
@@ -186,10 +201,12 @@ test('softprompt eval scores P-tuning and prefix-tuning adapters and refuses a m
   const model = join(FIXTURES, 'models', 'llama-tiny');
   const run = (...adapters: string[]) => spawnSync(process.execPath, [
     'bin/softprompt.js', 'eval', '--model', model, '--dataset', data, '--template', 'Message: {text}\\nAnswer:', '--choices', 'spam,ham',
-    '--label_column', 'label', '--json', ...adapters.flatMap((a) => ['--adapter', join(golden, a, 'adapter')]),
+    '--label_column', 'label', '--json', '--plot', join(dir, 'methods.svg'), ...adapters.flatMap((a) => ['--adapter', join(golden, a, 'adapter')]),
   ], { encoding: 'utf8' });
   const r = run('ptuning_lstm', 'prefix_proj');
   assert.equal(r.status, 0, r.stderr);
+  const panels = svgTexts(readFileSync(join(dir, 'methods.svg'), 'utf8'));
+  for (const name of [join(golden, 'ptuning_lstm', 'adapter'), join(golden, 'prefix_proj', 'adapter'), 'base']) assert.ok(panels.includes(name), name);
   const bad = run('multitask');
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /MULTITASK_PROMPT_TUNING/);

@@ -11,6 +11,7 @@ import { loadAdapter } from '../src/peft/adapter-files.js';
 import { parseCheckpoint } from '../src/train/checkpoint.js';
 import { FIXTURES, fixture } from './fixtures.js';
 import { relDiff } from './golden.js';
+import { assertSvg, svgTexts } from './svg.js';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'softprompt.js');
 const MODEL = join(FIXTURES, 'models', 'stories260K');
@@ -96,10 +97,10 @@ describe('training runs', () => {
     '--learning_rate', '0.03', '--per_device_train_batch_size', '4', '--max_steps', String(steps), '--save_steps', '5', '--json',
   ];
 
-  test('--json prints the summary; the adapter (PEFT format) and checkpoints land in output_dir', (t) => {
+  test('--json prints the summary; the adapter (PEFT format), loss curve and checkpoints land in output_dir', (t) => {
     if (!fixture(t, 'models', 'stories260K')) return;
     const out = tempDir();
-    const { code, stdout, stderr } = cli([...args(out, 10), '--validation_split', '0.1']);
+    const { code, stdout, stderr } = cli([...args(out, 10), '--validation_split', '0.1', '--logging_steps', '5']);
     assert.equal(code, 0, stderr);
     const summary = JSON.parse(stdout);
     assert.equal(summary.global_step, 10);
@@ -107,7 +108,13 @@ describe('training runs', () => {
     assert.equal(summary.num_validation_examples, 8);
     assert.ok(summary.train_loss > 0 && summary.eval_loss > 0 && summary.eval_perplexity > 1);
     assert.equal(summary.trainable_params, 8 * 64);
-    assert.deepEqual(readdirSync(out).sort(), ['adapter_config.json', 'adapter_model.safetensors', 'checkpoint-10', 'checkpoint-5']);
+    assert.deepEqual(readdirSync(out).sort(), ['adapter_config.json', 'adapter_model.safetensors', 'checkpoint-10', 'checkpoint-5', 'loss_curve.svg']);
+    assert.equal(summary.loss_curve, join(out, 'loss_curve.svg'));
+    const svg = readFileSync(summary.loss_curve, 'utf8');
+    assertSvg(svg);
+    for (const word of ['training loss', 'eval loss', 'step', 'loss']) assert.ok(svgTexts(svg).includes(word), word);
+    // Logged at steps 5 and 10, evaluated once at the end: each point is marked.
+    assert.equal(svg.match(/aria-roledescription="point"/g)?.length, 3);
     return loadAdapter(out).then((adapter) => assert.equal(adapter.config.prompt_tuning_init, 'TEXT'));
   });
 

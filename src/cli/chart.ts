@@ -1,7 +1,8 @@
 /**
- * Loss curves for people: a terminal chart (rows of characters, one column per point bucket) and a standalone SVG
- * with axes and one polyline per series. Hand-written: a line chart needs no plotting library.
+ * Loss curves for people in a terminal: rows of characters, one column per point bucket (the SVG is vega.ts's
+ * lossCurveSpec). Hand-written: a terminal chart needs no plotting library.
  */
+import type { LogEntry } from '../train/checkpoint.js';
 
 export interface Series {
   name: string;
@@ -41,37 +42,8 @@ export function terminalChart(series: Series[], width = 60, height = 12): string
   return lines.join('\n');
 }
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-export function svgChart(series: Series[], title: string, yLabel = 'loss'): string {
-  const [W, H, left, right, top, bottom] = [640, 360, 60, 20, 40, 50];
-  const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
-  const { x0, x1, y0, y1 } = bounds(series);
-  const px = (x: number) => left + ((x - x0) / (x1 - x0)) * (W - left - right);
-  const py = (y: number) => top + (1 - (y - y0) / (y1 - y0)) * (H - top - bottom);
-  const ticks = Array.from({ length: 5 }, (_, i) => y0 + ((y1 - y0) * i) / 4);
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${escape(title)}</text>`,
-    `<line x1="${left}" y1="${H - bottom}" x2="${W - right}" y2="${H - bottom}" stroke="black"/>`,
-    `<line x1="${left}" y1="${top}" x2="${left}" y2="${H - bottom}" stroke="black"/>`,
-    ...ticks.map((t) => `<text x="${left - 6}" y="${py(t) + 4}" text-anchor="end">${t.toFixed(2)}</text>`),
-    ...ticks.map((t) => `<line x1="${left}" y1="${py(t)}" x2="${W - right}" y2="${py(t)}" stroke="#ddd"/>`),
-    `<text x="${left}" y="${H - bottom + 18}" text-anchor="middle">${x0}</text>`,
-    `<text x="${W - right}" y="${H - bottom + 18}" text-anchor="middle">${x1}</text>`,
-    `<text x="${(left + W - right) / 2}" y="${H - 12}" text-anchor="middle">step</text>`,
-    `<text x="16" y="${(top + H - bottom) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(top + H - bottom) / 2})">${escape(yLabel)}</text>`,
-  ];
-  series.forEach((s, i) => {
-    const color = colors[i % colors.length];
-    const pts = s.points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ');
-    parts.push(s.points.length > 1
-      ? `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>`
-      : `<circle cx="${px(s.points[0][0])}" cy="${py(s.points[0][1])}" r="4" fill="${color}"/>`);
-    for (const [x, y] of s.points.length <= 12 ? s.points : []) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${color}"/>`);
-    parts.push(`<text x="${W - right - 150}" y="${top + 16 * (i + 1)}" fill="${color}">${escape(s.name)}</text>`);
-  });
-  parts.push('</svg>');
-  return `${parts.join('\n')}\n`;
+/** A run's log_history as the training loss at each logging step and the eval loss at each evaluation, if any. */
+export function lossSeries(log: LogEntry[], evalName = 'eval loss'): Series[] {
+  const curve = (key: string) => log.filter((e) => key in e).map((e): [number, number] => [e.step, e[key]]);
+  return [{ name: 'training loss', points: curve('loss') }, { name: evalName, points: curve('eval_loss') }].filter((s) => s.points.length > 0);
 }

@@ -24,9 +24,10 @@ import { promptTuningConfig } from '../peft/config.js';
 import { PeftModel } from '../peft/peft-model.js';
 import { heldOutLoss } from '../train/evaluate.js';
 import { Trainer } from '../train/trainer.js';
-import { svgChart, terminalChart, type Series } from './chart.js';
+import { terminalChart, type Series } from './chart.js';
 import { floatFlag, integerFlag } from './number-flags.js';
 import { trainProgress } from './train-progress.js';
+import { lossCurveSpec, vegaLiteSvg } from './vega.js';
 
 interface DemoFlags {
   dtype?: WeightDtype;
@@ -94,7 +95,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     say(`4. baseline: ${JSON.stringify(baseline)}\n   tuned:    ${JSON.stringify(tuned)}`);
     await peft.savePretrained(flags.output_dir);
     const chart = join(flags.output_dir, 'loss_curve.svg');
-    await writeFile(chart, svgChart([trainLoss, evalLoss], `prompt tuning on ${flags.dataset}`));
+    await writeFile(chart, await vegaLiteSvg(lossCurveSpec([trainLoss, evalLoss], `prompt tuning on ${flags.dataset}`)));
     say(`5. adapter saved to ${flags.output_dir} (PEFT format: adapter_config.json + adapter_model.safetensors)`);
     say(`\n${terminalChart([trainLoss, evalLoss])}\n   loss curve: ${chart}`);
     if (flags.json) {

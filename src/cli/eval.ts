@@ -2,7 +2,8 @@
  * `softprompt eval`: does the prompt solve the task? A dataset scored as lm-evaluation-harness scores a task (multiple
  * choice by summed log-likelihood of target_delimiter + choice, or --generate with exact_match), under the base model
  * and any number of adapters in one pass (mixed-task batches), with k-shot contexts as the prompt-engineering
- * baseline. Writes lm-eval's results JSON (--output_path) and per-row scores (--log_samples).
+ * baseline. Writes lm-eval's results JSON (--output_path), per-row scores (--log_samples) and each variant's confusion
+ * matrix as an SVG heatmap (--plot).
  */
 import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
 import type { WeightDtype } from '../weights/quantize.js';
@@ -28,6 +29,7 @@ import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { unescapeFlag } from './escapes.js';
 import { float, integerFlag } from './number-flags.js';
 import { readRows } from './train.js';
+import { confusionSpec, vegaLiteSvg } from './vega.js';
 
 interface EvalFlags {
   dtype?: WeightDtype;
@@ -49,6 +51,7 @@ interface EvalFlags {
   task_name?: string;
   output_path?: string;
   log_samples?: boolean;
+  plot?: string;
   generate?: boolean;
   max_gen_toks: number;
   max_length?: number;
@@ -82,6 +85,7 @@ export async function runEval(flags: EvalFlags): Promise<void> {
     output_type: flags.generate ? 'generate_until' : 'multiple_choice',
   };
   if (flags.generate && (flags.choices || flags.choices_column)) throw new OptionError('--generate scores free text; drop --choices', '--generate');
+  if (flags.generate && flags.plot) throw new OptionError('draws confusion matrices, which need multiple choice; --generate scores free text', '--plot');
   let rows = await readRows(flags.dataset, flags, warn);
   if (flags.select !== undefined) rows = selectRange(rows, flags.select, flags.dataset);
   const all = taskDocs(rows, config, flags.dataset);
@@ -128,6 +132,7 @@ export async function runEval(flags: EvalFlags): Promise<void> {
     await writeFileAtomic(path, `${JSON.stringify(results, null, 2)}\n`);
     if (flags.log_samples) await writeSamples(path, evaluation);
   }
+  if (flags.plot) await writeFileAtomic(flags.plot, await vegaLiteSvg(confusionSpec(confusions(evaluation), `${evaluation.config.task}: confusion matrices (${evaluation.n_samples} docs)`)));
   process.stdout.write(flags.json ? `${JSON.stringify(results)}\n` : table(evaluation, results));
 }
 
@@ -145,6 +150,10 @@ async function writeSamples(resultsFile: string, evaluation: TaskEvaluation): Pr
     const file = join(dirname(resultsFile), `${stem}_samples_${key.replace(/[^\w.@-]+/g, '_')}.jsonl`);
     await writeFile(file, variant.samples.map((s) => JSON.stringify({ ...s, variant: variant.name })).join('\n') + '\n');
   }
+}
+
+function confusions(evaluation: TaskEvaluation) {
+  return evaluation.variants.flatMap((v) => (v.metrics.kind === 'multiple_choice' ? [{ name: v.name, labels: v.metrics.labels, confusion: v.metrics.confusion }] : []));
 }
 
 /** lm-eval's markdown summary table, plus the majority-class share and each variant's confusion matrix. */
@@ -207,6 +216,7 @@ export function registerEval(program: Command): void {
     .option('--task_name <name>', 'the task\'s key in the results (default: the dataset file name)')
     .option('--output_path <file.json|dir>', 'write lm-eval\'s results JSON here')
     .option('--log_samples', 'also write each doc\'s scores as JSONL next to the results')
+    .option('--plot <file.svg>', 'also draw each variant\'s confusion matrix (gold rows, predicted columns, counts) side by side in one SVG; multiple choice only')
     .option('--generate', 'a generation task: greedy decoding until the few-shot delimiter, exact_match against the label')
     .option(...integerFlag('--max_gen_toks <n>', 'new tokens per answer with --generate', 1, 32))
     .option(...integerFlag('--max_length <n>', 'tokens the model reads per doc, virtual tokens excluded (default: the model\'s positions less the prompt)', 2))

@@ -3,8 +3,8 @@
  * transformers Trainer recipe does it. Flags carry the names of TrainingArguments and the PEFT config with their
  * defaults; the dataset is a local CSV/TSV/JSON/JSONL/text file or a hub dataset id, as whole texts or in the task
  * format (prompt-completion pairs, the loss on the completion). Checkpoints go to <output_dir>/checkpoint-<step>/,
- * the final adapter (PEFT format) to output_dir. Ctrl-C finishes the current micro-batch, checkpoints the last
- * completed step and exits 130; `--resume` continues.
+ * the final adapter (PEFT format) and loss_curve.svg (the logged training and eval losses) to output_dir. Ctrl-C
+ * finishes the current micro-batch, checkpoints the last completed step and exits 130; `--resume` continues.
  */
 import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
 import type { WeightDtype } from '../weights/quantize.js';
@@ -22,7 +22,7 @@ import type { Row } from '../data/rows.js';
 import { MissingError, OptionError, ShapeError, UnsupportedError } from '../errors.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import { loadConfig } from '../models/pretrained.js';
-import { MAX_TEXT_BYTES, orFileSystemError, readFileCapped, readJson } from '../hub/local.js';
+import { MAX_TEXT_BYTES, orFileSystemError, readFileCapped, readJson, writeFileAtomic } from '../hub/local.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { resolveModelDir } from '../hub/model-files.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
@@ -37,11 +37,13 @@ import {
 import { PeftModel } from '../peft/peft-model.js';
 import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments } from '../train/args.js';
 import { TASK_DEFAULT_KEYS, TASK_DEFAULTS } from '../train/task-defaults.js';
-import { lastCheckpoint } from '../train/checkpoint.js';
+import { lastCheckpoint, type LogEntry } from '../train/checkpoint.js';
 import { Trainer } from '../train/trainer.js';
+import { lossSeries } from './chart.js';
 import { byteSize, floatFlag, integerFlag } from './number-flags.js';
 import { trainProgress } from './train-progress.js';
 import { unescapeFlag } from './escapes.js';
+import { lossCurveSpec, vegaLiteSvg } from './vega.js';
 
 interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
   dtype?: WeightDtype;
@@ -180,6 +182,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
     const out = await trainer.train({ resume_from_checkpoint: resume, signal: controller.signal });
     progress.stop();
     if (!out.interrupted) await peft.savePretrained(flags.output_dir);
+    const lossCurve = out.interrupted ? null : await saveLossCurve(flags, trainer.state!.log_history);
     const counts = peft.trainableParameters();
     const summary = {
       output_dir: flags.output_dir,
@@ -193,6 +196,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
       all_params: counts.all,
       ...out.metrics,
       train_loss: out.training_loss,
+      loss_curve: lossCurve,
     };
     if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else process.stdout.write(describe(summary, peft.printTrainableParameters()));
@@ -202,6 +206,21 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   }
   // main() maps outcomes to exit codes 0/1/2; an interrupted run must end with 130.
   if (controller.signal.aborted) process.exit(130);
+}
+
+/**
+ * loss_curve.svg in output_dir, unless nothing was logged (a run shorter than --logging_steps, no evaluation): then
+ * an earlier run's curve is removed rather than left beside this run's adapter.
+ */
+async function saveLossCurve(flags: TrainFlags, log: LogEntry[]): Promise<string | null> {
+  const series = lossSeries(log);
+  const path = join(flags.output_dir, 'loss_curve.svg');
+  if (series.length === 0) {
+    await orFileSystemError(path, () => rm(path, { force: true }));
+    return null;
+  }
+  await writeFileAtomic(path, await vegaLiteSvg(lossCurveSpec(series, `${flags.peft_type.toLowerCase().replace(/_/g, ' ')} of ${basename(flags.model)} on ${basename(flags.dataset)}`)));
+  return path;
 }
 
 /** The adapter config --peft_type and its flags describe, filled in for the model as get_peft_model does. */
@@ -337,6 +356,7 @@ function describe(s: Record<string, unknown> & { interrupted: boolean }, paramet
     lines.push(`trained ${s.global_step} steps (${n('epoch', 2)} epochs, batch size ${s.train_batch_size}) in ${n('train_runtime', 1)} s: train_loss ${n('train_loss')}, ${Math.round(s.train_tokens_per_second as number)} tokens/s`);
     if ('eval_loss' in s) lines.push(`eval_loss ${n('eval_loss')}, perplexity ${n('eval_perplexity', 3)} on ${s.num_validation_examples} examples`);
     lines.push(`adapter saved to ${s.output_dir}`);
+    if (s.loss_curve) lines.push(`loss curve: ${s.loss_curve}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -356,7 +376,7 @@ export function registerTrain(program: Command): void {
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
     .option('--dtype <fp32|fp16|q8|q4>', DTYPE_HELP, parseDtypeFlag, 'fp32')
     .requiredOption('--dataset <file|org/name>', 'CSV, TSV, JSON, JSONL or text file, or a hub dataset id')
-    .requiredOption('--output_dir <dir>', 'where checkpoints and the final adapter go')
+    .requiredOption('--output_dir <dir>', 'where checkpoints, the final adapter and loss_curve.svg (the logged losses) go')
     .option('--column <name>', 'the column to train on (default: "text", or the only column)')
     .option('--template <text>', 'build each text (or, with a completion, each prompt) from columns, e.g. "Email: {text}\\nAnswer:" (\\n, \\t: escapes); {soft_prompt} at its start or end places the virtual tokens there', unescapeFlag)
     .option('--completion_template <text>', 'task format: the answer built from columns, e.g. " {label}"; the loss falls on it only', unescapeFlag)
