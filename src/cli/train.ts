@@ -39,6 +39,7 @@ import {
 } from '../peft/methods.js';
 import { PeftModel } from '../peft/peft-model.js';
 import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments } from '../train/args.js';
+import { TASK_DEFAULT_KEYS, TASK_DEFAULTS } from '../train/task-defaults.js';
 import { lastCheckpoint, type LogEntry } from '../train/checkpoint.js';
 import { Trainer } from '../train/trainer.js';
 import { lossSeries } from './chart.js';
@@ -85,22 +86,7 @@ interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
 
 const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
 
-/**
- * Task mode's defaults (a completion template or column given), where the flag is not set: measured on the default
- * model with a sweep (docs/compare.md, "A recipe that works"). HF's learning rate of 5e-5 barely moves a prompt, and
- * virtual tokens in front of the input hardly reach the answer in a small model; right before the answer they read
- * the whole input and set the answer's first token. The sweep tuned prompt tuning: TASK_DEFAULT_KEYS says which of
- * these each method takes.
- */
-export const TASK_DEFAULTS = {
-  learning_rate: 0.03,
-  num_train_epochs: 10,
-  num_virtual_tokens: 8,
-  prompt_tuning_init: 'SAMPLE_VOCAB',
-  virtual_tokens_position: 'before_completion',
-} as const;
-
-/** The defaults otherwise: HF's TrainingArguments and PEFT's configs. */
+/** The defaults outside task mode (train/task-defaults.ts): HF's TrainingArguments and PEFT's configs. */
 const TEXT_DEFAULTS = {
   learning_rate: TRAINING_DEFAULTS.learning_rate,
   num_train_epochs: TRAINING_DEFAULTS.num_train_epochs,
@@ -108,18 +94,6 @@ const TEXT_DEFAULTS = {
   prompt_tuning_init: 'RANDOM',
   virtual_tokens_position: 'start',
 } as const;
-
-/**
- * The task-mode defaults each method takes. Multitask prompts are prompt rows too, but start from RANDOM or TEXT only;
- * P-tuning's prompt comes from an encoder whose learning rate the sweep did not measure; a prefix is every layer's
- * past keys/values, always in front, with its own learning rate.
- */
-export const TASK_DEFAULT_KEYS: Record<PeftType, ReadonlyArray<keyof typeof TASK_DEFAULTS>> = {
-  PROMPT_TUNING: ['learning_rate', 'num_train_epochs', 'num_virtual_tokens', 'prompt_tuning_init', 'virtual_tokens_position'],
-  MULTITASK_PROMPT_TUNING: ['learning_rate', 'num_train_epochs', 'num_virtual_tokens', 'virtual_tokens_position'],
-  P_TUNING: ['num_train_epochs', 'num_virtual_tokens', 'virtual_tokens_position'],
-  PREFIX_TUNING: ['num_train_epochs', 'num_virtual_tokens'],
-};
 
 /**
  * Fills the flags the user left unset with task mode's defaults (those the method takes; task mode: a completion
@@ -424,7 +398,7 @@ export async function readRows(source: string, flags: Pick<TrainFlags, 'format' 
 }
 
 /** tokenizer_config.json's padding_side, which transformers' tokenizer.pad follows (default right). */
-async function paddingSide(modelDir: string): Promise<'left' | 'right'> {
+export async function paddingSide(modelDir: string): Promise<'left' | 'right'> {
   const config = await readJson(join(modelDir, 'tokenizer_config.json')).catch(() => null);
   return (config as { padding_side?: unknown } | null)?.padding_side === 'left' ? 'left' : 'right';
 }

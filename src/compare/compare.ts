@@ -6,7 +6,7 @@
 import { fork } from 'node:child_process';
 import { SoftpromptError } from '../errors.js';
 import { METHODS, type Method, type MethodResult } from './methods.js';
-import type { MethodReply, MethodRequest } from './run-method.js';
+import type { ChildRequest, Failure, MethodReply, MethodRequest } from './run-method.js';
 
 export interface CompareRow extends MethodResult {
   peak_rss_mb: number;
@@ -20,11 +20,12 @@ export interface Comparison {
   rows: CompareRow[];
 }
 
-function runInChild(req: MethodRequest): Promise<Extract<MethodReply, { ok: true }>> {
+/** Runs one request in a fresh process (run-method.ts) and resolves with its answer; a typed error stays typed. */
+export function runInChild<Reply extends { ok: true }>(req: ChildRequest): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const child = fork(new URL('./run-method.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let replied = false;
-    child.once('message', (reply: MethodReply) => {
+    child.once('message', (reply: Reply | Failure) => {
       replied = true;
       if (reply.ok) resolve(reply);
       else reject(reply.typed ? new SoftpromptError(reply.message) : new Error(reply.message));
@@ -40,7 +41,7 @@ export async function compare(req: Omit<MethodRequest, 'method'>, methods: reado
   const rows: CompareRow[] = [];
   let examples = { train: 0, held_out: 0 };
   for (const method of methods) {
-    const reply = await runInChild({ ...req, method });
+    const reply = await runInChild<Extract<MethodReply, { ok: true }>>({ kind: 'text', ...req, method });
     const row = { ...reply.result, peak_rss_mb: reply.peak_rss_bytes / 2 ** 20 };
     examples = reply.examples;
     rows.push(row);
@@ -49,10 +50,10 @@ export async function compare(req: Omit<MethodRequest, 'method'>, methods: reado
   return { model: req.model, dataset: req.dataset, examples, settings: req.settings, rows };
 }
 
-const grouped = (x: number) => Math.round(x).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+export const grouped = (x: number) => Math.round(x).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
+export function bytes(n: number): string {
+  if (n < 1024) return `${Math.round(n)} B`;
   if (n < 2 ** 20) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 2 ** 20).toFixed(1)} MiB`;
 }

@@ -96,7 +96,7 @@ export async function runMethod(
 }
 
 /** The size of a trained model's own checkpoint files: what a task keeps besides the shared base model. */
-function storedBytes(files: Record<string, Uint8Array | string>): number {
+export function storedBytes(files: Record<string, Uint8Array | string>): number {
   return Object.values(files).reduce((n, f) => n + (typeof f === 'string' ? new TextEncoder().encode(f).length : f.length), 0);
 }
 
