@@ -11,6 +11,7 @@ import { promptCompletions, tokenizePromptCompletion } from '../src/data/complet
 import { OptionError } from '../src/errors.js';
 import { modelFromPretrained } from '../src/models/pretrained.js';
 import { tokenizerFromPretrained } from '../src/tokenizer/pretrained.js';
+import { TASK_MIN_STEPS, taskEpochs } from '../src/train/task-defaults.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'softprompt-task-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -85,6 +86,13 @@ test('softprompt train --template --completion_template trains an adapter (\\n i
   assert.equal(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).num_examples, 2);
   assert.ok(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')).num_virtual_tokens === 8);
+  // Without --num_train_epochs or --max_steps, two rows train for TASK_MIN_STEPS steps, not 10.
+  const recipe = spawnSync(process.execPath, [
+    'bin/softprompt.js', 'train', '--model', 'models/default', '--dataset', data, '--template', 'Message: {text}\\nAnswer:',
+    '--completion_template', ' {label}', '--output_dir', join(dir, 'recipe'), '--save_strategy', 'no', '--json',
+  ], { encoding: 'utf8' });
+  assert.equal(recipe.status, 0, recipe.stderr);
+  assert.equal(JSON.parse(recipe.stdout).global_step, TASK_MIN_STEPS);
   const bad = spawnSync(process.execPath, [
     'bin/softprompt.js', 'train', '--model', 'models/default', '--dataset', data, '--prompt_column', 'text', '--output_dir', out,
   ], { encoding: 'utf8' });
@@ -99,4 +107,13 @@ test('library: tokenize_prompt_completion + DataCollatorForLanguageModeling labe
   const prompt = tokenizer.encode('Message: hi\nAnswer:').length;
   const batch = new DataCollatorForLanguageModeling({ tokenizer, mlm: false })([features]);
   assert.deepEqual(batch.labels[0], features.input_ids.map((id, t) => (t < prompt ? -100 : id)));
+});
+
+test("task mode's epochs: 10, or enough for TASK_MIN_STEPS optimizer steps on small data", () => {
+  assert.equal(TASK_MIN_STEPS, 300);
+  assert.equal(taskEpochs(256, 8), 10); // 32 steps an epoch: 320 steps
+  assert.equal(taskEpochs(16, 8), 150); // 2 steps an epoch
+  assert.equal(taskEpochs(16, 8, 2), 300); // 2 micro-batches, 1 optimizer step an epoch
+  assert.equal(taskEpochs(3, 8), 300);
+  assert.equal(taskEpochs(5000, 8), 10);
 });

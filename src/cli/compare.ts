@@ -20,7 +20,7 @@ import type { CompareSettings } from '../compare/methods.js';
 import { compareTask, type TaskComparison } from '../compare/task-compare.js';
 import { taskMarkdown } from '../compare/task-table.js';
 import { TRAINING_DEFAULTS } from '../train/args.js';
-import { TASK_DEFAULTS, TASK_FINE_TUNING_LEARNING_RATE } from '../train/task-defaults.js';
+import { TASK_DEFAULTS, TASK_FINE_TUNING_LEARNING_RATE, TASK_MIN_STEPS } from '../train/task-defaults.js';
 
 interface CompareFlags extends Partial<Omit<CompareSettings, 'prompt' | 'per_device_train_batch_size'>> {
   model: string;
@@ -88,7 +88,7 @@ async function runTaskCompare(flags: CompareFlags, given: (key: string) => boole
       num_virtual_tokens: flags.num_virtual_tokens ?? TASK_DEFAULTS.num_virtual_tokens,
       prompt_tuning_learning_rate: flags.prompt_tuning_learning_rate ?? TASK_DEFAULTS.learning_rate,
       fine_tuning_learning_rate: flags.fine_tuning_learning_rate ?? TASK_FINE_TUNING_LEARNING_RATE,
-      num_train_epochs: flags.num_train_epochs ?? TASK_DEFAULTS.num_train_epochs,
+      num_train_epochs: flags.num_train_epochs,
       max_steps: flags.max_steps,
       per_device_train_batch_size: flags.per_device_train_batch_size,
       seed: flags.seed,
@@ -140,7 +140,7 @@ export function registerCompare(program: Command): void {
     .option(...integerFlag('--num_virtual_tokens <n>', `soft prompt length (default: ${TEXT_DEFAULTS.num_virtual_tokens}; task mode ${TASK_DEFAULTS.num_virtual_tokens})`, 1))
     .option(...floatFlag('--prompt_tuning_learning_rate <lr>', `AdamW learning rate of prompt tuning (default: ${TEXT_DEFAULTS.prompt_tuning_learning_rate}; task mode ${TASK_DEFAULTS.learning_rate}, train's)`))
     .option(...floatFlag('--fine_tuning_learning_rate <lr>', `AdamW learning rate of fine-tuning (default: ${TEXT_DEFAULTS.fine_tuning_learning_rate}; task mode ${TASK_FINE_TUNING_LEARNING_RATE})`))
-    .option(...floatFlag('--num_train_epochs <n>', `epochs, both trained methods (default: ${TEXT_DEFAULTS.num_train_epochs}; task mode ${TASK_DEFAULTS.num_train_epochs}, train's)`))
+    .option(...floatFlag('--num_train_epochs <n>', `epochs, both trained methods (default: ${TEXT_DEFAULTS.num_train_epochs}; task mode: train's, ${TASK_DEFAULTS.num_train_epochs} or enough for ${TASK_MIN_STEPS} steps)`))
     .option(...integerFlag('--per_device_train_batch_size <n>', 'batch size', 1, TRAINING_DEFAULTS.per_device_train_batch_size))
     .option(...integerFlag('--max_examples <n>', 'texts taken from the dataset', 1, 400))
     .option(...integerFlag('--max_length <n>', `tokens per example (default: ${TEXT_DEFAULTS.max_length}; task mode the model's positions less the virtual tokens, as train's)`, 1))

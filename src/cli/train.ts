@@ -39,7 +39,7 @@ import {
 } from '../peft/methods.js';
 import { PeftModel } from '../peft/peft-model.js';
 import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments } from '../train/args.js';
-import { TASK_DEFAULT_KEYS, TASK_DEFAULTS } from '../train/task-defaults.js';
+import { TASK_DEFAULT_KEYS, TASK_DEFAULTS, TASK_MIN_STEPS, taskEpochs } from '../train/task-defaults.js';
 import { lastCheckpoint, type LogEntry } from '../train/checkpoint.js';
 import { Trainer } from '../train/trainer.js';
 import { lossSeries } from './chart.js';
@@ -125,7 +125,8 @@ function withDefaults(flags: TrainFlags, chat: boolean): void {
   const task = isCompletionSpec(flags) || chat ? TASK_DEFAULT_KEYS[flags.peft_type] : [];
   const d = <K extends keyof typeof TASK_DEFAULTS>(key: K) => (task.includes(key) ? TASK_DEFAULTS : TEXT_DEFAULTS)[key];
   flags.learning_rate ??= d('learning_rate');
-  flags.num_train_epochs ??= d('num_train_epochs');
+  // Task mode's epochs follow the data's size (taskEpochs): runTrain sets them once the dataset is read.
+  if (!task.includes('num_train_epochs')) flags.num_train_epochs ??= TEXT_DEFAULTS.num_train_epochs;
   flags.num_virtual_tokens ??= d('num_virtual_tokens');
   flags.prompt_tuning_init ??= d('prompt_tuning_init');
   flags.virtual_tokens_position ??= d('virtual_tokens_position');
@@ -142,7 +143,8 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   if (flags.auto_find_batch_size && flags.max_memory === undefined) flags.max_memory = Math.floor(0.8 * freemem());
   // Otherwise it bounds what one example may need, checked before training (a huge row without --max_length).
   flags.max_memory ??= totalmem();
-  const args = trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
+  const argsOf = () => trainingArguments(Object.fromEntries(TRAINING_KEYS.map((k) => [k, flags[k]])));
+  let args = argsOf();
   const store = new DirectoryCheckpointStore(flags.output_dir);
   // The adapter and checkpoints go there: a directory that cannot take them fails now, not after the run (and what a
   // killed run's saves left there is tidied).
@@ -157,6 +159,10 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   const task_id_column = multitask ? (flags.task_id_column ?? 'task_id') : undefined;
   const tokenizer = await tokenizerFromPretrained(modelDir);
   const data = await tokenizedDataset(flags, tokenizer, modelConfig, args.seed, task_id_column, chat, read, warn);
+  if (flags.num_train_epochs === undefined) {
+    flags.num_train_epochs = taskEpochs(data.train.length, args.per_device_train_batch_size, args.gradient_accumulation_steps);
+    args = argsOf();
+  }
   // Virtual tokens before "the" completion need one completion per example; multi-turn chats put them in front.
   if (data.multiTurn !== null && flags.virtual_tokens_position === 'before_completion') {
     const why = `${data.multiTurn} has more than one assistant turn to train on, and virtual tokens go before one completion`;
@@ -463,7 +469,7 @@ export function registerTrain(program: Command): void {
     .option('--virtual_tokens_position <where>', `${VIRTUAL_TOKENS_POSITIONS.join(' or ')}: in front of the input (PEFT) or right before the completion, recorded in adapter_config.json (default: ${TEXT_DEFAULTS.virtual_tokens_position}; task mode ${TASK_DEFAULTS.virtual_tokens_position}, or start for chats with several assistant turns)`, choice('--virtual_tokens_position', VIRTUAL_TOKENS_POSITIONS))
     .option('--tokenizer_name_or_path <name>', 'recorded in the adapter for TEXT init (default: --model)')
     .option(...floatFlag('--learning_rate <lr>', `AdamW learning rate (default: ${TEXT_DEFAULTS.learning_rate}; task mode ${TASK_DEFAULTS.learning_rate})`))
-    .option(...floatFlag('--num_train_epochs <n>', `epochs, may be fractional (default: ${TEXT_DEFAULTS.num_train_epochs}; task mode ${TASK_DEFAULTS.num_train_epochs})`))
+    .option(...floatFlag('--num_train_epochs <n>', `epochs, may be fractional (default: ${TEXT_DEFAULTS.num_train_epochs}; task mode ${TASK_DEFAULTS.num_train_epochs}, or more on small data: enough for ${TASK_MIN_STEPS} optimizer steps)`))
     .option(...integerFlag('--max_steps <n>', 'optimizer steps; > 0 overrides --num_train_epochs', -1, d.max_steps))
     .option(...integerFlag('--per_device_train_batch_size <n>', 'examples per micro-batch', 1, d.per_device_train_batch_size))
     .option(...integerFlag('--per_device_eval_batch_size <n>', 'examples per evaluation batch', 1, d.per_device_eval_batch_size))

@@ -23,7 +23,7 @@ import { promptTuningConfig } from '../peft/config.js';
 import { PeftModel } from '../peft/peft-model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { FullFineTuning } from '../train/finetune.js';
-import { TASK_DEFAULTS } from '../train/task-defaults.js';
+import { TASK_DEFAULTS, taskEpochs } from '../train/task-defaults.js';
 import type { TrainableModel } from '../train/trainable.js';
 import { Trainer } from '../train/trainer.js';
 import { storedBytes } from './methods.js';
@@ -46,7 +46,8 @@ export interface TaskSettings {
   num_virtual_tokens: number;
   prompt_tuning_learning_rate: number;
   fine_tuning_learning_rate: number;
-  num_train_epochs: number;
+  /** Default: the recipe's (taskEpochs, from each run's training set size). */
+  num_train_epochs?: number;
   /** > 0 overrides num_train_epochs (train's flag): the same steps at every training set size. */
   max_steps?: number;
   per_device_train_batch_size: number;
@@ -141,7 +142,7 @@ export async function runTaskMethod(req: TaskMethodRequest, model: PretrainedMod
   const train = (trainable: TrainableModel, learning_rate: number) => new Trainer({
     model: trainable,
     args: {
-      learning_rate, num_train_epochs: s.num_train_epochs, max_steps: s.max_steps, per_device_train_batch_size: s.per_device_train_batch_size, seed: s.seed,
+      learning_rate, num_train_epochs: s.num_train_epochs ?? taskEpochs(examples.length, s.per_device_train_batch_size), max_steps: s.max_steps, per_device_train_batch_size: s.per_device_train_batch_size, seed: s.seed,
       save_strategy: 'no',
     },
     train_dataset: examples,

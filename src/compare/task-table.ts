@@ -1,5 +1,6 @@
 /** The Markdown of a task comparison: what was run, the methods' table, and the learning curve's. */
 import { bytes, grouped } from './compare.js';
+import { TASK_DEFAULTS, TASK_MIN_STEPS } from '../train/task-defaults.js';
 import type { TaskComparison, TaskRow } from './task-compare.js';
 
 const label = (r: TaskRow) => (r.method === 'prompt engineering' ? `prompt engineering, ${r.num_fewshot}-shot` : r.method);
@@ -11,7 +12,7 @@ export function taskMarkdown(c: TaskComparison): string {
     `Model \`${c.model}\`; trained on \`${c.dataset}\` (${c.examples.train} rows), scored on \`${c.eval_dataset}\` (${c.examples.eval} rows); ` +
       `template ${JSON.stringify(c.task.template)}, completion ${JSON.stringify(c.task.completion_template)}` +
       `${c.task.choices ? `, choices ${c.task.choices.join(' / ')}` : ''}. Prompt tuning: ${s.num_virtual_tokens} virtual tokens, ` +
-      `lr ${s.prompt_tuning_learning_rate}; fine-tuning: lr ${s.fine_tuning_learning_rate}; both ${s.max_steps && s.max_steps > 0 ? `${s.max_steps} steps` : `${s.num_train_epochs} epochs`}, ` +
+      `lr ${s.prompt_tuning_learning_rate}; fine-tuning: lr ${s.fine_tuning_learning_rate}; both ${s.max_steps && s.max_steps > 0 ? `${s.max_steps} steps` : s.num_train_epochs === undefined ? `the recipe's epochs (${TASK_DEFAULTS.num_train_epochs}, or enough for ${TASK_MIN_STEPS} steps)` : `${s.num_train_epochs} epochs`}, ` +
       `batch ${s.per_device_train_batch_size}, seed ${s.seed}. Stored per task: k-shot, the mean bytes of few-shot text in front of ` +
       'each message; prompt tuning, the PEFT adapter files; fine-tuning, a whole F32 checkpoint.',
     '',

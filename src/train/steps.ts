@@ -30,14 +30,18 @@ export function trainingLoss(state: Readonly<TrainerState>): number {
 }
 
 /**
- * HF's step arithmetic: ceil(N / batch) micro-batches per epoch (the last batch may be short), floor(that /
- * gradient_accumulation_steps) optimizer steps per epoch but at least 1, max_steps = ceil(num_train_epochs * steps per
+ * HF's step arithmetic: optimizerStepsPerEpoch (the last batch may be short), max_steps = ceil(num_train_epochs * steps per
  * epoch) unless max_steps > 0 is given, and as many epochs as those steps need.
  */
 export function trainingPlan(examples: number, batchSize: number, args: TrainingArguments): { maxSteps: number; numEpochs: number } {
-  const stepsPerEpoch = Math.max(Math.floor(Math.ceil(examples / batchSize) / args.gradient_accumulation_steps), 1);
+  const stepsPerEpoch = optimizerStepsPerEpoch(examples, batchSize, args.gradient_accumulation_steps);
   if (args.max_steps > 0) return { maxSteps: args.max_steps, numEpochs: Math.ceil(args.max_steps / stepsPerEpoch) };
   return { maxSteps: Math.ceil(args.num_train_epochs * stepsPerEpoch), numEpochs: Math.ceil(args.num_train_epochs) };
+}
+
+/** HF's optimizer steps per epoch: floor(ceil(N / batch) / gradient_accumulation_steps), at least 1. */
+export function optimizerStepsPerEpoch(examples: number, batchSize: number, gradientAccumulationSteps: number): number {
+  return Math.max(Math.floor(Math.ceil(examples / batchSize) / gradientAccumulationSteps), 1);
 }
 
 /** Python's round(x, 4) (the logged loss); the two differ only on exact binary ties, which floats almost never hit. */
