@@ -7,32 +7,14 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { SoftpromptServer } from '../src/serve/server.js';
 import { tokenizerFromPretrained } from '../src/tokenizer/pretrained.js';
 import type { TextTokenizer } from '../src/tokenizer/tokenizer.js';
 import { FIXTURES } from './fixtures.js';
+import { completionText, startServer, type Running } from './serve-helpers.js';
 
 const METHODS = ['ptuning_mlp', 'ptuning_lstm', 'prefix_noproj', 'prefix_proj'];
 const tmp = mkdtempSync(join(tmpdir(), 'softprompt-serve-methods-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-
-interface Running {
-  server: SoftpromptServer;
-  client: OpenAI;
-}
-
-async function start(model: string, adapters: string, prefixCache: boolean): Promise<Running> {
-  const server = await SoftpromptServer.create({ model, adapters, threads: 1, prefixCache, maxBatchSize: 8 });
-  const url = await server.listen('127.0.0.1', 0);
-  return { server, client: new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000 }) };
-}
-
-/** The completion text the server sends for `output` after `prompt`, as its Sequence decodes it. */
-function completionText(tokenizer: TextTokenizer, prompt: number[], output: number[]): string {
-  const all = tokenizer.decode([...prompt, ...output], { skip_special_tokens: true });
-  const before = tokenizer.decode(prompt, { skip_special_tokens: true });
-  return all.startsWith(before) ? all.slice(before.length) : tokenizer.decode(output, { skip_special_tokens: true });
-}
 
 for (const name of ['gpt2-tiny', 'llama-tiny']) {
   describe(`serve: ${name} with P-tuning, prefix-tuning and multitask adapters`, { timeout: 300_000 }, () => {
@@ -49,7 +31,7 @@ for (const name of ['gpt2-tiny', 'llama-tiny']) {
     before(async () => {
       for (const method of [...METHODS, 'multitask']) cpSync(join(golden, method, 'adapter'), join(adapters, method), { recursive: true });
       tokenizer = await tokenizerFromPretrained(model);
-      [cached, uncached] = await Promise.all([start(model, adapters, true), start(model, adapters, false)]);
+      [cached, uncached] = await Promise.all([startServer({ model: model, adapters, prefixCache: true, maxBatchSize: 8 }), startServer({ model: model, adapters, prefixCache: false, maxBatchSize: 8 })]);
     });
     after(async () => {
       await cached?.server.shutdown();

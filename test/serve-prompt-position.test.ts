@@ -7,37 +7,18 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { generate } from '../src/generate/generate.js';
 import { loadAdapter, saveAdapter } from '../src/peft/adapter-files.js';
 import { promptTuningConfigOf } from '../src/peft/adapter.js';
-import { SoftpromptServer } from '../src/serve/server.js';
-import type { TextTokenizer } from '../src/tokenizer/tokenizer.js';
 import { FIXTURES } from './fixtures.js';
+import { completionText, startServer, type Running } from './serve-helpers.js';
 
 const CHAT_TEMPLATE =
   "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}Question: {{ m['content'] }}\n{% else %}Answer: {{ m['content'] }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}Answer:{% endif %}";
 const golden = join(FIXTURES, 'golden', 'stories260K');
 const tmp = mkdtempSync(join(tmpdir(), 'softprompt-serve-position-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-
-interface Running {
-  server: SoftpromptServer;
-  client: OpenAI;
-}
-
-async function start(model: string, adapters: string, prefixCache: boolean): Promise<Running> {
-  const server = await SoftpromptServer.create({ model, adapters, threads: 1, prefixCache, maxBatchSize: 16 });
-  const url = await server.listen('127.0.0.1', 0);
-  return { server, client: new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000 }) };
-}
-
-/** The completion text the server sends for `output` after `prompt`, as its Sequence decodes it. */
-function completionText(tokenizer: TextTokenizer, prompt: number[], output: number[]): string {
-  const all = tokenizer.decode([...prompt, ...output], { skip_special_tokens: true });
-  const before = tokenizer.decode(prompt, { skip_special_tokens: true });
-  return all.startsWith(before) ? all.slice(before.length) : tokenizer.decode(output, { skip_special_tokens: true });
-}
 
 /** `from`'s prompt, its first `n` virtual tokens, saved with virtual_tokens_position before_completion. */
 async function placedLate(from: string, to: string, n: number): Promise<void> {
@@ -61,7 +42,7 @@ describe('serve: stories260K with adapters placed before the completion', { time
     cpSync(join(golden, 'adapter_text'), join(adapters, 'front'), { recursive: true });
     await placedLate(join(golden, 'adapter_text'), join(adapters, 'late'), 4);
     await placedLate(join(golden, 'adapter_random'), join(adapters, 'late_short'), 2);
-    [cached, uncached] = await Promise.all([start(modelDir, adapters, true), start(modelDir, adapters, false)]);
+    [cached, uncached] = await Promise.all([startServer({ model: modelDir, adapters, prefixCache: true, maxBatchSize: 16 }), startServer({ model: modelDir, adapters, prefixCache: false, maxBatchSize: 16 })]);
   });
   after(async () => {
     await cached?.server.shutdown();

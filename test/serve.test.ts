@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import type { Usage } from '../src/serve/openai.js';
-import { SoftpromptServer, type ServeOptions } from '../src/serve/server.js';
 import { FIXTURES } from './fixtures.js';
+import { startServer, type Running } from './serve-helpers.js';
 
 const CHAT_TEMPLATE =
   "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}Question: {{ m['content'] }}\n{% else %}Answer: {{ m['content'] }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}Answer:{% endif %}";
@@ -19,17 +19,6 @@ const KEY = 'sk-test-key';
 const tmp = mkdtempSync(join(tmpdir(), 'softprompt-serve-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface Running {
-  server: SoftpromptServer;
-  url: string;
-  client: OpenAI;
-}
-
-async function start(opts: ServeOptions, apiKey = 'unused'): Promise<Running> {
-  const server = await SoftpromptServer.create({ threads: 1, ...opts });
-  const url = await server.listen('127.0.0.1', 0);
-  return { server, url, client: new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0, timeout: 60_000 }) };
-}
 
 function post(url: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -71,7 +60,7 @@ describe('serve: stories260K with a chat template, adapters and an API key', { t
     mkdirSync(join(adaptersDir, 'nested'));
     cpSync(join(golden, 'adapter_random'), join(adaptersDir, 'nested', 'deeper'), { recursive: true });
     symlinkSync(join(tmp, 'outside'), join(adaptersDir, 'escape'));
-    s = await start({ model: modelDir, adapters: adaptersDir, apiKey: KEY, maxBatchSize: 8 }, KEY);
+    s = await startServer({ model: modelDir, adapters: adaptersDir, apiKey: KEY, maxBatchSize: 8 }, KEY);
   });
   after(() => s?.server.shutdown());
 
@@ -355,7 +344,7 @@ describe('serve: gpt2-tiny without a chat template, a small queue', { timeout: 3
   const model = join(FIXTURES, 'models', 'gpt2-tiny');
   let s: Running;
   before(async () => {
-    s = await start({ model, adapters: join(FIXTURES, 'golden', 'gpt2-tiny'), maxBatchSize: 1, maxQueue: 2 });
+    s = await startServer({ model, adapters: join(FIXTURES, 'golden', 'gpt2-tiny'), maxBatchSize: 1, maxQueue: 2 });
   });
   after(() => s?.server.shutdown());
 
