@@ -37,7 +37,7 @@ const base = (dataset: string, out = tempDir()) => ['--model', MODEL, '--dataset
 test('--help lists the TrainingArguments and PromptTuningConfig flags with their defaults', () => {
   const { code, stdout } = cli(['--help']);
   assert.equal(code, 0);
-  for (const line of [/--learning_rate <lr> .*\(default: 0\.00005; task mode 0\.03\)/, /--num_virtual_tokens <n> .*\(default: 8; task mode 8\)/, /--virtual_tokens_position <where> .*task mode before_completion/, /--per_device_train_batch_size <n> .*\(default: 8\)/, /--lr_scheduler_type/, /--prompt_tuning_init <init>/, /--auto_find_batch_size/, /--resume \[checkpoint\]/]) {
+  for (const line of [/--learning_rate <lr> .*\(default: 0\.00005; task mode 0\.03, P-tuning 0\.001\)/, /--num_virtual_tokens <n> .*\(default: 8; task mode 8\)/, /--virtual_tokens_position <where> .*task mode before_completion/, /--per_device_train_batch_size <n> .*\(default: 8\)/, /--lr_scheduler_type/, /--prompt_tuning_init <init>/, /--auto_find_batch_size/, /--resume \[checkpoint\]/]) {
     assert.match(stdout.replace(/\n\s+/g, ' '), line);
   }
 });

@@ -20,7 +20,7 @@ import type { CompareSettings } from '../compare/methods.js';
 import { compareTask, type TaskComparison } from '../compare/task-compare.js';
 import { taskMarkdown } from '../compare/task-table.js';
 import { TRAINING_DEFAULTS } from '../train/args.js';
-import { TASK_DEFAULTS, TASK_FINE_TUNING_LEARNING_RATE, TASK_MIN_STEPS } from '../train/task-defaults.js';
+import { TASK_DEFAULTS, TASK_FINE_TUNING_LEARNING_RATE, TASK_LEARNING_RATES, TASK_MIN_STEPS } from '../train/task-defaults.js';
 
 interface CompareFlags extends Partial<Omit<CompareSettings, 'prompt' | 'per_device_train_batch_size'>> {
   model: string;
@@ -86,7 +86,7 @@ async function runTaskCompare(flags: CompareFlags, given: (key: string) => boole
     train_sizes: flags.train_sizes,
     settings: {
       num_virtual_tokens: flags.num_virtual_tokens ?? TASK_DEFAULTS.num_virtual_tokens,
-      prompt_tuning_learning_rate: flags.prompt_tuning_learning_rate ?? TASK_DEFAULTS.learning_rate,
+      prompt_tuning_learning_rate: flags.prompt_tuning_learning_rate ?? TASK_LEARNING_RATES.PROMPT_TUNING,
       fine_tuning_learning_rate: flags.fine_tuning_learning_rate ?? TASK_FINE_TUNING_LEARNING_RATE,
       num_train_epochs: flags.num_train_epochs,
       max_steps: flags.max_steps,
@@ -138,7 +138,7 @@ export function registerCompare(program: Command): void {
   command
     .option('--prompt <text>', 'the hand-written prompt (prompt engineering; also the TEXT init of prompt tuning)', 'CHAPTER 1. The sea and the whale. ')
     .option(...integerFlag('--num_virtual_tokens <n>', `soft prompt length (default: ${TEXT_DEFAULTS.num_virtual_tokens}; task mode ${TASK_DEFAULTS.num_virtual_tokens})`, 1))
-    .option(...floatFlag('--prompt_tuning_learning_rate <lr>', `AdamW learning rate of prompt tuning (default: ${TEXT_DEFAULTS.prompt_tuning_learning_rate}; task mode ${TASK_DEFAULTS.learning_rate}, train's)`))
+    .option(...floatFlag('--prompt_tuning_learning_rate <lr>', `AdamW learning rate of prompt tuning (default: ${TEXT_DEFAULTS.prompt_tuning_learning_rate}; task mode ${TASK_LEARNING_RATES.PROMPT_TUNING}, train's)`))
     .option(...floatFlag('--fine_tuning_learning_rate <lr>', `AdamW learning rate of fine-tuning (default: ${TEXT_DEFAULTS.fine_tuning_learning_rate}; task mode ${TASK_FINE_TUNING_LEARNING_RATE})`))
     .option(...floatFlag('--num_train_epochs <n>', `epochs, both trained methods (default: ${TEXT_DEFAULTS.num_train_epochs}; task mode: train's, ${TASK_DEFAULTS.num_train_epochs} or enough for ${TASK_MIN_STEPS} steps)`))
     .option(...integerFlag('--per_device_train_batch_size <n>', 'batch size', 1, TRAINING_DEFAULTS.per_device_train_batch_size))

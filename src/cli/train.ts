@@ -39,7 +39,7 @@ import {
 } from '../peft/methods.js';
 import { PeftModel } from '../peft/peft-model.js';
 import { TRAINING_DEFAULTS, trainingArguments, type TrainingArguments } from '../train/args.js';
-import { TASK_DEFAULT_KEYS, TASK_DEFAULTS, TASK_MIN_STEPS, taskEpochs } from '../train/task-defaults.js';
+import { TASK_DEFAULT_KEYS, TASK_DEFAULTS, TASK_LEARNING_RATES, TASK_MIN_STEPS, taskEpochs } from '../train/task-defaults.js';
 import { lastCheckpoint, type LogEntry } from '../train/checkpoint.js';
 import { Trainer } from '../train/trainer.js';
 import { lossSeries } from './chart.js';
@@ -124,7 +124,7 @@ function withDefaults(flags: TrainFlags, chat: boolean): void {
   }
   const task = isCompletionSpec(flags) || chat ? TASK_DEFAULT_KEYS[flags.peft_type] : [];
   const d = <K extends keyof typeof TASK_DEFAULTS>(key: K) => (task.includes(key) ? TASK_DEFAULTS : TEXT_DEFAULTS)[key];
-  flags.learning_rate ??= d('learning_rate');
+  flags.learning_rate ??= isCompletionSpec(flags) || chat ? TASK_LEARNING_RATES[flags.peft_type] : TEXT_DEFAULTS.learning_rate;
   // Task mode's epochs follow the data's size (taskEpochs): runTrain sets them once the dataset is read.
   if (!task.includes('num_train_epochs')) flags.num_train_epochs ??= TEXT_DEFAULTS.num_train_epochs;
   flags.num_virtual_tokens ??= d('num_virtual_tokens');
@@ -468,7 +468,7 @@ export function registerTrain(program: Command): void {
     .option('--prompt_tuning_init_text <text>', 'the text whose embeddings start the prompt (TEXT init)')
     .option('--virtual_tokens_position <where>', `${VIRTUAL_TOKENS_POSITIONS.join(' or ')}: in front of the input (PEFT) or right before the completion, recorded in adapter_config.json (default: ${TEXT_DEFAULTS.virtual_tokens_position}; task mode ${TASK_DEFAULTS.virtual_tokens_position}, or start for chats with several assistant turns)`, choice('--virtual_tokens_position', VIRTUAL_TOKENS_POSITIONS))
     .option('--tokenizer_name_or_path <name>', 'recorded in the adapter for TEXT init (default: --model)')
-    .option(...floatFlag('--learning_rate <lr>', `AdamW learning rate (default: ${TEXT_DEFAULTS.learning_rate}; task mode ${TASK_DEFAULTS.learning_rate})`))
+    .option(...floatFlag('--learning_rate <lr>', `AdamW learning rate (default: ${TEXT_DEFAULTS.learning_rate}; task mode ${TASK_LEARNING_RATES.PROMPT_TUNING}, P-tuning ${TASK_LEARNING_RATES.P_TUNING})`))
     .option(...floatFlag('--num_train_epochs <n>', `epochs, may be fractional (default: ${TEXT_DEFAULTS.num_train_epochs}; task mode ${TASK_DEFAULTS.num_train_epochs}, or more on small data: enough for ${TASK_MIN_STEPS} optimizer steps)`))
     .option(...integerFlag('--max_steps <n>', 'optimizer steps; > 0 overrides --num_train_epochs', -1, d.max_steps))
     .option(...integerFlag('--per_device_train_batch_size <n>', 'examples per micro-batch', 1, d.per_device_train_batch_size))
