@@ -1,5 +1,5 @@
 // `softprompt compare` on a classification task, tiny: stories260K told happy from sad sentences in one epoch. Its
-// rows must be what `train` and `eval` give for the same flags (the prompt-tuning adapter byte for byte, every row's
+// rows must be what `train` and `eval` give for the same flags (the adapters byte for byte, every row's
 // accuracy and macro-F1), its learning curve one point per method and size, and bad flags typed errors.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,8 +42,10 @@ test('compare on a task: majority, k-shot, prompt tuning and fine-tuning rows as
   assert.equal(r.code, 0, r.stderr);
   const c: TaskComparison = JSON.parse(r.stdout);
   assert.deepEqual(JSON.parse(readFileSync(`${out}.json`, 'utf8')), c);
-  assert.deepEqual(c.rows.map((row) => [row.method, row.num_fewshot]), [['majority class', 0], ['prompt engineering', 0], ['prompt engineering', 2], ['prompt tuning', 0], ['fine-tuning', 0]]);
-  const [majority, zero, two, tuning, finetuning] = c.rows;
+  assert.deepEqual(c.rows.map((row) => [row.method, row.num_fewshot]), [
+    ['majority class', 0], ['prompt engineering', 0], ['prompt engineering', 2], ['prompt tuning', 0], ['P-tuning', 0], ['prefix tuning', 0], ['fine-tuning', 0],
+  ]);
+  const [majority, zero, two, tuning, ptuning, prefix, finetuning] = c.rows;
   assert.equal(majority.acc, 0.5);
   assert.equal(majority.peak_rss_mb, null);
 
@@ -55,15 +57,25 @@ test('compare on a task: majority, k-shot, prompt tuning and fine-tuning rows as
   const adapter = join(saved, 'prompt-tuning');
   assert.deepEqual(readFileSync(join(adapter, 'adapter_model.safetensors')), readFileSync(join(trained, 'adapter_model.safetensors')));
 
+  const config = await loadConfig(TINY_MODEL);
+  const size = (d: string, names: string[]) => names.reduce((n, name) => n + statSync(join(d, name)).size, 0);
   // Every row scores what eval scores.
   const pick = (row: { acc: number; f1: number }) => ({ acc: row.acc, f1: row.f1 });
   assert.deepEqual(pick(zero), evalScores(['--model', TINY_MODEL]));
   assert.deepEqual(pick(two), evalScores(['--model', TINY_MODEL, '--num_fewshot', '2', '--fewshot_dataset', train]));
   assert.deepEqual(pick(tuning), evalScores(['--model', TINY_MODEL, '--adapter', adapter]));
   assert.deepEqual(pick(finetuning), evalScores(['--model', join(saved, 'fine-tuning')]));
+  // P-tuning and prefix tuning are train's --peft_type runs, scored as eval scores their saved adapters.
+  for (const [row, peftType, name] of [[ptuning, 'P_TUNING', 'p-tuning'], [prefix, 'PREFIX_TUNING', 'prefix-tuning']] as const) {
+    const trainedMethod = join(dir, `trained-${name}`);
+    const run = softprompt(['train', '--model', TINY_MODEL, '--dataset', train, '--template', '{text} Tom felt', '--completion_template', ' {label}',
+      '--peft_type', peftType, '--num_train_epochs', '1', '--output_dir', trainedMethod, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(readFileSync(join(saved, name, 'adapter_model.safetensors')), readFileSync(join(trainedMethod, 'adapter_model.safetensors')), name);
+    assert.deepEqual(pick(row), evalScores(['--model', TINY_MODEL, '--adapter', join(saved, name)]), name);
+    assert.equal(row.bytes_per_task, size(join(saved, name), ['adapter_config.json', 'adapter_model.safetensors']), name);
+  }
 
-  const config = await loadConfig(TINY_MODEL);
-  const size = (d: string, names: string[]) => names.reduce((n, name) => n + statSync(join(d, name)).size, 0);
   assert.equal(tuning.trainable_params, 8 * config.hiddenSize);
   assert.equal(tuning.bytes_per_task, size(adapter, ['adapter_config.json', 'adapter_model.safetensors']));
   assert.equal(finetuning.trainable_params, countBaseParameters(config));
@@ -89,7 +101,7 @@ test('compare --max_steps: every trained run takes that many steps, whatever its
     '--num_fewshot', '0', '--train_sizes', '4', '--max_steps', '3', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const c: TaskComparison = JSON.parse(r.stdout);
-  assert.deepEqual([...c.rows.map((row) => row.train_steps), ...c.learning_curve.map((p) => p.train_steps)], [0, 0, 3, 3, 3, 3]);
+  assert.deepEqual([...c.rows.map((row) => row.train_steps), ...c.learning_curve.map((p) => p.train_steps)], [0, 0, 3, 3, 3, 3, 3, 3]);
 });
 
 test('the learning curve\'s rows: each prefix as balanced as the classes allow, the smaller inside the larger', () => {

@@ -155,7 +155,7 @@ export function registerCompare(program: Command): void {
     .option('--train_sizes <n,n,...>', 'task mode: a learning curve, prompt tuning and fine-tuning on the first n rows of a seeded class-balanced order', integerList('--train_sizes', 1), [] as number[])
     .option(...integerFlag('--max_steps <n>', 'task mode: optimizer steps of every trained run, > 0 overrides --num_train_epochs (train\'s flag): the same steps at every curve size', -1))
     .option(...integerFlag('--seed <n>', 'task mode: seed for the prompt init, shuffling and the curve\'s rows', 0, TRAINING_DEFAULTS.seed))
-    .option('--output_dir <dir>', 'task mode: save the prompt-tuning adapter (DIR/prompt-tuning) and the fine-tuned model (DIR/fine-tuning)')
+    .option('--output_dir <dir>', 'task mode: save the adapters (DIR/prompt-tuning, DIR/p-tuning, DIR/prefix-tuning) and the fine-tuned model (DIR/fine-tuning)')
     .option('--out <name>', 'also write NAME.md and NAME.json (task mode with a curve: NAME.svg too)')
     .option('--json', 'print the result as JSON')
     .action((flags: CompareFlags) => runCompare(flags, (key) => command.getOptionValueSource(key) === 'cli'));

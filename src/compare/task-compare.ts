@@ -1,6 +1,6 @@
 /**
- * `softprompt compare` on a classification task: the majority class, prompt engineering at each k, prompt tuning and
- * fine-tuning (task-methods.ts, each in its own process), then a learning curve: prompt tuning and fine-tuning
+ * `softprompt compare` on a classification task: the majority class, prompt engineering at each k, prompt tuning,
+ * P-tuning, prefix tuning and fine-tuning (task-methods.ts, each in its own process), then a learning curve: prompt tuning and fine-tuning
  * retrained on the first n training rows of a seeded, class-balanced order for each n, scored on every eval row.
  */
 import { promptCompletions, softPromptSlot } from '../data/completion.js';
@@ -23,7 +23,7 @@ export interface TaskCompareRequest {
   train_sizes: number[];
   settings: TaskSettings;
   padding_side: 'left' | 'right';
-  /** Saves the full-size rows' adapter (prompt-tuning/) and model (fine-tuning/) here. */
+  /** Saves the full-size rows' adapters (prompt-tuning/, p-tuning/, prefix-tuning/) and model (fine-tuning/) here. */
   output_dir?: string;
 }
 
@@ -67,7 +67,8 @@ export async function compareTask(req: TaskCompareRequest, onRow?: (row: TaskRow
   for (const k of req.num_fewshot) rows.push(await run('prompt engineering', { num_fewshot: k }));
   const saveDir = (name: string) => (req.output_dir === undefined ? {} : { save_dir: `${req.output_dir}/${name}` });
   const full = { 'prompt tuning': await run('prompt tuning', saveDir('prompt-tuning')), 'fine-tuning': await run('fine-tuning', saveDir('fine-tuning')) };
-  rows.push(full['prompt tuning'], full['fine-tuning']);
+  const deeper = [await run('P-tuning', saveDir('p-tuning')), await run('prefix tuning', saveDir('prefix-tuning'))];
+  rows.push(full['prompt tuning'], ...deeper, full['fine-tuning']);
 
   const order = balancedOrder(trainGolds, req.settings.seed);
   const learning_curve: CurvePoint[] = [];

@@ -4,7 +4,8 @@
  * train` trains in task mode (prompt-completion pairs, the loss on the completion only):
  * - prompt engineering: the base model with k labelled training examples in each context (lm-eval's few-shot
  *   construction, drawn from the training rows as `eval --fewshot_dataset` draws them), nothing trained;
- * - prompt tuning: train's task-mode recipe (train/task-defaults.ts), scored 0-shot, its PEFT adapter stored;
+ * - prompt tuning, P-tuning, prefix tuning: train's task-mode recipe (train/task-defaults.ts) with --peft_type,
+ *   scored 0-shot, the PEFT adapter stored;
  * - fine-tuning: every weight, trained on the same examples with the same loop, scored 0-shot, a checkpoint stored.
  */
 import { readFile } from 'node:fs/promises';
@@ -20,16 +21,20 @@ import { exists, orFileSystemError, writeFileAtomic } from '../hub/local.js';
 import type { PretrainedModel } from '../models/model.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../peft/adapter.js';
 import { promptTuningConfig } from '../peft/config.js';
+import { prefixTuningConfig, promptEncoderConfig } from '../peft/methods.js';
 import { PeftModel } from '../peft/peft-model.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { FullFineTuning } from '../train/finetune.js';
-import { TASK_DEFAULTS, taskEpochs } from '../train/task-defaults.js';
+import { TASK_DEFAULTS, TASK_LEARNING_RATES, taskEpochs } from '../train/task-defaults.js';
 import type { TrainableModel } from '../train/trainable.js';
 import { Trainer } from '../train/trainer.js';
 import { storedBytes } from './methods.js';
 
-export const TASK_METHODS = ['prompt engineering', 'prompt tuning', 'fine-tuning'] as const;
+export const TASK_METHODS = ['prompt engineering', 'prompt tuning', 'P-tuning', 'prefix tuning', 'fine-tuning'] as const;
 export type TaskMethod = (typeof TASK_METHODS)[number];
+
+/** The prompt-learning rows and the PEFT method each trains. */
+const PEFT_TYPES = { 'prompt tuning': 'PROMPT_TUNING', 'P-tuning': 'P_TUNING', 'prefix tuning': 'PREFIX_TUNING' } as const;
 
 /** The task as `train` and `eval` take it (their flag names). */
 export interface TaskSpec {
@@ -133,7 +138,7 @@ export async function runTaskMethod(req: TaskMethodRequest, model: PretrainedMod
   }
 
   const slot = softPromptSlot(req.task.template);
-  const virtual = req.method === 'prompt tuning' ? s.num_virtual_tokens : 0;
+  const virtual = req.method === 'fine-tuning' ? 0 : s.num_virtual_tokens;
   const pairs = promptCompletions(req.train.rows, { template: slot.template, completion_template: req.task.completion_template }, req.train.source);
   const limit = s.max_length ?? (model.config.maxPositions === null ? undefined : model.config.maxPositions - virtual);
   const examples = tokenizePromptCompletions(pairs, tokenizer, limit, req.train.source);
@@ -149,14 +154,23 @@ export async function runTaskMethod(req: TaskMethodRequest, model: PretrainedMod
     data_collator: dataCollatorForLanguageModeling({ pad_token_id: pad, padding_side: req.padding_side }),
   }).train();
 
-  if (req.method === 'prompt tuning') {
-    const position = slot.position ?? TASK_DEFAULTS.virtual_tokens_position;
-    const peftConfig = promptTuningConfig(
-      { num_virtual_tokens: virtual, prompt_tuning_init: TASK_DEFAULTS.prompt_tuning_init, virtual_tokens_position: position }, model.config, model.source,
-    );
+  if (req.method !== 'fine-tuning') {
+    const peftType = PEFT_TYPES[req.method];
+    // A prefix is every layer's keys and values, in front; the other methods' virtual tokens go where the recipe says.
+    const position = peftType === 'PREFIX_TUNING' ? 'start' : (slot.position ?? TASK_DEFAULTS.virtual_tokens_position);
+    const peftConfig = peftType === 'PROMPT_TUNING'
+      ? promptTuningConfig({ num_virtual_tokens: virtual, prompt_tuning_init: TASK_DEFAULTS.prompt_tuning_init, virtual_tokens_position: position }, model.config, model.source)
+      : peftType === 'P_TUNING'
+        ? promptEncoderConfig({ num_virtual_tokens: virtual, virtual_tokens_position: position }, model.config, model.source)
+        : prefixTuningConfig({ num_virtual_tokens: virtual }, model.config, model.source);
     const peft = PeftModel.create(model, peftConfig, { tokenizer, seed: s.seed });
-    const out = await train(peft, s.prompt_tuning_learning_rate);
-    const { scores } = await score(model, { name: 'prompt tuning', prompt: peft.prompt(), position });
+    const out = await train(peft, peftType === 'PROMPT_TUNING' ? s.prompt_tuning_learning_rate : TASK_LEARNING_RATES[peftType]);
+    // Scored as eval scores the saved adapter: P-tuning's encoder output is its prompt, a prefix is past keys/values.
+    const output = await peft.encoderOutput();
+    const variant: Variant = peftType === 'PREFIX_TUNING'
+      ? { name: req.method, prompt: null, prefix: output }
+      : { name: req.method, prompt: output, position };
+    const { scores } = await score(model, variant);
     if (req.save_dir) await peft.savePretrained(req.save_dir);
     const files = await peft.checkpointFiles();
     return {

@@ -1,6 +1,6 @@
 /** The Markdown of a task comparison: what was run, the methods' table, and the learning curve's. */
 import { bytes, grouped } from './compare.js';
-import { TASK_DEFAULTS, TASK_MIN_STEPS } from '../train/task-defaults.js';
+import { TASK_DEFAULTS, TASK_LEARNING_RATES, TASK_MIN_STEPS } from '../train/task-defaults.js';
 import type { TaskComparison, TaskRow } from './task-compare.js';
 
 const label = (r: TaskRow) => (r.method === 'prompt engineering' ? `prompt engineering, ${r.num_fewshot}-shot` : r.method);
@@ -11,10 +11,10 @@ export function taskMarkdown(c: TaskComparison): string {
   const lines = [
     `Model \`${c.model}\`; trained on \`${c.dataset}\` (${c.examples.train} rows), scored on \`${c.eval_dataset}\` (${c.examples.eval} rows); ` +
       `template ${JSON.stringify(c.task.template)}, completion ${JSON.stringify(c.task.completion_template)}` +
-      `${c.task.choices ? `, choices ${c.task.choices.join(' / ')}` : ''}. Prompt tuning: ${s.num_virtual_tokens} virtual tokens, ` +
-      `lr ${s.prompt_tuning_learning_rate}; fine-tuning: lr ${s.fine_tuning_learning_rate}; both ${s.max_steps && s.max_steps > 0 ? `${s.max_steps} steps` : s.num_train_epochs === undefined ? `the recipe's epochs (${TASK_DEFAULTS.num_train_epochs}, or enough for ${TASK_MIN_STEPS} steps)` : `${s.num_train_epochs} epochs`}, ` +
+      `${c.task.choices ? `, choices ${c.task.choices.join(' / ')}` : ''}. ${s.num_virtual_tokens} virtual tokens; lr: prompt tuning ` +
+      `${s.prompt_tuning_learning_rate}, P-tuning ${TASK_LEARNING_RATES.P_TUNING}, prefix tuning ${TASK_LEARNING_RATES.PREFIX_TUNING}, fine-tuning ${s.fine_tuning_learning_rate}; all ${s.max_steps && s.max_steps > 0 ? `${s.max_steps} steps` : s.num_train_epochs === undefined ? `the recipe's epochs (${TASK_DEFAULTS.num_train_epochs}, or enough for ${TASK_MIN_STEPS} steps)` : `${s.num_train_epochs} epochs`}, ` +
       `batch ${s.per_device_train_batch_size}, seed ${s.seed}. Stored per task: k-shot, the mean bytes of few-shot text in front of ` +
-      'each message; prompt tuning, the PEFT adapter files; fine-tuning, a whole F32 checkpoint.',
+      'each message; prompt tuning, P-tuning and prefix tuning, the PEFT adapter files; fine-tuning, a whole F32 checkpoint.',
     '',
     '| method | accuracy | macro-F1 | trainable params | stored per task | training time | eval time | peak memory (RSS) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
