@@ -85,6 +85,12 @@ test('compare on a task: majority, k-shot, prompt tuning and fine-tuning rows as
   const shots = rows.slice(0, 10).map((row) => `${row.text} Tom felt ${row.label}\n\n`.length).sort((a, b) => a - b);
   assert.ok(two.bytes_per_task >= shots[0] + shots[1], `2-shot bytes ${two.bytes_per_task}`);
   for (const row of c.rows.slice(1)) assert.ok(row.peak_rss_mb! > 0 && row.eval_seconds > 0, JSON.stringify(row));
+  // Training's peak is measured before scoring, inside the row's own peak; untrained rows have none.
+  for (const row of c.rows) {
+    const trained = row.train_steps > 0;
+    assert.equal(row.train_peak_rss_mb === null, !trained, row.method);
+    if (trained) assert.ok(row.train_peak_rss_mb! > 0 && row.train_peak_rss_mb! <= row.peak_rss_mb!, JSON.stringify(row));
+  }
 
   // One epoch at batch 8: 1 step on 4 rows, 2 on 10.
   assert.deepEqual(c.learning_curve.map((p) => [p.method, p.train_examples, p.train_steps]), [['prompt tuning', 4, 1], ['fine-tuning', 4, 1], ['prompt tuning', 10, 2], ['fine-tuning', 10, 2]]);

@@ -109,7 +109,7 @@ function checkTask(req: TaskCompareRequest): { trainGolds: number[]; majority: T
   const top = counts.indexOf(Math.max(...counts));
   const m = classificationMetrics(evalDocs.map((d) => ({ gold: d.gold, choices: d.choices, loglikelihoods: d.choices.map((_, k) => (k === top ? 0 : -1)) })));
   const majority: TaskRow = {
-    method: 'majority class', num_fewshot: 0, train_examples: 0, train_steps: 0, trainable_params: 0, bytes_per_task: 0, train_seconds: 0, eval_seconds: 0,
+    method: 'majority class', num_fewshot: 0, train_examples: 0, train_steps: 0, trainable_params: 0, bytes_per_task: 0, train_seconds: 0, train_peak_rss_mb: null, eval_seconds: 0,
     acc: m.acc, acc_stderr: m.acc_stderr, f1: m.f1, f1_stderr: m.f1_stderr, truncated: 0, peak_rss_mb: null,
   };
   return { trainGolds: trainDocs.map((d) => d.gold), majority };

@@ -96,6 +96,8 @@ export interface TaskMethodResult {
    */
   bytes_per_task: number;
   train_seconds: number;
+  /** The process's peak RSS when training ended (loading included), before scoring; null for untrained rows. */
+  train_peak_rss_mb: number | null;
   eval_seconds: number;
   acc: number;
   acc_stderr: number;
@@ -134,7 +136,7 @@ export async function runTaskMethod(req: TaskMethodRequest, model: PretrainedMod
     const { scores, contexts } = await score(model, { name: 'base', prompt: null });
     const utf8 = (text: string) => new TextEncoder().encode(text).length;
     const fewshotBytes = contexts.reduce((sum, context, d) => sum + utf8(context) - utf8(docs[d].text), 0) / docs.length;
-    return { method: req.method, num_fewshot: req.num_fewshot, train_examples: 0, train_steps: 0, trainable_params: 0, bytes_per_task: fewshotBytes, train_seconds: 0, ...scores };
+    return { method: req.method, num_fewshot: req.num_fewshot, train_examples: 0, train_steps: 0, trainable_params: 0, bytes_per_task: fewshotBytes, train_seconds: 0, train_peak_rss_mb: null, ...scores };
   }
 
   const slot = softPromptSlot(req.task.template);
@@ -153,6 +155,7 @@ export async function runTaskMethod(req: TaskMethodRequest, model: PretrainedMod
     train_dataset: examples,
     data_collator: dataCollatorForLanguageModeling({ pad_token_id: pad, padding_side: req.padding_side }),
   }).train();
+  const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
 
   if (req.method !== 'fine-tuning') {
     const peftType = PEFT_TYPES[req.method];
@@ -165,6 +168,7 @@ export async function runTaskMethod(req: TaskMethodRequest, model: PretrainedMod
         : prefixTuningConfig({ num_virtual_tokens: virtual }, model.config, model.source);
     const peft = PeftModel.create(model, peftConfig, { tokenizer, seed: s.seed });
     const out = await train(peft, peftType === 'PROMPT_TUNING' ? s.prompt_tuning_learning_rate : TASK_LEARNING_RATES[peftType]);
+    const train_peak_rss_mb = peakRssMb();
     // Scored as eval scores the saved adapter: P-tuning's encoder output is its prompt, a prefix is past keys/values.
     const output = await peft.encoderOutput();
     const variant: Variant = peftType === 'PREFIX_TUNING'
@@ -176,17 +180,18 @@ export async function runTaskMethod(req: TaskMethodRequest, model: PretrainedMod
     return {
       method: req.method, num_fewshot: 0, train_examples: n, train_steps: out.global_step, trainable_params: peft.parameters().length,
       bytes_per_task: storedBytes({ [ADAPTER_CONFIG]: files[ADAPTER_CONFIG], [ADAPTER_WEIGHTS]: files[ADAPTER_WEIGHTS] }),
-      train_seconds: out.metrics.train_runtime, ...scores,
+      train_seconds: out.metrics.train_runtime, train_peak_rss_mb, ...scores,
     };
   }
 
   const tuning = FullFineTuning.of(model);
   const out = await train(tuning, s.fine_tuning_learning_rate);
+  const train_peak_rss_mb = peakRssMb();
   const { scores } = await score(await tuning.trainedModel(), { name: 'fine-tuning', prompt: null });
   if (req.save_dir) await saveModel(tuning, req.save_dir);
   return {
     method: req.method, num_fewshot: 0, train_examples: n, train_steps: out.global_step, trainable_params: tuning.parameters().length,
-    bytes_per_task: storedBytes(tuning.checkpointFiles()), train_seconds: out.metrics.train_runtime, ...scores,
+    bytes_per_task: storedBytes(tuning.checkpointFiles()), train_seconds: out.metrics.train_runtime, train_peak_rss_mb, ...scores,
   };
 }
 

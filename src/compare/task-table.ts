@@ -5,6 +5,7 @@ import type { TaskComparison, TaskRow } from './task-compare.js';
 
 const label = (r: TaskRow) => (r.method === 'prompt engineering' ? `prompt engineering, ${r.num_fewshot}-shot` : r.method);
 const seconds = (x: number) => `${x.toFixed(1)} s`;
+const mib = (x: number | null) => (x === null ? '-' : `${x.toFixed(0)} MiB`);
 
 export function taskMarkdown(c: TaskComparison): string {
   const s = c.settings;
@@ -16,10 +17,10 @@ export function taskMarkdown(c: TaskComparison): string {
       `batch ${s.per_device_train_batch_size}, seed ${s.seed}. Stored per task: k-shot, the mean bytes of few-shot text in front of ` +
       'each message; prompt tuning, P-tuning and prefix tuning, the PEFT adapter files; fine-tuning, a whole F32 checkpoint.',
     '',
-    '| method | accuracy | macro-F1 | trainable params | stored per task | training time | eval time | peak memory (RSS) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| method | accuracy | macro-F1 | trainable params | stored per task | training time | eval time | peak RSS, training | peak RSS, whole row |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...c.rows.map((r) => `| ${label(r)} | ${r.acc.toFixed(3)} ± ${r.acc_stderr.toFixed(3)} | ${r.f1.toFixed(3)} | ${grouped(r.trainable_params)} | ` +
-      `${bytes(r.bytes_per_task)} | ${seconds(r.train_seconds)} | ${seconds(r.eval_seconds)} | ${r.peak_rss_mb === null ? '-' : `${r.peak_rss_mb.toFixed(0)} MiB`} |`),
+      `${bytes(r.bytes_per_task)} | ${seconds(r.train_seconds)} | ${seconds(r.eval_seconds)} | ${mib(r.train_peak_rss_mb)} | ${mib(r.peak_rss_mb)} |`),
   ];
   const truncated = c.rows.filter((r) => r.truncated > 0);
   if (truncated.length > 0) {
