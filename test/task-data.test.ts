@@ -92,7 +92,11 @@ test('softprompt train --template --completion_template trains an adapter (\\n i
     '--completion_template', ' {label}', '--output_dir', join(dir, 'recipe'), '--save_strategy', 'no', '--json',
   ], { encoding: 'utf8' });
   assert.equal(recipe.status, 0, recipe.stderr);
-  assert.equal(JSON.parse(recipe.stdout).global_step, TASK_MIN_STEPS);
+  const summary = JSON.parse(recipe.stdout);
+  assert.equal(summary.global_step, TASK_MIN_STEPS);
+  // Task mode logs every 10 steps, so the run has a loss curve (HF's 500 would log nothing in 300 steps).
+  assert.equal(summary.loss_curve, join(dir, 'recipe', 'loss_curve.svg'));
+  assert.match(readFileSync(summary.loss_curve, 'utf8'), /training loss/);
   const bad = spawnSync(process.execPath, [
     'bin/softprompt.js', 'train', '--model', 'models/default', '--dataset', data, '--prompt_column', 'text', '--output_dir', out,
   ], { encoding: 'utf8' });

@@ -90,6 +90,7 @@ const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
 const TEXT_DEFAULTS = {
   learning_rate: TRAINING_DEFAULTS.learning_rate,
   num_train_epochs: TRAINING_DEFAULTS.num_train_epochs,
+  logging_steps: TRAINING_DEFAULTS.logging_steps,
   num_virtual_tokens: 8,
   prompt_tuning_init: 'RANDOM',
   virtual_tokens_position: 'start',
@@ -128,6 +129,7 @@ function withDefaults(flags: TrainFlags, chat: boolean): void {
   // Task mode's epochs follow the data's size (taskEpochs): runTrain sets them once the dataset is read.
   if (!task.includes('num_train_epochs')) flags.num_train_epochs ??= TEXT_DEFAULTS.num_train_epochs;
   flags.num_virtual_tokens ??= d('num_virtual_tokens');
+  flags.logging_steps ??= d('logging_steps');
   flags.prompt_tuning_init ??= d('prompt_tuning_init');
   flags.virtual_tokens_position ??= d('virtual_tokens_position');
 }
@@ -483,7 +485,7 @@ export function registerTrain(program: Command): void {
     .option(...integerFlag('--warmup_steps <n>', 'linear warmup steps', 0, d.warmup_steps))
     .option(...floatFlag('--warmup_ratio <x>', 'warmup as a share of all steps (when --warmup_steps is 0)', d.warmup_ratio))
     .option(...integerFlag('--seed <n>', 'seed for the prompt init, shuffling and the validation split', 0, d.seed))
-    .option(...floatFlag('--logging_steps <n>', 'log loss, lr, grad norm and tokens/s every n steps', d.logging_steps))
+    .option(...floatFlag('--logging_steps <n>', `log loss, lr, grad norm and tokens/s every n steps (default: ${TEXT_DEFAULTS.logging_steps}; task mode ${TASK_DEFAULTS.logging_steps})`))
     .option('--logging_first_step', 'also log the first step')
     .option('--eval_strategy <no|steps|epoch>', 'when to evaluate (default: steps with --eval_steps, else epoch when there is a validation set)')
     .option(...floatFlag('--eval_steps <n>', 'evaluate every n steps (default: --logging_steps)'))

@@ -11,6 +11,8 @@ import { optimizerStepsPerEpoch } from './steps.js';
 
 export const TASK_DEFAULTS = {
   num_train_epochs: 10,
+  /** A task run is a few hundred steps: HF's 500 would log nothing, and loss_curve.svg would have no points. */
+  logging_steps: 10,
   num_virtual_tokens: 8,
   prompt_tuning_init: 'SAMPLE_VOCAB',
   virtual_tokens_position: 'before_completion',
@@ -21,10 +23,10 @@ export const TASK_DEFAULTS = {
  * a prefix is every layer's past keys/values, always in front.
  */
 export const TASK_DEFAULT_KEYS: Record<PeftType, ReadonlyArray<keyof typeof TASK_DEFAULTS>> = {
-  PROMPT_TUNING: ['num_train_epochs', 'num_virtual_tokens', 'prompt_tuning_init', 'virtual_tokens_position'],
-  MULTITASK_PROMPT_TUNING: ['num_train_epochs', 'num_virtual_tokens', 'virtual_tokens_position'],
-  P_TUNING: ['num_train_epochs', 'num_virtual_tokens', 'virtual_tokens_position'],
-  PREFIX_TUNING: ['num_train_epochs', 'num_virtual_tokens'],
+  PROMPT_TUNING: ['num_train_epochs', 'logging_steps', 'num_virtual_tokens', 'prompt_tuning_init', 'virtual_tokens_position'],
+  MULTITASK_PROMPT_TUNING: ['num_train_epochs', 'logging_steps', 'num_virtual_tokens', 'virtual_tokens_position'],
+  P_TUNING: ['num_train_epochs', 'logging_steps', 'num_virtual_tokens', 'virtual_tokens_position'],
+  PREFIX_TUNING: ['num_train_epochs', 'logging_steps', 'num_virtual_tokens'],
 };
 
 /**
