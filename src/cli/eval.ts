@@ -11,8 +11,6 @@ import type { WeightDtype } from '../weights/quantize.js';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Command } from 'commander';
-import type { DatasetFormat } from '../data/formats.js';
-import { DATASET_FORMATS } from '../data/formats.js';
 import { selectRange } from '../data/select.js';
 import { OptionError, UnsupportedError } from '../errors.js';
 import { evaluateTask, lmEvalResults, type TaskEvaluation } from '../eval/evaluate.js';
@@ -29,10 +27,10 @@ import { virtualTokensPosition } from '../peft/config.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import { unescapeFlag } from './escapes.js';
 import { float, integerFlag } from './number-flags.js';
-import { readRows } from './train.js';
+import { readRows, withDatasetFlags, type DatasetFlags } from './dataset-flags.js';
 import { confusionSpec, vegaLiteSvg } from './vega.js';
 
-interface EvalFlags {
+interface EvalFlags extends DatasetFlags {
   dtype?: WeightDtype;
   model: string;
   adapter: string[];
@@ -60,12 +58,6 @@ interface EvalFlags {
   bootstrap_iters: number;
   apply_chat_template?: boolean;
   fewshot_as_multiturn?: boolean;
-  format?: DatasetFormat;
-  delimiter?: string;
-  column_names?: string[];
-  on_bad_row: 'error' | 'skip';
-  dataset_config_name?: string;
-  dataset_split: string;
   json?: boolean;
 }
 
@@ -185,13 +177,6 @@ function table(evaluation: TaskEvaluation, results: Record<string, unknown>): st
   return `${lines.join('\n')}\n`;
 }
 
-function choice<T extends string>(flag: string, choices: readonly T[]) {
-  return (value: string): T => {
-    if (!choices.includes(value as T)) throw new OptionError(`is ${JSON.stringify(value)}; expected one of ${choices.join(', ')}`, flag);
-    return value as T;
-  };
-}
-
 /** An optional boolean value: the bare flag is true, and "true"/"false" say so (as lm-eval's). */
 function booleanFlag(flag: string) {
   return (value: string): boolean => {
@@ -208,7 +193,7 @@ function limitFlag(value: string): number {
 }
 
 export function registerEval(program: Command): void {
-  program
+  const command = program
     .command('eval')
     .description('score a task as lm-evaluation-harness does (multiple choice or --generate), for the base model and adapters in one pass')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
@@ -238,12 +223,6 @@ export function registerEval(program: Command): void {
     .option(...integerFlag('--bootstrap_iters <n>', 'bootstrap resamples for the f1 standard error', 0, 1000))
     .option('--apply_chat_template', 'render each context with the model\'s chat template, opened for the assistant (add_generation_prompt): the description as a system turn, the examples and the doc as user turns; choices follow with no --target_delimiter (lm-eval\'s)')
     .option('--fewshot_as_multiturn [true|false]', 'with --apply_chat_template: each few-shot example as a user turn and an assistant turn (default true, as lm-eval), or false: everything after the description in one user turn', booleanFlag('--fewshot_as_multiturn'))
-    .option('--format <format>', `dataset format (default: from the extension): ${DATASET_FORMATS.join(', ')}`, choice('--format', DATASET_FORMATS))
-    .option('--delimiter <char>', 'field delimiter for csv (default ",") or tsv (default tab)')
-    .option('--column_names <a,b,...>', 'the file has no header row; name its columns', (v: string) => v.split(','))
-    .option('--on_bad_row <error|skip>', 'a malformed row stops the run or is skipped with a warning', choice('--on_bad_row', ['error', 'skip'] as const), 'error')
-    .option('--dataset_config_name <name>', 'hub dataset subset')
-    .option('--dataset_split <name>', 'hub dataset split', 'test')
-    .option('--json', 'print the results JSON instead of the table')
-    .action((flags: EvalFlags) => runEval(flags));
+    .option('--json', 'print the results JSON instead of the table');
+  withDatasetFlags(command, 'test').action((flags: EvalFlags) => runEval(flags));
 }

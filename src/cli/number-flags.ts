@@ -1,5 +1,5 @@
 /**
- * How every command reads a numeric flag. Number() and parseInt() are too kind for a command line: parseInt reads
+ * How every command reads a numeric flag (and one of a fixed set of values). Number() and parseInt() are too kind for a command line: parseInt reads
  * "1e3", "4x" and "2.9" as 1, 4 and 2, and Number reads "" as 0 (a learning rate of 0, clipping off), "0x10" as 16.
  * These accept plain decimal numbers only and say which flag held what otherwise; range checks that depend on other
  * values stay with the code that knows them (TrainingArguments, the generation config).
@@ -54,4 +54,12 @@ export function floatFlag(flags: string, description: string, fallback?: number)
 
 function longName(flags: string): string {
   return flags.split(/[ ,]/)[0];
+}
+
+/** One of `choices`, as given. */
+export function choice<T extends string>(flag: string, choices: readonly T[]) {
+  return (value: string): T => {
+    if (!choices.includes(value as T)) throw new OptionError(`is ${JSON.stringify(value)}; expected one of ${choices.join(', ')}`, flag);
+    return value as T;
+  };
 }

@@ -9,8 +9,9 @@
  * `--resume` continues.
  */
 import { DTYPE_HELP, parseDtypeFlag } from './dtype-option.js';
+import { readRows, withDatasetFlags, type DatasetFlags } from './dataset-flags.js';
 import type { WeightDtype } from '../weights/quantize.js';
-import { rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -19,13 +20,11 @@ import type { Example } from '../data/collator.js';
 import { conversationFormat, conversations, tokenizeConversations, type ConversationFormat } from '../data/chat.js';
 import { isCompletionSpec, promptCompletions, softPromptSlot, SOFT_PROMPT_SLOT, tokenizePromptCompletions, type CompletionSpec } from '../data/completion.js';
 import { loadDataset, loadTextDataset, tokenizeKept, type RowReader } from '../data/dataset.js';
-import { DATASET_FORMATS, parseRows, type DatasetFormat } from '../data/formats.js';
-import { loadHubDataset } from '../data/hub-source.js';
 import type { Row } from '../data/rows.js';
 import { MissingError, OptionError, ShapeError, UnsupportedError } from '../errors.js';
 import { DirectoryCheckpointStore } from '../train/checkpoint-files.js';
 import { loadConfig } from '../models/pretrained.js';
-import { MAX_TEXT_BYTES, orFileSystemError, readFileCapped, readJson, writeFileAtomic } from '../hub/local.js';
+import { orFileSystemError, readJson, writeFileAtomic } from '../hub/local.js';
 import { modelFromPretrained } from '../models/pretrained.js';
 import { resolveModelDir } from '../hub/model-files.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
@@ -43,12 +42,12 @@ import { TASK_DEFAULT_KEYS, TASK_DEFAULTS, TASK_LEARNING_RATES, TASK_MIN_STEPS, 
 import { lastCheckpoint, type LogEntry } from '../train/checkpoint.js';
 import { Trainer } from '../train/trainer.js';
 import { lossSeries } from './chart.js';
-import { byteSize, floatFlag, integerFlag } from './number-flags.js';
+import { byteSize, choice, floatFlag, integerFlag } from './number-flags.js';
 import { trainProgress } from './train-progress.js';
 import { unescapeFlag } from './escapes.js';
 import { lossCurveSpec, vegaLiteSvg } from './vega.js';
 
-interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
+interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec, DatasetFlags {
   dtype?: WeightDtype;
   model: string;
   dataset: string;
@@ -58,12 +57,6 @@ interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
   select?: string;
   validation_split?: number;
   validation_file?: string;
-  format?: DatasetFormat;
-  delimiter?: string;
-  column_names?: string[];
-  on_bad_row: 'error' | 'skip';
-  dataset_config_name?: string;
-  dataset_split: string;
   max_length?: number;
   num_virtual_tokens?: number;
   peft_type: PeftType;
@@ -83,8 +76,6 @@ interface TrainFlags extends Partial<TrainingArguments>, CompletionSpec {
   overwrite_output_dir?: boolean;
   json?: boolean;
 }
-
-const HUB_ID = /^[\w.-]+\/[\w.-]+$/;
 
 /** The defaults outside task mode (train/task-defaults.ts): HF's TrainingArguments and PEFT's configs. */
 const TEXT_DEFAULTS = {
@@ -389,22 +380,6 @@ async function claimOutputDir(flags: TrainFlags, store: DirectoryCheckpointStore
   for (const name of earlier) await orFileSystemError(store.describe(name), () => rm(store.describe(name), { recursive: true, force: true }));
 }
 
-export async function readRows(source: string, flags: Pick<TrainFlags, 'format' | 'delimiter' | 'column_names' | 'on_bad_row' | 'dataset_split' | 'dataset_config_name'>, warn: (message: string) => void): Promise<Row[]> {
-  const isFile = await stat(source).then((s) => s.isFile(), () => false);
-  if (isFile) {
-    return parseRows(new TextDecoder().decode(await readFileCapped(source, MAX_TEXT_BYTES)), source, {
-      format: flags.format,
-      delimiter: flags.delimiter,
-      column_names: flags.column_names,
-      on_bad_row: flags.on_bad_row,
-      on_skip: (bad) => warn(`${source}:${bad.line}: ${bad.message} (skipped)`),
-    });
-  }
-  if (!HUB_ID.test(source)) throw new MissingError('no such file (and not a hub dataset id like org/name)', source);
-  const opts = { split: flags.dataset_split, config: flags.dataset_config_name };
-  return withTerminalProgress((progress_callback) => loadHubDataset(source, { ...opts, progress_callback }));
-}
-
 /** tokenizer_config.json's padding_side, which transformers' tokenizer.pad follows (default right). */
 export async function paddingSide(modelDir: string): Promise<'left' | 'right'> {
   const config = await readJson(join(modelDir, 'tokenizer_config.json')).catch(() => null);
@@ -425,16 +400,9 @@ function describe(s: Record<string, unknown> & { interrupted: boolean }, paramet
   return `${lines.join('\n')}\n`;
 }
 
-function choice<T extends string>(flag: string, choices: readonly T[]) {
-  return (value: string): T => {
-    if (!choices.includes(value as T)) throw new OptionError(`is ${JSON.stringify(value)}; expected one of ${choices.join(', ')}`, flag);
-    return value as T;
-  };
-}
-
 export function registerTrain(program: Command): void {
   const d = TRAINING_DEFAULTS;
-  program
+  const command = program
     .command('train')
     .description('prompt-tune a model on a dataset (PEFT prompt tuning, P-tuning, prefix or multitask prompt tuning, with the HF Trainer defaults)')
     .requiredOption('--model <dir|org/name>', 'base model directory or hub id')
@@ -448,13 +416,8 @@ export function registerTrain(program: Command): void {
     .option('--completion_column <name>', 'task format: the column holding each completion (instead of --completion_template)')
     .option('--select <range>', 'rows to use: "0:50" = select(range(50)), "100", "10:"')
     .option(...floatFlag('--validation_split <fraction|count>', 'hold out this share (or number) of rows for evaluation'))
-    .option('--validation_file <file|org/name>', 'a separate evaluation dataset')
-    .option('--format <format>', `dataset format (default: from the extension): ${DATASET_FORMATS.join(', ')}`, choice('--format', DATASET_FORMATS))
-    .option('--delimiter <char>', 'field delimiter for csv (default ",") or tsv (default tab)')
-    .option('--column_names <a,b,...>', 'the file has no header row; name its columns', (v: string) => v.split(','))
-    .option('--on_bad_row <error|skip>', 'a malformed row stops the run or is skipped with a warning', choice('--on_bad_row', ['error', 'skip'] as const), 'error')
-    .option('--dataset_config_name <name>', 'hub dataset subset')
-    .option('--dataset_split <name>', 'hub dataset split', 'train')
+    .option('--validation_file <file|org/name>', 'a separate evaluation dataset');
+  withDatasetFlags(command, 'train')
     .option(...integerFlag('--max_length <n>', 'truncate each example to n tokens (a prompt-completion pair loses its start; default there: the model\'s positions less the virtual tokens)', 1))
     .option(...integerFlag('--num_virtual_tokens <n>', `soft prompt (or prefix) length (default: ${TEXT_DEFAULTS.num_virtual_tokens}; task mode ${TASK_DEFAULTS.num_virtual_tokens})`, 1))
     .option('--peft_type <type>', `${PEFT_TYPES.join(', ')}`, choice('--peft_type', PEFT_TYPES), 'PROMPT_TUNING')
