@@ -23,27 +23,31 @@ export const PROMPT_TUNING_INITS: readonly PromptTuningInit[] = ['RANDOM', 'TEXT
 export type VirtualTokensPosition = 'start' | 'before_completion';
 export const VIRTUAL_TOKENS_POSITIONS: readonly VirtualTokensPosition[] = ['start', 'before_completion'];
 
-export interface PromptTuningConfig {
-  peft_type: 'PROMPT_TUNING';
+/** Fields every prompt-learning config shares (PeftConfig + PromptLearningConfig). */
+export interface PromptLearningFields {
   task_type: 'CAUSAL_LM';
   num_virtual_tokens: number;
-  /** The model's hidden size: the width of each prompt row. */
+  /** The width of each virtual token: the model's hidden size for a prompt. */
   token_dim: number;
   /** 2 only for encoder-decoder models, which softprompt does not run. */
   num_transformer_submodules: 1;
   num_attention_heads: number | null;
   num_layers: number | null;
-  prompt_tuning_init: PromptTuningInit;
-  prompt_tuning_init_text: string | null;
-  tokenizer_name_or_path: string | null;
-  tokenizer_kwargs: Record<string, unknown> | null;
   base_model_name_or_path: string | null;
   revision: string | null;
   /** false while training; the saved file always says true. */
   inference_mode: boolean;
   auto_mapping: Record<string, unknown> | null;
-  /** Written by PEFT >= 0.11 (null for prompt tuning); kept when a loaded adapter has it, so it saves back unchanged. */
+  /** Written by PEFT >= 0.11 (null for prompt learning); kept when a loaded adapter has it, so it saves back unchanged. */
   modules_to_save?: string[] | null;
+}
+
+export interface PromptTuningConfig extends PromptLearningFields {
+  peft_type: 'PROMPT_TUNING';
+  prompt_tuning_init: PromptTuningInit;
+  prompt_tuning_init_text: string | null;
+  tokenizer_name_or_path: string | null;
+  tokenizer_kwargs: Record<string, unknown> | null;
   /** softprompt's extension; absent means 'start'. */
   virtual_tokens_position?: VirtualTokensPosition;
 }

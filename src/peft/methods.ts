@@ -8,23 +8,7 @@
 import { OptionError } from '../errors.js';
 import { promptWidth } from '../models/architectures.js';
 import type { ModelConfig } from '../models/config.js';
-import { checkedPosition, promptTuningFields, type PromptTuningConfig, type PromptTuningOptions, type VirtualTokensPosition } from './config.js';
-
-/** Fields every prompt-learning config shares (PeftConfig + PromptLearningConfig). */
-interface PromptLearningFields {
-  task_type: 'CAUSAL_LM';
-  num_virtual_tokens: number;
-  token_dim: number;
-  num_transformer_submodules: 1;
-  num_attention_heads: number | null;
-  num_layers: number | null;
-  base_model_name_or_path: string | null;
-  revision: string | null;
-  inference_mode: boolean;
-  auto_mapping: Record<string, unknown> | null;
-  /** Written by PEFT >= 0.11 (null for prompt learning); kept when a loaded adapter has it, so it saves back unchanged. */
-  modules_to_save?: string[] | null;
-}
+import { checkedPosition, promptTuningFields, type PromptLearningFields, type PromptTuningConfig, type PromptTuningOptions, type VirtualTokensPosition } from './config.js';
 
 /** P-tuning's encoder: three Linear layers with ReLUs, or a bidirectional LSTM and a two-layer head. */
 export type EncoderType = 'MLP' | 'LSTM';
