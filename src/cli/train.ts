@@ -114,11 +114,12 @@ function withDefaults(flags: TrainFlags, chat: boolean): void {
       placedBy,
     );
   }
-  const task = isCompletionSpec(flags) || chat ? TASK_DEFAULT_KEYS[flags.peft_type] : [];
+  const taskMode = isCompletionSpec(flags) || chat;
+  const task = taskMode ? TASK_DEFAULT_KEYS[flags.peft_type] : [];
   const d = <K extends keyof typeof TASK_DEFAULTS>(key: K) => (task.includes(key) ? TASK_DEFAULTS : TEXT_DEFAULTS)[key];
-  flags.learning_rate ??= isCompletionSpec(flags) || chat ? TASK_LEARNING_RATES[flags.peft_type] : TEXT_DEFAULTS.learning_rate;
+  flags.learning_rate ??= taskMode ? TASK_LEARNING_RATES[flags.peft_type] : TEXT_DEFAULTS.learning_rate;
   // Task mode's epochs follow the data's size (taskEpochs): runTrain sets them once the dataset is read.
-  if (!task.includes('num_train_epochs')) flags.num_train_epochs ??= TEXT_DEFAULTS.num_train_epochs;
+  if (!taskMode) flags.num_train_epochs ??= TEXT_DEFAULTS.num_train_epochs;
   flags.num_virtual_tokens ??= d('num_virtual_tokens');
   flags.logging_steps ??= d('logging_steps');
   flags.prompt_tuning_init ??= d('prompt_tuning_init');

@@ -11,7 +11,7 @@ import { modelFromPretrained } from '../models/pretrained.js';
 import { tokenizerFromPretrained } from '../tokenizer/pretrained.js';
 import type { TextTokenizer } from '../tokenizer/tokenizer.js';
 import { runMethod, type CompareSettings, type Method, type MethodResult } from './methods.js';
-import { runTaskMethod, type TaskMethodRequest, type TaskMethodResult } from './task-methods.js';
+import { peakRssBytes, runTaskMethod, type TaskMethodRequest, type TaskMethodResult } from './task-methods.js';
 
 export interface MethodRequest {
   method: Method;
@@ -35,7 +35,7 @@ async function textMethod(req: MethodRequest, model: PretrainedModel, tokenizer:
   const split = trainValidationSplit(texts, req.validation_split, 42);
   const result = await runMethod(req.method, model, tokenizer, { train: split.train, heldOut: split.validation }, req.settings);
   const examples = { train: split.train.length, held_out: split.validation.length };
-  return { ok: true, result, peak_rss_bytes: peakRss(), examples };
+  return { ok: true, result, peak_rss_bytes: peakRssBytes(), examples };
 }
 
 async function run(req: ChildRequest): Promise<MethodReply | TaskMethodReply> {
@@ -43,13 +43,12 @@ async function run(req: ChildRequest): Promise<MethodReply | TaskMethodReply> {
   const model = await modelFromPretrained(req.model);
   try {
     if (req.kind === 'text') return await textMethod(req, model, tokenizer);
-    return { ok: true, result: await runTaskMethod(req, model, tokenizer), peak_rss_bytes: peakRss() };
+    return { ok: true, result: await runTaskMethod(req, model, tokenizer), peak_rss_bytes: peakRssBytes() };
   } finally {
     await model.engine.close();
   }
 }
 
-const peakRss = () => process.resourceUsage().maxRSS * 1024;
 
 process.once('message', (req: ChildRequest) => {
   run(req)

@@ -108,6 +108,9 @@ export interface TaskMethodResult {
   truncated: number;
 }
 
+/** This process's peak resident memory so far, in bytes (maxRSS counts the onnxruntime worker threads too). */
+export const peakRssBytes = () => process.resourceUsage().maxRSS * 1024;
+
 /** The lm-eval task `eval` would build from the same flags (its defaults for delimiters and the few-shot seed). */
 export function taskConfig(task: TaskSpec, num_fewshot: number, name: string): TaskConfig {
   return {
@@ -155,7 +158,6 @@ export async function runTaskMethod(req: TaskMethodRequest, model: PretrainedMod
     train_dataset: examples,
     data_collator: dataCollatorForLanguageModeling({ pad_token_id: pad, padding_side: req.padding_side }),
   }).train();
-  const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
 
   if (req.method !== 'fine-tuning') {
     const peftType = PEFT_TYPES[req.method];
@@ -168,7 +170,7 @@ export async function runTaskMethod(req: TaskMethodRequest, model: PretrainedMod
         : prefixTuningConfig({ num_virtual_tokens: virtual }, model.config, model.source);
     const peft = PeftModel.create(model, peftConfig, { tokenizer, seed: s.seed });
     const out = await train(peft, peftType === 'PROMPT_TUNING' ? s.prompt_tuning_learning_rate : TASK_LEARNING_RATES[peftType]);
-    const train_peak_rss_mb = peakRssMb();
+    const train_peak_rss_mb = peakRssBytes() / 2 ** 20;
     // Scored as eval scores the saved adapter: P-tuning's encoder output is its prompt, a prefix is past keys/values.
     const output = await peft.encoderOutput();
     const variant: Variant = peftType === 'PREFIX_TUNING'
@@ -186,7 +188,7 @@ export async function runTaskMethod(req: TaskMethodRequest, model: PretrainedMod
 
   const tuning = FullFineTuning.of(model);
   const out = await train(tuning, s.fine_tuning_learning_rate);
-  const train_peak_rss_mb = peakRssMb();
+  const train_peak_rss_mb = peakRssBytes() / 2 ** 20;
   const { scores } = await score(await tuning.trainedModel(), { name: 'fine-tuning', prompt: null });
   if (req.save_dir) await saveModel(tuning, req.save_dir);
   return {
